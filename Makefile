@@ -1,0 +1,36 @@
+# Larder: `make demo` runs the main job on the embedded platform, `make test` runs every check.
+# Each target installs what it needs into .venv (idempotent: a stamp per pyproject.toml content).
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+STAMP := $(VENV)/.installed-$(shell cat python/pyproject.toml | sha1sum | cut -c1-12)
+
+.PHONY: demo test lint typecheck unit e2e install clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+
+$(STAMP): $(PY) python/pyproject.toml
+	$(PIP) install -e 'python[dev]'
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	LARDER_HOME=$${LARDER_HOME:-$(CURDIR)/.larder-demo} $(PY) examples/quickstart.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check python tests benchmarks examples
+	$(VENV)/bin/ruff format --check python tests benchmarks examples
+
+typecheck: $(STAMP)
+	cd python && ../$(VENV)/bin/mypy
+
+test: lint typecheck
+	$(VENV)/bin/pytest -q python/tests tests
+
+clean:
+	rm -rf $(VENV) .larder-demo

@@ -1,0 +1,341 @@
+"""The ``larder`` command line.
+
+``larder server init|start`` run on the platform's host; the other commands talk to a running
+server over REST, reached with ``--url URL --api-key-file FILE --trust-store PEM`` (or the
+environment variables ``LARDER_URL``, ``LARDER_API_KEY``, ``LARDER_TRUST_STORE``). ``--json``
+prints machine-readable output for scripts.
+
+Example::
+
+    larder server init --home ~/larder-home --hostname larder.example.com
+    larder server start --home ~/larder-home --port 8181 &
+    export LARDER_URL=https://127.0.0.1:8181 LARDER_TRUST_STORE=~/larder-home/tls/ca.pem
+    larder user create alice --email alice@example.com --api-key-file ~/larder-home/admin_api_key
+    larder apikey create --user alice --scopes project,featurestore --api-key-file ~/larder-home/admin_api_key
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from larder import __version__
+from larder.errors import LarderError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fail(message: str) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(1)
+
+
+def _run(fn: Callable[[], Any]) -> Any:
+    try:
+        return fn()
+    except LarderError as e:
+        _fail(e.message)
+
+
+def remote_options(f: F) -> F:
+    """The options every command that talks to a server takes."""
+    options = [
+        click.option(
+            "--url", envvar="LARDER_URL", help="Platform URL, e.g. https://host:8181 [env LARDER_URL]."
+        ),
+        click.option(
+            "--api-key-file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="File holding the API key (default: env LARDER_API_KEY).",
+        ),
+        click.option(
+            "--trust-store",
+            envvar="LARDER_TRUST_STORE",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="PEM CA bundle to verify the server with [env LARDER_TRUST_STORE].",
+        ),
+        click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _client(url: str | None, api_key_file: Path | None, trust_store: Path | None) -> Any:
+    from larder.client.rest import RestClient
+
+    if not url:
+        _fail("No platform URL: pass --url https://HOST:PORT or set LARDER_URL.")
+    if api_key_file is not None:
+        try:
+            key = api_key_file.read_text().strip()
+        except OSError as e:
+            _fail(f"Cannot read the API key file {api_key_file}: {e.strerror}.")
+    else:
+        key = os.environ.get("LARDER_API_KEY", "").strip()
+    if not key:
+        _fail("No API key: pass --api-key-file FILE or set LARDER_API_KEY.")
+    verify: bool | str = str(trust_store) if trust_store else True
+    return RestClient(str(url), key, verify=verify)
+
+
+def _emit(as_json: bool, data: Any, human: Callable[[Any], str]) -> None:
+    click.echo(json.dumps(data, indent=2, default=str) if as_json else human(data))
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    if not rows:
+        return "(none)"
+    cells = [[_cell(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def _split_csv(values: tuple[str, ...]) -> list[str]:
+    return [s.strip() for v in values for s in v.split(",") if s.strip()]
+
+
+@click.group()
+@click.version_option(__version__, prog_name="larder")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
+def main(verbose: bool) -> None:
+    """Larder: an open ML data platform (feature store, model registry, datasets)."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+# --- server -------------------------------------------------------------------------------------
+
+
+@main.group()
+def server() -> None:
+    """Create and run a platform."""
+
+
+@server.command("init")
+@click.option(
+    "--home", required=True, type=click.Path(file_okay=False, path_type=Path), help="Platform home."
+)
+@click.option("--hostname", "hostnames", multiple=True, help="Extra host name for the server certificate.")
+@click.option("--database-url", help="SQLAlchemy URL (default: SQLite in the home).")
+@click.option("--admin-email", default="", help="Email of the admin user.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def server_init(
+    home: Path, hostnames: tuple[str, ...], database_url: str | None, admin_email: str, as_json: bool
+) -> None:
+    """Create a platform home: database, CA, server certificate, admin user and API key."""
+    from larder.server.home import init_home
+
+    result = _run(lambda: init_home(home, list(hostnames), database_url, admin_email))
+    from larder.server.settings import HomePaths
+
+    paths = HomePaths(result.home)
+    data = {
+        "home": str(result.home),
+        "ca_cert": str(paths.ca_cert),
+        "admin_api_key_file": str(paths.admin_api_key),
+        "admin_api_key": result.admin_api_key,
+    }
+
+    def human(d: dict[str, str]) -> str:
+        return (
+            f"Created Larder platform home {d['home']}\n"
+            f"  CA certificate (give it to clients): {d['ca_cert']}\n"
+            f"  Admin API key (shown once; also in {d['admin_api_key_file']}, mode 0600):\n"
+            f"    {d['admin_api_key']}\n"
+            f"Start it with: larder server start --home {d['home']}"
+        )
+
+    _emit(as_json, data, human)
+
+
+@server.command("start")
+@click.option(
+    "--home", required=True, type=click.Path(file_okay=False, path_type=Path), help="Platform home."
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", default=8181, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port."
+)
+@click.option("--database-url", help="Override the home's database URL.")
+@click.option("--insecure-http", is_flag=True, help="Serve plain HTTP (loopback only).")
+@click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"]))
+def server_start(
+    home: Path, host: str, port: int, database_url: str | None, insecure_http: bool, log_level: str
+) -> None:
+    """Serve the platform over HTTPS until SIGTERM/SIGINT; writes the URL to HOME/server.url."""
+    from larder.server.runner import serve
+
+    logging.getLogger().setLevel(log_level.upper())
+    _run(lambda: serve(home, host, port, database_url, insecure_http, log_level))
+
+
+# --- users --------------------------------------------------------------------------------------
+
+
+@main.group()
+def user() -> None:
+    """Manage users (admin)."""
+
+
+@user.command("create")
+@click.argument("username")
+@click.option("--email", default="", help="Email address.")
+@click.option("--role", default="user", type=click.Choice(["admin", "privileged", "user"]), show_default=True)
+@remote_options
+def user_create(
+    username: str, email: str, role: str, url: str, api_key_file: Path, trust_store: Path, as_json: bool
+) -> None:
+    """Create a user."""
+    client = _client(url, api_key_file, trust_store)
+    data = _run(lambda: client.post("/users", {"username": username, "email": email, "role": role}))
+    _emit(as_json, data, lambda d: f"Created user {d['username']} ({d['role']}).")
+
+
+@user.command("list")
+@remote_options
+def user_list(url: str, api_key_file: Path, trust_store: Path, as_json: bool) -> None:
+    """List users."""
+    client = _client(url, api_key_file, trust_store)
+    data = _run(lambda: client.get("/users"))
+    _emit(as_json, data, lambda d: _table(d, ["username", "role", "email", "created_at"]))
+
+
+# --- projects -----------------------------------------------------------------------------------
+
+
+@main.group()
+def project() -> None:
+    """Manage projects."""
+
+
+@project.command("create")
+@click.argument("name")
+@click.option("--description", default="", help="What the project is for.")
+@remote_options
+def project_create(
+    name: str, description: str, url: str, api_key_file: Path, trust_store: Path, as_json: bool
+) -> None:
+    """Create a project; you become its owner and data_owner."""
+    client = _client(url, api_key_file, trust_store)
+    data = _run(lambda: client.post("/projects", {"name": name, "description": description}))
+    _emit(as_json, data, lambda d: f"Created project {d['name']} (owner {d['owner']}).")
+
+
+@project.command("list")
+@remote_options
+def project_list(url: str, api_key_file: Path, trust_store: Path, as_json: bool) -> None:
+    """List the projects you are a member of."""
+    client = _client(url, api_key_file, trust_store)
+    data = _run(lambda: client.get("/projects"))
+    _emit(as_json, data, lambda d: _table(d, ["name", "owner", "description", "created_at"]))
+
+
+# --- API keys -----------------------------------------------------------------------------------
+
+
+@main.group()
+def apikey() -> None:
+    """Manage API keys."""
+
+
+@apikey.command("create")
+@click.option("--user", "username", help="Create the key for this user (admin only).")
+@click.option(
+    "--scopes",
+    multiple=True,
+    required=True,
+    help="Comma-separated scopes: project, featurestore, modelregistry, dataset, admin.",
+)
+@click.option("--name", help="Key name (default: key-<UTC timestamp>).")
+@click.option("--expires-in", "expires_in", type=click.IntRange(1, 3650), help="Days until the key expires.")
+@remote_options
+def apikey_create(
+    username: str | None,
+    scopes: tuple[str, ...],
+    name: str | None,
+    expires_in: int | None,
+    url: str,
+    api_key_file: Path,
+    trust_store: Path,
+    as_json: bool,
+) -> None:
+    """Create an API key; the secret is printed once."""
+    client = _client(url, api_key_file, trust_store)
+    body: dict[str, Any] = {
+        "name": name or f"key-{datetime.now(timezone.utc):%Y%m%d%H%M%S}",
+        "scopes": _split_csv(scopes),
+        "expires_in_days": expires_in,
+    }
+    if username:
+        body["user"] = username
+    data = _run(lambda: client.post("/apikeys", body))
+    _emit(
+        as_json,
+        data,
+        lambda d: (
+            f"Created API key {d['name']} ({d['prefix']}) for {d['user']}, scopes "
+            f"{','.join(d['scopes'])}. Store it now; it is not shown again:\n{d['key']}"
+        ),
+    )
+
+
+@apikey.command("list")
+@click.option("--user", "username", help="List this user's keys (admin only).")
+@remote_options
+def apikey_list(username: str | None, url: str, api_key_file: Path, trust_store: Path, as_json: bool) -> None:
+    """List API keys (never their secrets)."""
+    client = _client(url, api_key_file, trust_store)
+    params = {"user": username} if username else None
+    data = _run(lambda: client.get("/apikeys", params=params))
+    _emit(as_json, data, lambda d: _table(d, ["name", "prefix", "scopes", "expires_at", "revoked_at"]))
+
+
+@apikey.command("revoke")
+@click.argument("name")
+@click.option("--user", "username", help="Revoke this user's key (admin only).")
+@remote_options
+def apikey_revoke(
+    name: str, username: str | None, url: str, api_key_file: Path, trust_store: Path, as_json: bool
+) -> None:
+    """Revoke an API key by name or prefix."""
+    client = _client(url, api_key_file, trust_store)
+    params = {"user": username} if username else None
+    data = _run(lambda: client.delete(f"/apikeys/{name}", params=params))
+    _emit(as_json, data, lambda d: f"Revoked API key {d['name']} ({d['prefix']}).")
+
+
+# --- demo ---------------------------------------------------------------------------------------
+
+
+@main.command("demo")
+@click.option("--home", type=click.Path(file_okay=False, path_type=Path), help="Embedded platform home.")
+def demo(home: Path | None) -> None:
+    """Start the embedded platform, create a project and a key, and print them."""
+    from larder.client.embedded import demo as run_demo
+
+    _run(lambda: run_demo(home))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

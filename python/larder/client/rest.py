@@ -1,0 +1,161 @@
+"""The REST session: one ``requests.Session`` with retries, TLS verification and error mapping.
+
+Errors come back as :mod:`larder.errors` exceptions; TLS failures explain both fixes.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from larder import __version__
+from larder.errors import ConnectionFailedError, from_response_body
+
+log = logging.getLogger("larder.client")
+
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+
+
+class _ApiKeyAuth(requests.auth.AuthBase):
+    """Adds ``Authorization: ApiKey <key>``; its repr never shows the key."""
+
+    def __init__(self, key: str) -> None:
+        self._key = key
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        r.headers["Authorization"] = f"ApiKey {self._key}"
+        return r
+
+    def __repr__(self) -> str:
+        return "ApiKeyAuth(***)"
+
+
+class RestClient:
+    """A REST client for one platform.
+
+    Args:
+        base_url (str): e.g. ``"https://larder.example.com:8181"`` (``/api/v1`` is appended).
+        api_key (str | None): the API key; None for public routes only.
+        verify (bool | str): True (system CAs), a PEM CA bundle path, or False (no verification).
+        timeout (float): seconds to wait for connect and for each read (default 30).
+        retries (int): retries on connection errors and 502/503/504 for idempotent calls (default 3).
+
+    Raises:
+        larder.errors.LarderError: the error the server answered with, mapped back to its class.
+        larder.errors.ConnectionFailedError: when the platform cannot be reached or TLS fails.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        verify: bool | str = True,
+        timeout: float = 30.0,
+        retries: int = 3,
+        hostname_verification: bool = True,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.api_url = self.base_url + "/api/v1"
+        self.timeout = timeout
+        self.session = requests.Session()
+        # Passed on every request: a Session's own ``verify`` loses to REQUESTS_CA_BUNDLE in the
+        # environment (requests merges the environment first), which would silently ignore our CA.
+        self.verify = verify
+        self.session.headers["User-Agent"] = f"larder-python/{__version__}"
+        if api_key:
+            self.session.auth = _ApiKeyAuth(api_key)
+        retry = Retry(
+            total=retries,
+            connect=retries,
+            read=retries,
+            status=retries,
+            other=0,  # TLS verification failures are final: retrying cannot fix a certificate
+            backoff_factor=0.2,
+            status_forcelist=(502, 503, 504),
+            allowed_methods=IDEMPOTENT,
+            raise_on_status=False,
+            respect_retry_after_header=True,
+        )
+        adapter: HTTPAdapter
+        if hostname_verification or verify is False:
+            adapter = HTTPAdapter(max_retries=retry, pool_maxsize=16)
+        else:
+            adapter = _NoHostnameAdapter(max_retries=retry, pool_maxsize=16)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+
+    def __repr__(self) -> str:
+        return f"RestClient({self.base_url!r})"
+
+    def close(self) -> None:
+        self.session.close()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Send a request to ``/api/v1{path}`` and return the decoded JSON (None for 204)."""
+        url = self.api_url + path
+        kwargs.setdefault("timeout", self.timeout)
+        kwargs.setdefault("verify", self.verify)
+        try:
+            resp = self.session.request(method, url, **kwargs)
+        except requests.exceptions.SSLError as e:
+            raise ConnectionFailedError(
+                f"TLS verification failed for {self.base_url}: {_reason(e)}. If the platform uses its own "
+                "CA, trust it with trust_store_path='/path/to/ca.pem' (CLI: --trust-store; a platform's CA "
+                "is at <home>/tls/ca.pem); if the certificate does not name this host, pass "
+                "hostname_verification=False.",
+                details={"url": self.base_url},
+            ) from None
+        except requests.exceptions.ConnectionError as e:
+            raise ConnectionFailedError(
+                f"Could not reach the Larder platform at {self.base_url}: {_reason(e)}. "
+                "Check the host and port, and that the server is running.",
+                details={"url": self.base_url},
+            ) from None
+        except requests.exceptions.Timeout:
+            raise ConnectionFailedError(
+                f"The Larder platform at {self.base_url} did not answer within {self.timeout} s.",
+                details={"url": self.base_url, "timeout": self.timeout},
+            ) from None
+        if resp.status_code >= 400:
+            try:
+                body: Any = resp.json()
+            except ValueError:
+                body = resp.text
+            raise from_response_body(resp.status_code, body)
+        if resp.status_code == 204 or not resp.content:
+            return None
+        return resp.json()
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, json: Any = None, **kwargs: Any) -> Any:
+        return self.request("POST", path, json=json, **kwargs)
+
+    def put(self, path: str, json: Any = None, **kwargs: Any) -> Any:
+        return self.request("PUT", path, json=json, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> Any:
+        return self.request("DELETE", path, **kwargs)
+
+
+def _reason(e: Exception) -> str:
+    """The innermost reason of a requests/urllib3 error, without the long wrapper text."""
+    inner: BaseException = e
+    while inner.args and isinstance(inner.args[0], BaseException):
+        inner = inner.args[0]
+    reason = getattr(inner, "reason", None)
+    text = str(reason if reason is not None else inner)
+    return text[:300]
+
+
+class _NoHostnameAdapter(HTTPAdapter):
+    """Verifies the certificate chain but not that it names the host."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["assert_hostname"] = False
+        super().init_poolmanager(*args, **kwargs)

@@ -1,0 +1,1 @@
+"""Thin FastAPI routers under ``/api/v1``: parse, authorize via a dependency, call a service."""

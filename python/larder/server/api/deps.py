@@ -1,0 +1,38 @@
+"""Shared FastAPI dependencies: the database session and the authenticated principal."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader
+from sqlalchemy.orm import Session
+
+from larder.server.security.authz import Principal, authenticate
+
+_api_key_header = APIKeyHeader(
+    name="Authorization",
+    scheme_name="ApiKey",
+    description="'ApiKey <key>'",
+    auto_error=False,
+)
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    with request.app.state.session_factory() as db:
+        yield db
+
+
+def get_principal(
+    request: Request,
+    db: Annotated[Session, Depends(get_db)],
+    authorization: Annotated[str | None, Depends(_api_key_header)] = None,
+) -> Principal:
+    principal = authenticate(db, authorization)
+    request.state.user = principal.username
+    return principal
+
+
+DB = Annotated[Session, Depends(get_db)]
+Caller = Annotated[Principal, Depends(get_principal)]

@@ -1,0 +1,176 @@
+"""The FastAPI application: routers, error bodies, request limits and the request log."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from larder import __version__
+from larder.errors import LarderError, PayloadTooLargeError
+from larder.server.api import routes
+from larder.server.api.schemas import ErrorBody
+from larder.server.db.session import make_engine, make_session_factory, upgrade
+from larder.server.security.ca import CertificateAuthority
+from larder.server.settings import ServerSettings
+
+log = logging.getLogger("larder.server")
+access_log = logging.getLogger("larder.server.access")
+
+API_PREFIX = "/api/v1"
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": text}
+    for code, text in {
+        400: "Invalid argument (bad name, unknown field, malformed JSON)",
+        401: "Missing, unknown, expired or revoked API key",
+        403: "The key lacks a scope or the user a role",
+        404: "Not found (or not visible to the caller)",
+        409: "Already exists or conflicts with the current state",
+        413: "Request body too large",
+        422: "Invalid argument",
+    }.items()
+}
+
+
+def _error_response(
+    status: int, body: dict[str, Any], headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(body, status_code=status, headers=dict(headers) if headers else None)
+
+
+class BodyLimitMiddleware:
+    """Refuse request bodies over ``max_bytes`` with 413, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_large = PayloadTooLargeError(
+            f"Request body exceeds the limit of {self.max_bytes} bytes.", details={"limit": self.max_bytes}
+        )
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = 0
+                if declared > self.max_bytes:
+                    await _error_response(413, too_large.to_body())(scope, receive, send)
+                    return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise too_large
+            return message
+
+        await self.app(scope, limited, send)
+
+
+class AccessLogMiddleware:
+    """One log line per request: method, route, status, milliseconds, user. Never headers or bodies."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", None) or scope.get("path", "")
+            user = scope.get("state", {}).get("user", "-")
+            ms = (time.perf_counter() - start) * 1000
+            access_log.info("%s %s %d %.1fms user=%s", scope.get("method"), path, status, ms, user)
+
+
+def create_app(settings: ServerSettings) -> FastAPI:
+    """Build the application for a platform home (migrates the database to the newest schema)."""
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    paths = settings.paths
+    app = FastAPI(
+        title="Larder",
+        version=__version__,
+        description="The Larder platform REST API. Authenticate with 'Authorization: ApiKey <key>'.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = make_session_factory(engine)
+    app.state.ca = CertificateAuthority.load(paths.ca_cert, paths.ca_key)
+    app.include_router(routes.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+
+    @app.exception_handler(LarderError)
+    async def _larder_error(request: Request, exc: LarderError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "ApiKey"} if exc.http_status == 401 else None
+        return _error_response(exc.http_status, exc.to_body(), headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err.get("loc", ()))
+            problems.append({"field": loc, "problem": err.get("msg", ""), "type": err.get("type", "")})
+        first = problems[0] if problems else {"field": "", "problem": "invalid request"}
+        message = f"Invalid request: {first['field']}: {first['problem']}".rstrip(": ")
+        if len(problems) > 1:
+            message += f" (and {len(problems) - 1} more problem(s))"
+        return _error_response(
+            400, {"error_code": "invalid_argument", "message": message, "details": {"errors": problems}}
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        message = (
+            f"No route {request.method} {request.url.path}; see {API_PREFIX}/openapi.json."
+            if exc.status_code in (404, 405)
+            else str(exc.detail)
+        )
+        return _error_response(
+            exc.status_code, {"error_code": code, "message": message, "details": {}}, exc.headers
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        body = {
+            "error_code": "internal_error",
+            "message": "Internal server error; see the server log.",
+            "details": {},
+        }
+        return _error_response(500, body)
+
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AccessLogMiddleware)  # outermost: logs 413s too
+    return app

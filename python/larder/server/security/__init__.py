@@ -1,0 +1,1 @@
+"""Security: API keys, the certificate authority and authorization rules."""

@@ -1,0 +1,94 @@
+"""Authentication of API keys and the authorization rules every service applies.
+
+Rules:
+- a missing, malformed, unknown, expired or revoked key -> 401 (:class:`AuthenticationError`);
+- a key without the scope an operation needs -> 403 naming the scope (:class:`PermissionDeniedError`);
+- a project the caller is not a member of -> 404 that does not reveal whether it exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from larder.errors import AuthenticationError, PermissionDeniedError
+from larder.server.db.models import ApiKey
+from larder.server.security import apikeys
+
+PLATFORM_ROLES = ("admin", "privileged", "user")
+PROJECT_ROLES = ("data_owner", "data_scientist")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the user behind an API key, and the key's scopes."""
+
+    user_id: int
+    username: str
+    role: str
+    scopes: frozenset[str]
+    key_prefix: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin" and "admin" in self.scopes
+
+    def require_scope(self, scope: str) -> None:
+        """Raise 403 unless the key carries ``scope`` (the ``admin`` scope does not imply others)."""
+        if scope not in self.scopes:
+            raise PermissionDeniedError(
+                f"This API key lacks the '{scope}' scope needed here; create a key with "
+                f"--scopes {scope} (this key has: {', '.join(sorted(self.scopes)) or 'none'}).",
+                details={"required_scope": scope, "key_prefix": self.key_prefix},
+            )
+
+    def require_admin(self) -> None:
+        """Raise 403 unless the user is a platform admin using a key with the ``admin`` scope."""
+        if self.role != "admin":
+            raise PermissionDeniedError(
+                f"User '{self.username}' is not a platform admin; ask an admin to do this.",
+                details={"user": self.username, "role": self.role},
+            )
+        self.require_scope("admin")
+
+
+def authenticate(db: Session, authorization: str | None) -> Principal:
+    """Resolve an ``Authorization: ApiKey <key>`` header to a :class:`Principal`.
+
+    Raises:
+        AuthenticationError: when the header is missing or the key is malformed, unknown,
+            expired or revoked. The message never contains the key.
+    """
+    if not authorization:
+        raise AuthenticationError(
+            "Missing API key: send the header 'Authorization: ApiKey <key>'.",
+        )
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "apikey" or not token.strip():
+        raise AuthenticationError("Malformed Authorization header: expected 'ApiKey <key>'.")
+    parts = apikeys.split(token)
+    if parts is None:
+        raise AuthenticationError("Malformed API key: expected '<prefix>.<secret>'.")
+    prefix, secret = parts
+    key = db.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
+    if key is None or not apikeys.matches(key.salt, key.secret_hash, secret):
+        raise AuthenticationError("Unknown API key.", details={"key_prefix": prefix})
+    if key.revoked_at is not None:
+        raise AuthenticationError(
+            f"API key '{key.name}' ({prefix}) was revoked; create a new one.", details={"key_prefix": prefix}
+        )
+    if key.expires_at is not None and key.expires_at <= datetime.now(timezone.utc):
+        raise AuthenticationError(
+            f"API key '{key.name}' ({prefix}) expired at {key.expires_at.isoformat()}; create a new one.",
+            details={"key_prefix": prefix},
+        )
+    return Principal(
+        user_id=key.user_id,
+        username=key.user.username,
+        role=key.user.role,
+        scopes=frozenset(key.scope_list),
+        key_prefix=prefix,
+    )

@@ -1,0 +1,145 @@
+"""Projects and their members.
+
+Any user may create a project and becomes its owner and ``data_owner``. Members see the project;
+everyone else gets a 404 that does not reveal whether it exists. ``data_owner`` members manage
+members; the owner (or a platform admin) deletes the project.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from larder.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from larder.names import check_name
+from larder.server.db.models import Project, ProjectMember, User
+from larder.server.security.authz import PROJECT_ROLES, Principal
+from larder.server.services import users
+
+
+def _not_found(name: str) -> NotFoundError:
+    return NotFoundError(
+        f"Project '{name}' was not found, or you are not a member of it.", details={"project": name}
+    )
+
+
+def member_role(project: Project, user_id: int) -> str | None:
+    for m in project.members:
+        if m.user_id == user_id:
+            return m.role
+    return None
+
+
+def create(db: Session, principal: Principal, name: str, description: str = "") -> Project:
+    principal.require_scope("project")
+    check_name("project", name)
+    if db.scalar(select(Project.id).where(Project.name == name)) is not None:
+        raise AlreadyExistsError(
+            f"Project '{name}' already exists; pick another name.", details={"project": name}
+        )
+    project = Project(name=name, description=description, owner_id=principal.user_id)
+    project.members.append(ProjectMember(user_id=principal.user_id, role="data_owner"))
+    db.add(project)
+    db.commit()
+    db.refresh(project)
+    return project
+
+
+def list_mine(db: Session, principal: Principal) -> list[Project]:
+    principal.require_scope("project")
+    stmt = (
+        select(Project)
+        .join(ProjectMember, ProjectMember.project_id == Project.id)
+        .where(ProjectMember.user_id == principal.user_id)
+        .order_by(Project.name)
+    )
+    return list(db.scalars(stmt).unique())
+
+
+def get_visible(db: Session, principal: Principal, name: str) -> Project:
+    """The project if the caller is a member (or a platform admin), else a 404."""
+    project = db.scalar(select(Project).where(Project.name == name))
+    if project is None:
+        raise _not_found(name)
+    if member_role(project, principal.user_id) is None and not principal.is_admin:
+        raise _not_found(name)
+    return project
+
+
+def get(db: Session, principal: Principal, name: str) -> Project:
+    principal.require_scope("project")
+    return get_visible(db, principal, name)
+
+
+def _require_data_owner(project: Project, principal: Principal) -> None:
+    if member_role(project, principal.user_id) != "data_owner" and not principal.is_admin:
+        raise PermissionDeniedError(
+            f"Only a data_owner of project '{project.name}' may manage its members.",
+            details={"project": project.name, "required_role": "data_owner"},
+        )
+
+
+def set_member(db: Session, principal: Principal, name: str, username: str, role: str) -> Project:
+    principal.require_scope("project")
+    if role not in PROJECT_ROLES:
+        raise InvalidArgumentError(
+            f"Unknown project role {role!r}; use one of {', '.join(PROJECT_ROLES)}.",
+            details={"role": role, "allowed": list(PROJECT_ROLES)},
+        )
+    project = get_visible(db, principal, name)
+    _require_data_owner(project, principal)
+    user = users.get_by_name(db, username)
+    if user.id == project.owner_id and role != "data_owner":
+        raise ConflictError(
+            f"User '{username}' owns project '{name}' and stays its data_owner.",
+            details={"project": name, "user": username},
+        )
+    for m in project.members:
+        if m.user_id == user.id:
+            m.role = role
+            break
+    else:
+        project.members.append(ProjectMember(user_id=user.id, role=role))
+    db.commit()
+    db.refresh(project)
+    return project
+
+
+def remove_member(db: Session, principal: Principal, name: str, username: str) -> Project:
+    principal.require_scope("project")
+    project = get_visible(db, principal, name)
+    _require_data_owner(project, principal)
+    user: User = users.get_by_name(db, username)
+    if user.id == project.owner_id:
+        raise ConflictError(
+            f"User '{username}' owns project '{name}' and cannot be removed from it.",
+            details={"project": name, "user": username},
+        )
+    member = next((m for m in project.members if m.user_id == user.id), None)
+    if member is None:
+        raise NotFoundError(
+            f"User '{username}' is not a member of project '{name}'.",
+            details={"project": name, "user": username},
+        )
+    project.members.remove(member)
+    db.commit()
+    db.refresh(project)
+    return project
+
+
+def delete(db: Session, principal: Principal, name: str) -> None:
+    principal.require_scope("project")
+    project = get_visible(db, principal, name)
+    if project.owner_id != principal.user_id and not principal.is_admin:
+        raise PermissionDeniedError(
+            f"Only the owner of project '{name}' or a platform admin may delete it.",
+            details={"project": name},
+        )
+    db.delete(project)
+    db.commit()

@@ -1,0 +1,134 @@
+"""Server settings: where a platform home keeps its files, and what ``server.toml`` configures.
+
+A platform home ``DIR`` holds::
+
+    DIR/server.toml        settings (database URL, certificate lifetimes, limits)
+    DIR/larder.db          the SQLite metadata database (default)
+    DIR/tls/ca.pem         the CA certificate (public; clients trust it)
+    DIR/tls/ca.key         the CA private key (0600)
+    DIR/tls/server.pem     the server certificate (SANs: localhost, 127.0.0.1, --hostname ...)
+    DIR/tls/server.key     its private key (0600)
+    DIR/admin_api_key      the first admin API key (0600)
+    DIR/server.url         the URL the running server listens on (written once it answers)
+    DIR/server.pid         the running server's process id
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from larder.errors import ConfigurationError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+@dataclass(frozen=True)
+class HomePaths:
+    """The fixed paths inside a platform home."""
+
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / "server.toml"
+
+    @property
+    def sqlite(self) -> Path:
+        return self.root / "larder.db"
+
+    @property
+    def tls(self) -> Path:
+        return self.root / "tls"
+
+    @property
+    def ca_cert(self) -> Path:
+        return self.tls / "ca.pem"
+
+    @property
+    def ca_key(self) -> Path:
+        return self.tls / "ca.key"
+
+    @property
+    def server_cert(self) -> Path:
+        return self.tls / "server.pem"
+
+    @property
+    def server_key(self) -> Path:
+        return self.tls / "server.key"
+
+    @property
+    def admin_api_key(self) -> Path:
+        return self.root / "admin_api_key"
+
+    @property
+    def server_url(self) -> Path:
+        return self.root / "server.url"
+
+    @property
+    def server_pid(self) -> Path:
+        return self.root / "server.pid"
+
+
+@dataclass
+class ServerSettings:
+    """Settings read from ``DIR/server.toml`` (all optional).
+
+    Attributes:
+        home (Path): the platform home.
+        database_url (str): SQLAlchemy URL; default ``sqlite:///DIR/larder.db``.
+        client_cert_validity_days (int): lifetime of issued client certificates, days (default 30).
+        max_body_bytes (int): largest accepted request body, bytes (default 1 MiB).
+        hostnames (list[str]): extra names in the server certificate.
+    """
+
+    home: Path
+    database_url: str = ""
+    client_cert_validity_days: int = 30
+    max_body_bytes: int = 1024 * 1024
+    hostnames: list[str] = field(default_factory=list)
+
+    @property
+    def paths(self) -> HomePaths:
+        return HomePaths(self.home)
+
+    @classmethod
+    def load(cls, home: str | os.PathLike[str], database_url: str | None = None) -> ServerSettings:
+        """Read a home's settings.
+
+        Args:
+            home: the platform home created by ``larder server init``.
+            database_url: overrides the configured database URL when given.
+
+        Raises:
+            ConfigurationError: when the home was not initialised or ``server.toml`` is invalid.
+        """
+        root = Path(home).expanduser().resolve()
+        paths = HomePaths(root)
+        if not paths.config.is_file():
+            raise ConfigurationError(
+                f"{root} is not a Larder platform home (no server.toml). "
+                f"Create one with: larder server init --home {root}",
+                details={"home": str(root)},
+            )
+        try:
+            raw = tomllib.loads(paths.config.read_text())
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigurationError(f"{paths.config} is not valid TOML: {e}") from e
+        known = {"database_url", "client_cert_validity_days", "max_body_bytes", "hostnames"}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise ConfigurationError(
+                f"Unknown setting(s) {unknown} in {paths.config}; known: {sorted(known)}."
+            )
+        settings = cls(home=root, **raw)
+        if database_url:
+            settings.database_url = database_url
+        if not settings.database_url:
+            settings.database_url = f"sqlite:///{paths.sqlite}"
+        return settings
