@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from larder import __version__
 from larder.errors import LarderError, PayloadTooLargeError
 from larder.server.api import routes
+from larder.server.api.deps import Caller
 from larder.server.api.schemas import ErrorBody
 from larder.server.db.session import make_engine, make_session_factory, upgrade
 from larder.server.security.ca import CertificateAuthority
@@ -82,6 +83,17 @@ class BodyLimitMiddleware:
         await self.app(scope, limited, send)
 
 
+def _route_template(scope: Scope) -> str:
+    """The matched route's template (``/api/v1/projects/{project}``), else the raw path."""
+    raw: str = scope.get("path", "")
+    template = getattr(scope.get("route"), "path", None)
+    if not template:
+        return raw
+    if raw.startswith(API_PREFIX) and not template.startswith(API_PREFIX):
+        template = API_PREFIX + template  # FastAPI versions differ in what the included route holds
+    return str(template)
+
+
 class AccessLogMiddleware:
     """One log line per request: method, route, status, milliseconds, user. Never headers or bodies."""
 
@@ -104,8 +116,7 @@ class AccessLogMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            route = scope.get("route")
-            path = getattr(route, "path", None) or scope.get("path", "")
+            path = _route_template(scope)
             user = scope.get("state", {}).get("user", "-")
             ms = (time.perf_counter() - start) * 1000
             access_log.info("%s %s %d %.1fms user=%s", scope.get("method"), path, status, ms, user)
@@ -120,8 +131,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
         title="Larder",
         version=__version__,
         description="The Larder platform REST API. Authenticate with 'Authorization: ApiKey <key>'.",
-        openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        openapi_url=None,  # served below, behind authentication like every route but /version
+        docs_url=None,
         redoc_url=None,
     )
     app.state.settings = settings
@@ -129,6 +140,10 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.state.session_factory = make_session_factory(engine)
     app.state.ca = CertificateAuthority.load(paths.ca_cert, paths.ca_key)
     app.include_router(routes.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+
+    @app.get(f"{API_PREFIX}/openapi.json", include_in_schema=False)
+    def openapi_spec(caller: Caller) -> JSONResponse:
+        return JSONResponse(app.openapi())
 
     @app.exception_handler(LarderError)
     async def _larder_error(request: Request, exc: LarderError) -> JSONResponse:

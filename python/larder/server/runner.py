@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import signal
 import socket
 import threading
 import time
@@ -115,6 +116,10 @@ def serve(
             log.info("Larder %s serving %s (home %s)", "HTTP" if insecure_http else "HTTPS", url, paths.root)
 
     threading.Thread(target=announce, name="announce", daemon=True).start()
+    # uvicorn handles SIGTERM/SIGINT itself (stop accepting, finish in-flight requests) and then
+    # re-raises the signal to the handler it found: make that one a no-op so we exit 0, cleanly.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
     try:
         server.run(sockets=[sock])
     finally:
