@@ -334,7 +334,7 @@ def test_schemathesis_finds_no_5xx_and_no_spec_violation(platform: LarderServer,
         "--suppress-health-check",
         "all",
     ]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:]
     assert not re.search(r" 5\d\d \d+\.\dms", platform.log()), "the server answered 5xx"
 
