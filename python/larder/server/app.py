@@ -15,11 +15,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from larder import __version__
 from larder.errors import LarderError, PayloadTooLargeError
-from larder.server.api import routes
+from larder.server.api import routes, storage_routes
 from larder.server.api.deps import Caller
 from larder.server.api.schemas import ErrorBody
 from larder.server.db.session import make_engine, make_session_factory, upgrade
 from larder.server.security.ca import CertificateAuthority
+from larder.server.security.secretbox import SecretBox
 from larder.server.settings import ServerSettings
 
 log = logging.getLogger("larder.server")
@@ -139,7 +140,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
     app.state.ca = CertificateAuthority.load(paths.ca_cert, paths.ca_key)
+    app.state.secret_box = SecretBox(paths.secret_key)
     app.include_router(routes.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    app.include_router(storage_routes.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
 
     @app.get(f"{API_PREFIX}/openapi.json", include_in_schema=False)
     def openapi_spec(caller: Caller) -> JSONResponse:

@@ -42,7 +42,8 @@ def init_home(
         ConfigurationError: when ``home`` already holds a platform.
     """
     from larder.server.db.session import make_engine, make_session_factory, upgrade
-    from larder.server.services import apikeys, users
+    from larder.server.security.secretbox import SecretBox
+    from larder.server.services import apikeys, storage, users
 
     root = Path(home).expanduser().resolve()
     paths = HomePaths(root)
@@ -75,6 +76,11 @@ def init_home(
             admin = users.create_user(db, "admin", admin_email, "admin")
             _, plaintext = apikeys.create_for_user(
                 db, admin, "admin", ["project", "featurestore", "modelregistry", "dataset", "admin"]
+            )
+            box = SecretBox(paths.secret_key)
+            local = storage.add_store(db, box, "local", "local", root_path=str(paths.data))
+            storage.create_namespace_unchecked(
+                db, box, "default", "The built-in local namespace", local, "default"
             )
             db.commit()
     finally:

@@ -8,6 +8,8 @@ A platform home ``DIR`` holds::
     DIR/tls/ca.key         the CA private key (0600)
     DIR/tls/server.pem     the server certificate (SANs: localhost, 127.0.0.1, --hostname ...)
     DIR/tls/server.key     its private key (0600)
+    DIR/tls/secrets.key    the key that encrypts stored object-store secrets (0600)
+    DIR/data/              the built-in local object store (namespace ``default`` is DIR/data/default)
     DIR/admin_api_key      the first admin API key (0600)
     DIR/server.url         the URL the running server listens on (written once it answers)
     DIR/server.pid         the running server's process id
@@ -71,6 +73,14 @@ class HomePaths:
         return self.root / "server.url"
 
     @property
+    def secret_key(self) -> Path:
+        return self.tls / "secrets.key"
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
     def server_pid(self) -> Path:
         return self.root / "server.pid"
 
@@ -85,6 +95,9 @@ class ServerSettings:
         client_cert_validity_days (int): lifetime of issued client certificates, days (default 30).
         max_body_bytes (int): largest accepted request body, bytes (default 1 MiB).
         hostnames (list[str]): extra names in the server certificate.
+        vended_credentials_seconds (int): lifetime of vended object-store credentials, seconds
+            (default 3600). For S3, STS is asked for at least 900 s (its minimum); a smaller value
+            shortens the lifetime the client is told, so it renews sooner.
     """
 
     home: Path
@@ -92,6 +105,7 @@ class ServerSettings:
     client_cert_validity_days: int = 30
     max_body_bytes: int = 1024 * 1024
     hostnames: list[str] = field(default_factory=list)
+    vended_credentials_seconds: int = 3600
 
     @property
     def paths(self) -> HomePaths:
@@ -120,7 +134,13 @@ class ServerSettings:
             raw = tomllib.loads(paths.config.read_text())
         except tomllib.TOMLDecodeError as e:
             raise ConfigurationError(f"{paths.config} is not valid TOML: {e}") from e
-        known = {"database_url", "client_cert_validity_days", "max_body_bytes", "hostnames"}
+        known = {
+            "database_url",
+            "client_cert_validity_days",
+            "max_body_bytes",
+            "hostnames",
+            "vended_credentials_seconds",
+        }
         unknown = sorted(set(raw) - known)
         if unknown:
             raise ConfigurationError(

@@ -39,6 +39,7 @@ def _project(p: Project) -> ProjectOut:
         description=p.description,
         owner=p.owner.username,
         created_at=p.created_at,
+        namespace=p.namespace.name if p.namespace else None,
         members=[MemberOut(username=m.user.username, role=m.role) for m in p.members],
     )
 
@@ -87,7 +88,7 @@ def list_projects(db: DB, caller: Caller) -> list[ProjectOut]:
 
 @router.post("/projects", status_code=201, tags=["projects"], summary="Create a project")
 def create_project(body: ProjectCreate, db: DB, caller: Caller) -> ProjectOut:
-    return _project(projects.create(db, caller, body.name, body.description))
+    return _project(projects.create(db, caller, body.name, body.description, body.namespace))
 
 
 @router.get("/projects/{project}", tags=["projects"], summary="Get a project")
@@ -96,8 +97,8 @@ def get_project(project: str, db: DB, caller: Caller) -> ProjectOut:
 
 
 @router.delete("/projects/{project}", status_code=204, tags=["projects"], summary="Delete a project")
-def delete_project(project: str, db: DB, caller: Caller) -> Response:
-    projects.delete(db, caller, project)
+def delete_project(project: str, request: Request, db: DB, caller: Caller) -> Response:
+    projects.delete(db, caller, project, request.app.state.secret_box)
     return Response(status_code=204)
 
 

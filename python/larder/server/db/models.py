@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -59,7 +59,10 @@ class Project(Base):
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
 
+    namespace_id: Mapped[int | None] = mapped_column(ForeignKey("namespaces.id"), nullable=True)
+
     owner: Mapped[User] = relationship(lazy="joined")
+    namespace: Mapped[Namespace | None] = relationship(lazy="joined")
     members: Mapped[list[ProjectMember]] = relationship(
         back_populates="project", cascade="all, delete-orphan", lazy="selectin"
     )
@@ -112,3 +115,107 @@ class IssuedCertificate(Base):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), nullable=False)
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class ObjectStore(Base):
+    """An admin-registered object store: a local directory, or an S3-compatible service."""
+
+    __tablename__ = "object_stores"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True, nullable=False)
+    type: Mapped[str] = mapped_column(String(16), nullable=False)
+    root_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    endpoint_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    sts_endpoint_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    region: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    access_key_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    secret_access_key_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
+    role_arn: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+
+
+class Namespace(Base):
+    """A bucket (or top folder of a local store) that holds datasets."""
+
+    __tablename__ = "namespaces"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True, nullable=False)
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    object_store_id: Mapped[int] = mapped_column(ForeignKey("object_stores.id"), nullable=False)
+    bucket: Mapped[str] = mapped_column(String(63), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+
+    object_store: Mapped[ObjectStore] = relationship(lazy="joined")
+
+
+class Dataset(Base):
+    """A named prefix ``<name>/`` in a namespace, with an owner and permissions."""
+
+    __tablename__ = "datasets"
+    __table_args__ = (UniqueConstraint("namespace_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    namespace_id: Mapped[int] = mapped_column(ForeignKey("namespaces.id"), nullable=False)
+    name: Mapped[str] = mapped_column(String(80), nullable=False)
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
+    project_id: Mapped[int | None] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+
+    namespace: Mapped[Namespace] = relationship(lazy="joined")
+    owner: Mapped[User] = relationship(lazy="joined")
+    permissions: Mapped[list[DatasetPermission]] = relationship(
+        back_populates="dataset", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class DatasetPermission(Base):
+    """``r`` or ``rw`` on a dataset for a user, or for a group (the members of a project)."""
+
+    __tablename__ = "dataset_permissions"
+    __table_args__ = (UniqueConstraint("dataset_id", "user_id", "project_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=True)
+    project_id: Mapped[int | None] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), nullable=True
+    )
+    access: Mapped[str] = mapped_column(String(2), nullable=False)
+
+    dataset: Mapped[Dataset] = relationship(back_populates="permissions")
+    user: Mapped[User | None] = relationship(lazy="joined")
+    project: Mapped[Project | None] = relationship(lazy="joined")
+
+
+class ObjectEntry(Base):
+    """The index of objects written through Larder: size, etag, time and user metadata."""
+
+    __tablename__ = "objects"
+    __table_args__ = (UniqueConstraint("dataset_id", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False)
+    key: Mapped[str] = mapped_column(String(1024), nullable=False)
+    size: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    etag: Mapped[str] = mapped_column(String(128), nullable=False, default="")
+    last_modified: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    metadata_json: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
+
+    dataset: Mapped[Dataset] = relationship(lazy="joined")
+    tags: Mapped[list[ObjectTag]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+
+
+class ObjectTag(Base):
+    """One user-metadata pair of an object, indexed for search."""
+
+    __tablename__ = "object_tags"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    object_id: Mapped[int] = mapped_column(ForeignKey("objects.id", ondelete="CASCADE"), nullable=False)
+    k: Mapped[str] = mapped_column(String(128), nullable=False, index=True)
+    v: Mapped[str] = mapped_column(String(1024), nullable=False)

@@ -1,6 +1,8 @@
 """Projects and their members.
 
-Any user may create a project and becomes its owner and ``data_owner``. Members see the project;
+Any user may create a project and becomes its owner and ``data_owner``. A project lives in a
+namespace (default ``default``) and owns two datasets there, ``<project>_featurestore`` and
+``<project>_models``, which every member may read and write. Members see the project;
 everyone else gets a 404 that does not reveal whether it exists. ``data_owner`` members manage
 members; the owner (or a platform admin) deletes the project.
 """
@@ -18,9 +20,11 @@ from larder.errors import (
     PermissionDeniedError,
 )
 from larder.names import check_name
-from larder.server.db.models import Project, ProjectMember, User
+from larder.server import storage_backend
+from larder.server.db.models import Dataset, Project, ProjectMember, User
 from larder.server.security.authz import PROJECT_ROLES, Principal
-from larder.server.services import users
+from larder.server.security.secretbox import SecretBox
+from larder.server.services import datasets, storage, users
 
 
 def _not_found(name: str) -> NotFoundError:
@@ -36,16 +40,32 @@ def member_role(project: Project, user_id: int) -> str | None:
     return None
 
 
-def create(db: Session, principal: Principal, name: str, description: str = "") -> Project:
+PROJECT_DATASETS = ("featurestore", "models")
+
+
+def project_dataset_name(project: str, kind: str) -> str:
+    """``<project>_featurestore`` or ``<project>_models``."""
+    return f"{project}_{kind}"
+
+
+def create(
+    db: Session, principal: Principal, name: str, description: str = "", namespace: str = "default"
+) -> Project:
     principal.require_scope("project")
     check_name("project", name)
     if db.scalar(select(Project.id).where(Project.name == name)) is not None:
         raise AlreadyExistsError(
             f"Project '{name}' already exists; pick another name.", details={"project": name}
         )
-    project = Project(name=name, description=description, owner_id=principal.user_id)
+    ns = storage.get_namespace(db, namespace)
+    project = Project(name=name, description=description, owner_id=principal.user_id, namespace_id=ns.id)
     project.members.append(ProjectMember(user_id=principal.user_id, role="data_owner"))
     db.add(project)
+    db.flush()
+    for kind in PROJECT_DATASETS:
+        datasets.create_unchecked(
+            db, ns.id, project_dataset_name(name, kind), f"Project {name}: {kind}", principal.user_id, project
+        )
     db.commit()
     db.refresh(project)
     return project
@@ -133,7 +153,7 @@ def remove_member(db: Session, principal: Principal, name: str, username: str) -
     return project
 
 
-def delete(db: Session, principal: Principal, name: str) -> None:
+def delete(db: Session, principal: Principal, name: str, box: SecretBox) -> None:
     principal.require_scope("project")
     project = get_visible(db, principal, name)
     if project.owner_id != principal.user_id and not principal.is_admin:
@@ -141,5 +161,8 @@ def delete(db: Session, principal: Principal, name: str) -> None:
             f"Only the owner of project '{name}' or a platform admin may delete it.",
             details={"project": name},
         )
+    for ds in db.scalars(select(Dataset).where(Dataset.project_id == project.id)):
+        storage_backend.delete_dataset_objects(ds.namespace, ds.name, box)
+        db.delete(ds)
     db.delete(project)
     db.commit()

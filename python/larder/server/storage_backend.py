@@ -1,0 +1,72 @@
+"""What the server itself does in object storage, with the store's own credentials.
+
+The server never moves bulk data for clients; it only creates namespaces' buckets or folders,
+deletes a dataset's objects, and vends short-lived credentials (see ``services/vending.py``).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from larder.server.db.models import Namespace, ObjectStore
+from larder.server.security.secretbox import SecretBox
+
+
+def s3_client(store: ObjectStore, box: SecretBox, service: str = "s3") -> Any:
+    """A boto3 client with the store's own credentials (or the server's default AWS chain)."""
+    import boto3
+
+    kwargs: dict[str, Any] = {"region_name": store.region or "us-east-1"}
+    endpoint = store.sts_endpoint_url if service == "sts" and store.sts_endpoint_url else store.endpoint_url
+    if endpoint:
+        kwargs["endpoint_url"] = endpoint
+    if store.access_key_id and store.secret_access_key_enc:
+        kwargs["aws_access_key_id"] = store.access_key_id
+        kwargs["aws_secret_access_key"] = box.decrypt(store.secret_access_key_enc)
+    return boto3.client(service, **kwargs)
+
+
+def local_root(namespace: Namespace) -> Path:
+    assert namespace.object_store.root_path is not None
+    return Path(namespace.object_store.root_path) / namespace.bucket
+
+
+def create_namespace_storage(namespace: Namespace, box: SecretBox) -> None:
+    store = namespace.object_store
+    if store.type == "local":
+        local_root(namespace).mkdir(parents=True, exist_ok=True)
+        return
+    client = s3_client(store, box)
+    try:
+        client.head_bucket(Bucket=namespace.bucket)
+    except client.exceptions.ClientError:
+        kwargs: dict[str, Any] = {"Bucket": namespace.bucket}
+        if store.region and store.region != "us-east-1":
+            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": store.region}
+        client.create_bucket(**kwargs)
+
+
+def delete_dataset_objects(namespace: Namespace, dataset_name: str, box: SecretBox) -> int:
+    """Delete every object under ``<dataset>/`` (with the slash: ``foo`` never touches ``foobar``)."""
+    store = namespace.object_store
+    if store.type == "local":
+        path = local_root(namespace) / dataset_name
+        if path.is_dir():
+            count = sum(1 for p in path.rglob("*") if p.is_file())
+            shutil.rmtree(path)
+            return count
+        return 0
+    client = s3_client(store, box)
+    prefix = dataset_name + "/"
+    deleted = 0
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=namespace.bucket, Prefix=prefix):
+        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+        if keys:
+            client.delete_objects(Bucket=namespace.bucket, Delete={"Objects": keys, "Quiet": True})
+            deleted += len(keys)
+    uploads = client.list_multipart_uploads(Bucket=namespace.bucket, Prefix=prefix)
+    for up in uploads.get("Uploads", []):
+        client.abort_multipart_upload(Bucket=namespace.bucket, Key=up["Key"], UploadId=up["UploadId"])
+    return deleted

@@ -1,0 +1,453 @@
+"""Direct object-store access for the client: a local directory or S3, behind one small interface.
+
+Keys here are namespace-relative (``<dataset>/<key>``). Writes are atomic: a local write goes to a
+hidden ``.larder-*`` file that is renamed into place; an S3 write is a single PUT or a multipart
+upload that becomes visible only when completed (and is aborted on failure). Readers never see a
+half-written object.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any, BinaryIO
+
+from larder.errors import NotFoundError
+
+CHUNK = 8 * 1024 * 1024  # bytes per streamed chunk / multipart part
+TMP_PREFIX = ".larder-"
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What a store says about one object."""
+
+    key: str
+    size: int
+    etag: str
+    last_modified: datetime
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One child in a listing: an object (with its info) or a folder (``info`` is None)."""
+
+    key: str
+    is_dir: bool
+    info: ObjectInfo | None = None
+
+
+def _not_found(key: str) -> NotFoundError:
+    return NotFoundError(f"No object at '{key}'.", details={"key": key})
+
+
+def _copy_stream(src: IO[bytes], dst: IO[bytes], progress: Progress | None) -> int:
+    total = 0
+    while True:
+        chunk = src.read(CHUNK)
+        if not chunk:
+            return total
+        dst.write(chunk)
+        total += len(chunk)
+        if progress is not None:
+            progress(len(chunk))
+
+
+class LocalBackend:
+    """A namespace folder on this host (``local`` object stores)."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    def uri(self, key: str) -> str:
+        return (self.root / key).as_uri()
+
+    def path(self, key: str) -> Path:
+        return self.root / key
+
+    def _info(self, key: str, st: os.stat_result) -> ObjectInfo:
+        return ObjectInfo(
+            key=key,
+            size=st.st_size,
+            etag=f"{st.st_size:x}-{st.st_mtime_ns:x}",
+            last_modified=datetime.fromtimestamp(st.st_mtime, timezone.utc),
+        )
+
+    def head(self, key: str) -> ObjectInfo | None:
+        try:
+            st = self.path(key).stat()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return self._info(key, st) if os.path.isfile(self.path(key)) else None
+
+    def is_dir(self, key: str) -> bool:
+        return self.path(key).is_dir()
+
+    def list(self, prefix: str, recursive: bool) -> Iterator[Entry]:
+        base = self.path(prefix)
+        if not base.is_dir():
+            return
+        if recursive:
+            for dirpath, dirnames, filenames in os.walk(base):
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith(TMP_PREFIX))
+                rel_dir = Path(dirpath).relative_to(self.root).as_posix()
+                for name in sorted(filenames):
+                    if name.startswith(TMP_PREFIX):
+                        continue
+                    key = f"{rel_dir}/{name}"
+                    yield Entry(key, False, self._info(key, os.stat(os.path.join(dirpath, name))))
+            return
+        with os.scandir(base) as it:
+            for e in sorted(it, key=lambda e: e.name):
+                if e.name.startswith(TMP_PREFIX):
+                    continue
+                key = f"{prefix.rstrip('/')}/{e.name}"
+                if e.is_dir():
+                    yield Entry(key, True)
+                else:
+                    yield Entry(key, False, self._info(key, e.stat()))
+
+    def open_read(self, key: str) -> BinaryIO:
+        try:
+            return open(self.path(key), "rb")  # noqa: SIM115 - the caller closes it
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise _not_found(key) from None
+
+    def open_write(self, key: str, metadata: dict[str, str]) -> AtomicLocalWriter:
+        return AtomicLocalWriter(self.path(key))
+
+    def upload_file(
+        self, local: Path, key: str, metadata: dict[str, str], progress: Progress | None
+    ) -> ObjectInfo:
+        with self.open_write(key, metadata) as w:
+            if progress is None:
+                w.close_into(lambda tmp: shutil.copyfile(local, tmp))
+            else:
+                with open(local, "rb") as src:
+                    _copy_stream(src, w, progress)
+        info = self.head(key)
+        assert info is not None
+        return info
+
+    def download_file(self, key: str, local: Path, progress: Progress | None) -> None:
+        src = self.path(key)
+        if not src.is_file():
+            raise _not_found(key)
+        with AtomicLocalWriter(local) as w:
+            if progress is None:
+                w.close_into(lambda tmp: shutil.copyfile(src, tmp))
+            else:
+                with open(src, "rb") as f:
+                    _copy_stream(f, w, progress)
+
+    def delete(self, key: str) -> None:
+        try:
+            self.path(key).unlink()
+        except (FileNotFoundError, IsADirectoryError):
+            raise _not_found(key) from None
+
+    def copy(self, src_key: str, dst_key: str, metadata: dict[str, str]) -> None:
+        src = self.path(src_key)
+        if not src.is_file():
+            raise _not_found(src_key)
+        with AtomicLocalWriter(self.path(dst_key)) as w:
+            w.close_into(lambda tmp: shutil.copyfile(src, tmp))
+
+    def move(self, src_key: str, dst_key: str, metadata: dict[str, str]) -> None:
+        src = self.path(src_key)
+        if not src.is_file():
+            raise _not_found(src_key)
+        dst = self.path(dst_key)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(src, dst)
+
+
+class AtomicLocalWriter(io.RawIOBase):
+    """Writes to a hidden temp file beside the target; renames it into place on a clean close."""
+
+    def __init__(self, target: Path) -> None:
+        super().__init__()
+        self.target = target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = target.parent / f"{TMP_PREFIX}{uuid.uuid4().hex}.part"
+        self._f: BinaryIO | None = open(self.tmp, "wb")  # noqa: SIM115
+        self._done = False
+        self.on_commit: Callable[[], None] | None = None
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:
+        assert self._f is not None
+        return self._f.write(b)
+
+    def close_into(self, fill: Callable[[Path], Any]) -> None:
+        """Let ``fill(tmp_path)`` write the temp file (e.g. a fast ``copyfile``), then commit."""
+        assert self._f is not None
+        self._f.close()
+        fill(self.tmp)
+
+    def commit(self) -> None:
+        if self._done:
+            return
+        if self._f is not None and not self._f.closed:
+            self._f.flush()
+            os.fsync(self._f.fileno())
+            self._f.close()
+        os.replace(self.tmp, self.target)
+        self._done = True
+        if self.on_commit is not None:
+            self.on_commit()
+
+    def abort(self) -> None:
+        if self._f is not None and not self._f.closed:
+            self._f.close()
+        self.tmp.unlink(missing_ok=True)
+        self._done = True
+
+    def close(self) -> None:
+        if not self.closed:
+            if not self._done:
+                self.commit()
+            super().close()
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is not None:
+            self.abort()
+        super().__exit__(exc_type, exc, tb)
+
+    def __del__(self) -> None:
+        # A writer dropped without close() is abandoned, never committed half-written.
+        if not getattr(self, "_done", True):
+            try:
+                self.abort()
+            except Exception:  # noqa: S110 - best effort in a finalizer
+                pass
+
+
+class S3Backend:
+    """A namespace bucket on an S3-compatible store, reached with vended, self-renewing credentials."""
+
+    def __init__(self, bucket: str, client: Callable[[], Any], endpoint_url: str | None = None) -> None:
+        self.bucket = bucket
+        self._client = client
+        self.endpoint_url = endpoint_url
+
+    @property
+    def s3(self) -> Any:
+        return self._client()
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def _transfer_config(self) -> Any:
+        from boto3.s3.transfer import TransferConfig
+
+        return TransferConfig(multipart_threshold=CHUNK, multipart_chunksize=CHUNK * 2, max_concurrency=8)
+
+    def head(self, key: str) -> ObjectInfo | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            r = self.s3.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        return ObjectInfo(
+            key, r["ContentLength"], r["ETag"].strip('"'), r["LastModified"], r.get("Metadata", {})
+        )
+
+    def is_dir(self, key: str) -> bool:
+        r = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=key.rstrip("/") + "/", MaxKeys=1)
+        return r.get("KeyCount", 0) > 0
+
+    def list(self, prefix: str, recursive: bool) -> Iterator[Entry]:
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix.rstrip("/") + "/"}
+        if not recursive:
+            kwargs["Delimiter"] = "/"
+        for page in self.s3.get_paginator("list_objects_v2").paginate(**kwargs):
+            for cp in page.get("CommonPrefixes", []):
+                yield Entry(cp["Prefix"].rstrip("/"), True)
+            for o in page.get("Contents", []):
+                info = ObjectInfo(o["Key"], o["Size"], o["ETag"].strip('"'), o["LastModified"])
+                yield Entry(o["Key"], False, info)
+
+    def open_read(self, key: str) -> BinaryIO:
+        from botocore.exceptions import ClientError
+
+        try:
+            body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"]
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+                raise _not_found(key) from None
+            raise
+        return io.BufferedReader(_StreamingRaw(body), buffer_size=CHUNK)  # type: ignore[return-value]
+
+    def open_write(self, key: str, metadata: dict[str, str]) -> S3MultipartWriter:
+        return S3MultipartWriter(self, key, metadata)
+
+    def upload_file(
+        self, local: Path, key: str, metadata: dict[str, str], progress: Progress | None
+    ) -> ObjectInfo:
+        self.s3.upload_file(
+            str(local),
+            self.bucket,
+            key,
+            ExtraArgs={"Metadata": metadata},
+            Config=self._transfer_config(),
+            Callback=progress,
+        )
+        info = self.head(key)
+        assert info is not None
+        return info
+
+    def download_file(self, key: str, local: Path, progress: Progress | None) -> None:
+        if self.head(key) is None:
+            raise _not_found(key)
+        local.parent.mkdir(parents=True, exist_ok=True)
+        tmp = local.parent / f"{TMP_PREFIX}{uuid.uuid4().hex}.part"
+        try:
+            self.s3.download_file(
+                self.bucket, key, str(tmp), Config=self._transfer_config(), Callback=progress
+            )
+            os.replace(tmp, local)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def delete(self, key: str) -> None:
+        if self.head(key) is None:
+            raise _not_found(key)
+        self.s3.delete_object(Bucket=self.bucket, Key=key)
+
+    def copy(self, src_key: str, dst_key: str, metadata: dict[str, str]) -> None:
+        if self.head(src_key) is None:
+            raise _not_found(src_key)
+        self.s3.copy(
+            {"Bucket": self.bucket, "Key": src_key},
+            self.bucket,
+            dst_key,
+            ExtraArgs={"Metadata": metadata, "MetadataDirective": "REPLACE"},
+            Config=self._transfer_config(),
+        )
+
+    def move(self, src_key: str, dst_key: str, metadata: dict[str, str]) -> None:
+        self.copy(src_key, dst_key, metadata)
+        self.s3.delete_object(Bucket=self.bucket, Key=src_key)
+
+
+class _StreamingRaw(io.RawIOBase):
+    """A raw, readable view of a botocore StreamingBody (so reads stream, never buffer whole)."""
+
+    def __init__(self, body: Any) -> None:
+        super().__init__()
+        self._body = body
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        data = self._body.read(len(b))
+        n = len(data)
+        b[:n] = data
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            self._body.close()
+            super().close()
+
+
+class S3MultipartWriter(io.RawIOBase):
+    """Streams writes as multipart parts; completes on a clean close, aborts on an exception."""
+
+    def __init__(self, backend: S3Backend, key: str, metadata: dict[str, str]) -> None:
+        super().__init__()
+        self._b = backend
+        self.key = key
+        self.metadata = metadata
+        self._buf = bytearray()
+        self._upload_id: str | None = None
+        self._parts: list[dict[str, Any]] = []
+        self._done = False
+        self.on_commit: Callable[[], None] | None = None
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:
+        self._buf += b
+        while len(self._buf) >= CHUNK:
+            self._flush_part(bytes(self._buf[:CHUNK]))
+            del self._buf[:CHUNK]
+        return len(b)
+
+    def _flush_part(self, data: bytes) -> None:
+        s3 = self._b.s3
+        if self._upload_id is None:
+            r = s3.create_multipart_upload(Bucket=self._b.bucket, Key=self.key, Metadata=self.metadata)
+            self._upload_id = r["UploadId"]
+        n = len(self._parts) + 1
+        r = s3.upload_part(
+            Bucket=self._b.bucket, Key=self.key, UploadId=self._upload_id, PartNumber=n, Body=data
+        )
+        self._parts.append({"PartNumber": n, "ETag": r["ETag"]})
+
+    def commit(self) -> None:
+        if self._done:
+            return
+        s3 = self._b.s3
+        try:
+            if self._upload_id is None:
+                s3.put_object(
+                    Bucket=self._b.bucket, Key=self.key, Body=bytes(self._buf), Metadata=self.metadata
+                )
+            else:
+                if self._buf:
+                    self._flush_part(bytes(self._buf))
+                s3.complete_multipart_upload(
+                    Bucket=self._b.bucket,
+                    Key=self.key,
+                    UploadId=self._upload_id,
+                    MultipartUpload={"Parts": self._parts},
+                )
+        except BaseException:
+            self.abort()
+            raise
+        self._buf.clear()
+        self._done = True
+        if self.on_commit is not None:
+            self.on_commit()
+
+    def abort(self) -> None:
+        if self._upload_id is not None and not self._done:
+            self._b.s3.abort_multipart_upload(Bucket=self._b.bucket, Key=self.key, UploadId=self._upload_id)
+        self._buf.clear()
+        self._done = True
+
+    def close(self) -> None:
+        if not self.closed:
+            if not self._done:
+                self.commit()
+            super().close()
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is not None:
+            self.abort()
+        super().__exit__(exc_type, exc, tb)
+
+    def __del__(self) -> None:
+        # A writer dropped without close() is abandoned, never committed half-written.
+        if not getattr(self, "_done", True):
+            try:
+                self.abort()
+            except Exception:  # noqa: S110 - best effort in a finalizer
+                pass

@@ -1,0 +1,323 @@
+"""Namespaces and datasets on the client (Hoss style).
+
+A **namespace** is a bucket (or top folder) on an object store; a **dataset** is a named prefix in a
+namespace with an owner and permissions. User code never learns which endpoint, bucket or policy
+it talks to: it asks for a dataset and works with :class:`~larder.storage.ref.DatasetRef` paths.
+
+Example:
+    >>> ns = conn.get_namespace("default")                       # doctest: +SKIP
+    >>> ds = ns.create_dataset("raw_events", description="clickstream")  # doctest: +SKIP
+    >>> (ds / "2024" / "day1.csv").write_text("a,b\\n1,2\\n")     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from larder.errors import ConfigurationError, PermissionDeniedError
+from larder.names import check_name
+from larder.storage.backends import LocalBackend, S3Backend
+from larder.storage.credentials import S3ClientFactory, VendedCredentials, fetch
+from larder.storage.ref import DatasetRef
+
+if TYPE_CHECKING:
+    from larder.client.rest import RestClient
+
+
+def _ts(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+class Storage:
+    """Namespaces, datasets and search over one platform connection (used by ``Connection``)."""
+
+    def __init__(self, rest: RestClient) -> None:
+        self._rest = rest
+        self._factories: dict[tuple[str, tuple[str, ...]], S3ClientFactory] = {}
+        self._lock = threading.Lock()
+
+    # --- namespaces ---------------------------------------------------------------------------
+
+    def create_namespace(
+        self, name: str, description: str = "", object_store_name: str = "local", bucket: str | None = None
+    ) -> Namespace:
+        check_name("namespace", name)
+        body = {"name": name, "description": description, "object_store": object_store_name, "bucket": bucket}
+        return Namespace(self, self._rest.post("/namespaces", body))
+
+    def list_namespaces(self) -> list[Namespace]:
+        return [Namespace(self, n) for n in self._rest.get("/namespaces")]
+
+    def get_namespace(self, name: str) -> Namespace:
+        check_name("namespace", name)
+        return Namespace(self, self._rest.get(f"/namespaces/{name}"))
+
+    def delete_namespace(self, name: str) -> None:
+        check_name("namespace", name)
+        self._rest.delete(f"/namespaces/{name}")
+
+    # --- search -------------------------------------------------------------------------------
+
+    def search(
+        self,
+        metadata: dict[str, str] | None = None,
+        namespace: str | None = None,
+        dataset: str | None = None,
+        modified_after: datetime | None = None,
+        modified_before: datetime | None = None,
+        limit: int = 100,
+    ) -> list[DatasetRef]:
+        body: dict[str, Any] = {
+            "metadata": dict(metadata or {}),
+            "namespace": namespace,
+            "dataset": dataset,
+            "modified_after": _iso(modified_after),
+            "modified_before": _iso(modified_before),
+            "limit": limit,
+        }
+        found = self._rest.post("/search", body)
+        cache: dict[tuple[str, str], Dataset] = {}
+        refs = []
+        for o in found:
+            k = (o["namespace"], o["dataset"])
+            if k not in cache:
+                cache[k] = Namespace(self, {"name": o["namespace"]}).get_dataset(o["dataset"])
+            refs.append(cache[k] / o["key"])
+        return refs
+
+    # --- credentials --------------------------------------------------------------------------
+
+    def credentials(self, namespace: str, datasets: list[str]) -> VendedCredentials:
+        return fetch(self._rest, namespace, datasets)
+
+    def backend(self, namespace: str, datasets: list[str]) -> tuple[LocalBackend | S3Backend, dict[str, str]]:
+        """A backend able to reach ``datasets`` of ``namespace``, and the caller's access to each."""
+        key = (namespace, tuple(sorted(set(datasets))))
+        with self._lock:
+            factory = self._factories.get(key)
+        if factory is not None:
+            return S3Backend(factory.current.bucket, factory.client, factory.current.endpoint_url), dict(
+                factory.current.datasets
+            )
+        creds = self.credentials(namespace, list(key[1]))
+        if creds.type == "local":
+            assert creds.root is not None
+            return LocalBackend(creds.root), dict(creds.datasets)
+        factory = S3ClientFactory(self._rest, creds, list(key[1]))
+        with self._lock:
+            self._factories[key] = factory
+        return S3Backend(creds.bucket, factory.client, creds.endpoint_url), dict(creds.datasets)
+
+    def factory(self, namespace: str, datasets: list[str]) -> S3ClientFactory | None:
+        return self._factories.get((namespace, tuple(sorted(set(datasets)))))
+
+
+def _iso(t: datetime | None) -> str | None:
+    if t is None:
+        return None
+    if t.tzinfo is None:
+        raise ValueError(f"Use a timezone-aware datetime (UTC), got the naive {t.isoformat()}.")
+    return t.isoformat()
+
+
+class Namespace:
+    """A namespace: a bucket (or top folder) on an object store that holds datasets.
+
+    Get one with ``conn.get_namespace(name)``; don't construct it yourself.
+
+    Attributes:
+        name (str): the namespace name.
+        description (str): what it holds.
+        object_store (str): the object store it lives on.
+        bucket (str): the bucket (or folder) on that store.
+    """
+
+    def __init__(self, storage: Storage, info: dict[str, Any]) -> None:
+        self._storage = storage
+        self.name: str = info["name"]
+        self.description: str = info.get("description", "")
+        self.object_store: str = info.get("object_store", "")
+        self.bucket: str = info.get("bucket", "")
+
+    def __repr__(self) -> str:
+        return f"Namespace({self.name!r}, object_store={self.object_store!r})"
+
+    def create_dataset(self, name: str, description: str = "") -> Dataset:
+        """Create a dataset (platform role ``privileged``/``admin``, or a project's data_owner).
+
+        Args:
+            name (str): 2-80 characters: lowercase letters, digits, ``_`` or ``-``, starting with a letter.
+            description (str): what it holds (default ``""``).
+
+        Returns:
+            Dataset: the new dataset; you own it and have ``rw`` access.
+
+        Raises:
+            InvalidArgumentError: on a bad name. AlreadyExistsError: when it exists.
+            PermissionDeniedError: when your role may not create datasets.
+
+        Example:
+            >>> ds = conn.get_namespace("default").create_dataset("raw_events")  # doctest: +SKIP
+        """
+        check_name("dataset", name)
+        info = self._storage._rest.post(
+            f"/namespaces/{self.name}/datasets", {"name": name, "description": description}
+        )
+        return Dataset(self, info)
+
+    def list_datasets(self) -> list[Dataset]:
+        """The datasets of this namespace that you may read (only those)."""
+        return [Dataset(self, d) for d in self._storage._rest.get(f"/namespaces/{self.name}/datasets")]
+
+    def get_dataset(self, name: str) -> Dataset:
+        """A dataset by name.
+
+        Raises:
+            NotFoundError: when it does not exist or you have no access to it (indistinguishable).
+        """
+        check_name("dataset", name)
+        return Dataset(self, self._storage._rest.get(f"/namespaces/{self.name}/datasets/{name}"))
+
+    def delete_dataset(self, name: str) -> None:
+        """Delete a dataset and every object under its prefix (owner or admin). Siblings sharing a
+        name prefix (``foo`` vs ``foobar``) are never touched."""
+        check_name("dataset", name)
+        self._storage._rest.delete(f"/namespaces/{self.name}/datasets/{name}")
+
+
+@dataclass(frozen=True)
+class Permission:
+    """One grant on a dataset: to a user or to a project's members (a group)."""
+
+    user: str | None
+    project: str | None
+    access: str
+
+
+class Dataset:
+    """A named prefix in a namespace, with an owner and permissions; ``ds / "a" / "b.csv"`` makes a
+    :class:`~larder.storage.ref.DatasetRef`.
+
+    Attributes:
+        namespace (Namespace): where it lives.
+        name (str): the dataset name.
+        description (str), owner (str), created_at (datetime, UTC).
+        access (str): your access, ``"r"`` or ``"rw"``.
+        permissions (list[Permission]): the grants.
+    """
+
+    def __init__(self, namespace: Namespace, info: dict[str, Any]) -> None:
+        self.namespace = namespace
+        self._storage = namespace._storage
+        self._load(info)
+
+    def _load(self, info: dict[str, Any]) -> None:
+        self.name: str = info["name"]
+        self.description: str = info.get("description", "")
+        self.owner: str = info.get("owner", "")
+        self.project: str | None = info.get("project")
+        self.created_at = _ts(info["created_at"]) if info.get("created_at") else None
+        self.access: str = info.get("access", "r")
+        self.permissions = [Permission(**p) for p in info.get("permissions", [])]
+
+    def __repr__(self) -> str:
+        return f"Dataset({self.namespace.name!r}/{self.name!r}, access={self.access!r})"
+
+    def __truediv__(self, key: str) -> DatasetRef:
+        return DatasetRef(self, "") / key
+
+    @property
+    def root(self) -> DatasetRef:
+        """The dataset's top folder as a :class:`DatasetRef`."""
+        return DatasetRef(self, "")
+
+    def _backend(self) -> LocalBackend | S3Backend:
+        backend, _ = self._storage.backend(self.namespace.name, [self.name])
+        return backend
+
+    def _require_write(self, what: str) -> None:
+        if self.access != "rw":
+            raise PermissionDeniedError(
+                f"You may only read dataset '{self.name}' in namespace '{self.namespace.name}' and cannot "
+                f"{what}; ask its owner for 'rw' permission.",
+                details={"namespace": self.namespace.name, "dataset": self.name, "access": self.access},
+            )
+
+    @property
+    def uri(self) -> str:
+        """Where the dataset lives: ``s3://bucket/<dataset>`` or ``file:///...`` (for other tools)."""
+        return self._backend().uri(self.name)
+
+    def set_user_permission(self, user: str, access: str | None) -> None:
+        """Grant ``"r"`` or ``"rw"`` to a user, or remove the grant with None (owner or admin).
+
+        Raises:
+            InvalidArgumentError: on another access value. NotFoundError: unknown user.
+            PermissionDeniedError: when you do not own the dataset.
+        """
+        self._set_permission({"user": user, "access": access})
+
+    def set_group_permission(self, project: str, access: str | None) -> None:
+        """Grant ``"r"``/``"rw"`` to every member of a project (a group), or remove it with None."""
+        self._set_permission({"project": project, "access": access})
+
+    def _set_permission(self, body: dict[str, Any]) -> None:
+        info = self._storage._rest.put(
+            f"/namespaces/{self.namespace.name}/datasets/{self.name}/permissions", body
+        )
+        self._load(info)
+
+    def delete(self) -> None:
+        """Delete this dataset and its objects (owner or admin)."""
+        self.namespace.delete_dataset(self.name)
+
+    def storage_options(self) -> dict[str, str]:
+        """Options for deltalake/polars/pyarrow to reach this dataset directly (``uri`` + these).
+
+        For S3 stores they hold short-lived vended credentials (secrets: don't log them); call again
+        after they expire. For local stores they are empty (use :attr:`uri`).
+
+        Example:
+            >>> import deltalake                                     # doctest: +SKIP
+            >>> deltalake.write_deltalake(f"{ds.uri}/t", table, storage_options=ds.storage_options())
+        """
+        creds = self._storage.credentials(self.namespace.name, [self.name])
+        if creds.type == "local":
+            return {}
+        opts = {
+            "AWS_ACCESS_KEY_ID": creds.access_key_id or "",
+            "AWS_SECRET_ACCESS_KEY": creds.secret_access_key or "",
+            "AWS_SESSION_TOKEN": creds.session_token or "",
+            "AWS_REGION": creds.region or "us-east-1",
+            "AWS_S3_ALLOW_UNSAFE_RENAME": "true",
+        }
+        if creds.endpoint_url:
+            opts["AWS_ENDPOINT_URL"] = creds.endpoint_url
+            if creds.endpoint_url.startswith("http://"):
+                opts["AWS_ALLOW_HTTP"] = "true"
+        return opts
+
+    def filesystem(self) -> Any:
+        """A ``pyarrow.fs`` filesystem rooted at this dataset (needs ``pip install 'larder[python]'``)."""
+        try:
+            from pyarrow import fs
+        except ImportError as e:
+            raise ConfigurationError("filesystem() needs pyarrow: pip install 'larder[python]'.") from e
+        creds = self._storage.credentials(self.namespace.name, [self.name])
+        if creds.type == "local":
+            assert creds.root is not None
+            return fs.SubTreeFileSystem(f"{creds.root}/{self.name}", fs.LocalFileSystem())
+        endpoint = creds.endpoint_url or ""
+        scheme = "http" if endpoint.startswith("http://") else "https"
+        s3 = fs.S3FileSystem(
+            access_key=creds.access_key_id,
+            secret_key=creds.secret_access_key,
+            session_token=creds.session_token,
+            region=creds.region or "us-east-1",
+            endpoint_override=endpoint.split("://", 1)[-1] or None,
+            scheme=scheme,
+        )
+        return fs.SubTreeFileSystem(f"{creds.bucket}/{self.name}", s3)

@@ -1,0 +1,379 @@
+"""``DatasetRef``: a pathlib-like path to an object (or folder) inside a dataset.
+
+Reads and writes go directly to the object store with vended credentials; the server only indexes
+what was written (size, etag, user metadata) so that ``conn.search(metadata=...)`` finds it.
+
+Example:
+    >>> ref = ds / "raw" / "2024.csv"                          # doctest: +SKIP
+    >>> ref.write_text("a,b\\n1,2\\n", metadata={"source": "crm"})  # doctest: +SKIP
+    >>> [p.name for p in (ds / "raw").iterdir()]                # doctest: +SKIP
+    ['2024.csv']
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+from collections.abc import Iterator
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from larder.errors import InvalidArgumentError, NotFoundError
+from larder.names import check_object_key
+from larder.storage.backends import ObjectInfo
+
+if TYPE_CHECKING:
+    from larder.storage.namespace import Dataset
+
+
+@lru_cache(maxsize=256)
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """``*`` and ``?`` stay inside one segment; ``**`` spans any number of segments."""
+    out = []
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+class DatasetRef:
+    """A path inside a dataset: ``ds / "raw" / "2024.csv"``.
+
+    Keys are validated when the ref is made (no ``..``, absolute paths, control characters, or keys
+    over 1024 bytes), before any storage is touched.
+
+    Attributes:
+        dataset (Dataset): the dataset it lives in.
+        key (str): the path inside the dataset (``""`` for the dataset's top folder).
+    """
+
+    def __init__(self, dataset: Dataset, key: str) -> None:
+        self.dataset = dataset
+        self.key = check_object_key(key, allow_empty=True)
+
+    # --- pathlib-like naming -------------------------------------------------------------------
+
+    def __truediv__(self, other: str) -> DatasetRef:
+        if not isinstance(other, str):
+            raise InvalidArgumentError(f"Join a DatasetRef with a string, not {type(other).__name__}.")
+        if other.startswith("/"):
+            raise InvalidArgumentError(
+                f"Invalid object key {other!r}: absolute paths are not allowed; use a path relative to the dataset.",
+                details={"key": other},
+            )
+        return DatasetRef(self.dataset, f"{self.key}/{other}" if self.key else other)
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, DatasetRef)
+            and other.key == self.key
+            and other.dataset.name == self.dataset.name
+            and other.dataset.namespace.name == self.dataset.namespace.name
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.dataset.namespace.name, self.dataset.name, self.key))
+
+    def __repr__(self) -> str:
+        return f"DatasetRef('{self.dataset.namespace.name}/{self.dataset.name}/{self.key}')"
+
+    def __str__(self) -> str:
+        return f"{self.dataset.namespace.name}/{self.dataset.name}/{self.key}"
+
+    @property
+    def name(self) -> str:
+        """The last path segment (``"2024.csv"``)."""
+        return posixpath.basename(self.key)
+
+    @property
+    def suffix(self) -> str:
+        """The file extension with its dot (``".csv"``), or ``""``."""
+        return posixpath.splitext(self.name)[1]
+
+    @property
+    def parent(self) -> DatasetRef:
+        """The containing folder (the dataset's top folder's parent is itself)."""
+        return DatasetRef(self.dataset, posixpath.dirname(self.key))
+
+    @property
+    def _full(self) -> str:
+        return f"{self.dataset.name}/{self.key}" if self.key else self.dataset.name
+
+    def _rel(self, full_key: str) -> DatasetRef:
+        return DatasetRef(self.dataset, full_key[len(self.dataset.name) + 1 :])
+
+    def _backend(self) -> Any:
+        return self.dataset._backend()
+
+    def _file_key(self) -> str:
+        if not self.key:
+            raise InvalidArgumentError("The dataset's top folder is not a file; join a key: ds / 'file.csv'.")
+        return self._full
+
+    @property
+    def uri(self) -> str:
+        """``s3://bucket/<dataset>/<key>`` or ``file:///...``: for tools that read the store directly."""
+        return str(self._backend().uri(self._full))
+
+    # --- inspecting ----------------------------------------------------------------------------
+
+    def _info(self) -> ObjectInfo:
+        info = self._backend().head(self._file_key())
+        if info is None:
+            raise NotFoundError(f"No object at {self}.", details={"ref": str(self)})
+        return info
+
+    def exists(self) -> bool:
+        """True when an object or a folder is at this path."""
+        return self.is_file() or self.is_dir()
+
+    def is_file(self) -> bool:
+        """True when an object is at this path."""
+        return bool(self.key) and self._backend().head(self._full) is not None
+
+    def is_dir(self) -> bool:
+        """True when objects exist under this path (the dataset's top folder always is one)."""
+        return not self.key or self._backend().is_dir(self._full)
+
+    @property
+    def size(self) -> int:
+        """Size in bytes. Raises NotFoundError when there is no object here."""
+        return self._info().size
+
+    @property
+    def etag(self) -> str:
+        """The store's entity tag (changes when the content changes)."""
+        return self._info().etag
+
+    @property
+    def last_modified(self) -> datetime:
+        """When the object was last written (UTC)."""
+        return self._info().last_modified
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        """User metadata given when the object was written (``{}`` when none)."""
+        ns, ds = self.dataset.namespace.name, self.dataset.name
+        try:
+            entry = self.dataset._storage._rest.get(
+                f"/namespaces/{ns}/datasets/{ds}/objects", params={"key": self.key}
+            )
+            return dict(entry["metadata"])
+        except NotFoundError:
+            return dict(self._info().metadata)
+
+    def iterdir(self) -> Iterator[DatasetRef]:
+        """The objects and folders directly under this folder."""
+        for entry in self._backend().list(self._full, recursive=False):
+            yield self._rel(entry.key)
+
+    def glob(self, pattern: str) -> Iterator[DatasetRef]:
+        """Objects under this folder whose relative path matches ``pattern`` (``*``, ``?``, ``**``)."""
+        if pattern.startswith("/"):
+            raise InvalidArgumentError(f"Glob patterns are relative, got {pattern!r}.")
+        rx = _glob_regex(pattern)
+        recursive = "/" in pattern or "**" in pattern
+        base = self._full + "/"
+        for entry in self._backend().list(self._full, recursive=recursive):
+            rel = entry.key[len(base) :]
+            if rx.match(rel):
+                yield self._rel(entry.key)
+
+    def rglob(self, pattern: str) -> Iterator[DatasetRef]:
+        """Like :meth:`glob` with ``**/`` in front: matches at any depth."""
+        return self.glob(f"**/{pattern}")
+
+    # --- reading and writing -------------------------------------------------------------------
+
+    def _record(self, metadata: dict[str, str]) -> None:
+        info = self._backend().head(self._full)
+        if info is None:
+            return
+        ns, ds = self.dataset.namespace.name, self.dataset.name
+        body = {"key": self.key, "size": info.size, "etag": info.etag, "metadata": metadata}
+        self.dataset._storage._rest.put(f"/namespaces/{ns}/datasets/{ds}/objects", body)
+
+    def _forget(self) -> None:
+        ns, ds = self.dataset.namespace.name, self.dataset.name
+        self.dataset._storage._rest.delete(
+            f"/namespaces/{ns}/datasets/{ds}/objects", params={"key": self.key}
+        )
+
+    @staticmethod
+    def _check_metadata(metadata: dict[str, str] | None) -> dict[str, str]:
+        md = dict(metadata or {})
+        for k, v in md.items():
+            if not isinstance(k, str) or not isinstance(v, str):
+                raise InvalidArgumentError(f"Metadata keys and values are strings; got {k!r}: {v!r}.")
+        return md
+
+    def open(self, mode: str = "rb", metadata: dict[str, str] | None = None) -> BinaryIO:
+        """Open for streaming: ``"rb"`` reads, ``"wb"`` writes (never buffered whole).
+
+        A ``"wb"`` file becomes visible only on a clean ``close()`` (or leaving its ``with``
+        block); an exception inside the block, or dropping it unclosed, discards it.
+
+        Args:
+            mode (str): ``"rb"`` or ``"wb"``.
+            metadata (dict[str, str] | None): user metadata, with ``"wb"``.
+
+        Raises:
+            InvalidArgumentError: on another mode. PermissionDeniedError: writing with read access.
+            NotFoundError: reading a missing object.
+        """
+        if mode == "rb":
+            return self._backend().open_read(self._file_key())  # type: ignore[no-any-return]
+        if mode == "wb":
+            self.dataset._require_write(f"write {self.key}")
+            md = self._check_metadata(metadata)
+            writer = self._backend().open_write(self._file_key(), md)
+            writer.on_commit = lambda: self._record(md)
+            return writer  # type: ignore[no-any-return]
+        raise InvalidArgumentError(f"Unsupported mode {mode!r}: use 'rb' or 'wb'.", details={"mode": mode})
+
+    def read_bytes(self) -> bytes:
+        """The whole object as bytes."""
+        with self.open("rb") as f:
+            return f.read()
+
+    def read_text(self, encoding: str = "utf-8") -> str:
+        """The whole object decoded as text (default UTF-8)."""
+        return self.read_bytes().decode(encoding)
+
+    def write_bytes(self, data: bytes, metadata: dict[str, str] | None = None) -> int:
+        """Write ``data`` (replacing any object here) and return the number of bytes written."""
+        with self.open("wb", metadata) as f:
+            f.write(data)
+        return len(data)
+
+    def write_text(self, text: str, encoding: str = "utf-8", metadata: dict[str, str] | None = None) -> int:
+        """Write ``text`` encoded (default UTF-8); returns the number of bytes written."""
+        return self.write_bytes(text.encode(encoding), metadata)
+
+    def upload(
+        self,
+        local_path: str | os.PathLike[str],
+        metadata: dict[str, str] | None = None,
+        progress: bool = False,
+    ) -> DatasetRef:
+        """Upload a local file here, multipart and in parallel for large files.
+
+        Args:
+            local_path: the file to upload.
+            metadata (dict[str, str] | None): user metadata.
+            progress (bool): show a tqdm progress bar (default False).
+
+        Returns:
+            DatasetRef: this ref.
+
+        Raises:
+            FileNotFoundError: when ``local_path`` is not a file. PermissionDeniedError: read-only access.
+        """
+        local = Path(local_path)
+        if not local.is_file():
+            raise FileNotFoundError(f"Cannot upload {local}: it is not a file.")
+        self.dataset._require_write(f"upload to {self.key}")
+        md = self._check_metadata(metadata)
+        with _progress(progress, local.stat().st_size, f"upload {local.name}") as cb:
+            self._backend().upload_file(local, self._file_key(), md, cb)
+        self._record(md)
+        return self
+
+    def download(self, local_path: str | os.PathLike[str] | None = None, progress: bool = False) -> Path:
+        """Download to ``local_path`` (default: the object's name in the current directory).
+
+        The local file appears complete or not at all. Returns the local path.
+        """
+        target = Path(local_path) if local_path is not None else Path.cwd() / self.name
+        if target.is_dir():
+            target = target / self.name
+        size = self.size if progress else 0
+        with _progress(progress, size, f"download {self.name}") as cb:
+            self._backend().download_file(self._file_key(), target, cb)
+        return target
+
+    def unlink(self, missing_ok: bool = False) -> None:
+        """Delete the object. Raises NotFoundError when missing, unless ``missing_ok``."""
+        self.dataset._require_write(f"delete {self.key}")
+        try:
+            self._backend().delete(self._file_key())
+        except NotFoundError:
+            if not missing_ok:
+                raise
+        self._forget()
+
+    def _same_store_backend(self, target: DatasetRef) -> Any:
+        storage = self.dataset._storage
+        ns = self.dataset.namespace.name
+        if target.dataset.namespace.name != ns:
+            return None
+        backend, _ = storage.backend(ns, [self.dataset.name, target.dataset.name])
+        return backend
+
+    def copy_to(self, target: DatasetRef) -> DatasetRef:
+        """Copy this object to ``target`` (any dataset you may write), metadata included."""
+        target.dataset._require_write(f"write {target.key}")
+        md = self.metadata
+        backend = self._same_store_backend(target)
+        if backend is not None:
+            backend.copy(self._file_key(), target._file_key(), md)
+        else:
+            with self.open("rb") as src, target.open("wb", md) as dst:
+                while chunk := src.read(8 * 1024 * 1024):
+                    dst.write(chunk)
+        target._record(md)
+        return target
+
+    def move(self, target: DatasetRef) -> DatasetRef:
+        """Move this object to ``target`` (copy, then delete this one)."""
+        self.dataset._require_write(f"move {self.key}")
+        target.dataset._require_write(f"write {target.key}")
+        md = self.metadata
+        backend = self._same_store_backend(target)
+        if backend is not None:
+            backend.move(self._file_key(), target._file_key(), md)
+            target._record(md)
+            self._forget()
+        else:
+            self.copy_to(target)
+            self.unlink()
+        return target
+
+
+class _progress:
+    """A tqdm bar as a byte-count callback, or nothing when not asked for."""
+
+    def __init__(self, enabled: bool, total: int, desc: str) -> None:
+        self.enabled = enabled
+        self.total = total
+        self.desc = desc
+        self.bar: Any = None
+
+    def __enter__(self) -> Any:
+        if not self.enabled:
+            return None
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=self.total, unit="B", unit_scale=True, unit_divisor=1024, desc=self.desc)
+        return self.bar.update
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.bar is not None:
+            self.bar.close()
