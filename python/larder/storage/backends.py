@@ -8,6 +8,7 @@ half-written object.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
@@ -49,7 +50,7 @@ def _not_found(key: str) -> NotFoundError:
     return NotFoundError(f"No object at '{key}'.", details={"key": key})
 
 
-def _copy_stream(src: IO[bytes], dst: IO[bytes], progress: Progress | None) -> int:
+def _copy_stream(src: IO[bytes], dst: Any, progress: Progress | None) -> int:
     total = 0
     while True:
         chunk = src.read(CHUNK)
@@ -170,48 +171,44 @@ class LocalBackend:
         os.replace(src, dst)
 
 
-class AtomicLocalWriter(io.RawIOBase):
-    """Writes to a hidden temp file beside the target; renames it into place on a clean close."""
+class _AtomicWriter(io.RawIOBase):
+    """A write-only stream that becomes visible only on a clean close.
 
-    def __init__(self, target: Path) -> None:
+    Subclasses implement ``_commit`` (make the data visible) and ``_abort`` (discard it). An
+    exception inside its ``with`` block, or dropping it unclosed, aborts; ``on_commit`` runs after
+    a successful commit.
+    """
+
+    def __init__(self) -> None:
         super().__init__()
-        self.target = target
-        target.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = target.parent / f"{TMP_PREFIX}{uuid.uuid4().hex}.part"
-        self._f: BinaryIO | None = open(self.tmp, "wb")  # noqa: SIM115
         self._done = False
         self.on_commit: Callable[[], None] | None = None
 
     def writable(self) -> bool:
         return True
 
-    def write(self, b: Any) -> int:
-        assert self._f is not None
-        return self._f.write(b)
+    def _commit(self) -> None:
+        raise NotImplementedError
 
-    def close_into(self, fill: Callable[[Path], Any]) -> None:
-        """Let ``fill(tmp_path)`` write the temp file (e.g. a fast ``copyfile``), then commit."""
-        assert self._f is not None
-        self._f.close()
-        fill(self.tmp)
+    def _abort(self) -> None:
+        raise NotImplementedError
 
     def commit(self) -> None:
         if self._done:
             return
-        if self._f is not None and not self._f.closed:
-            self._f.flush()
-            os.fsync(self._f.fileno())
-            self._f.close()
-        os.replace(self.tmp, self.target)
+        try:
+            self._commit()
+        except BaseException:
+            self.abort()
+            raise
         self._done = True
         if self.on_commit is not None:
             self.on_commit()
 
     def abort(self) -> None:
-        if self._f is not None and not self._f.closed:
-            self._f.close()
-        self.tmp.unlink(missing_ok=True)
-        self._done = True
+        if not self._done:
+            self._done = True
+            self._abort()
 
     def close(self) -> None:
         if not self.closed:
@@ -227,10 +224,38 @@ class AtomicLocalWriter(io.RawIOBase):
     def __del__(self) -> None:
         # A writer dropped without close() is abandoned, never committed half-written.
         if not getattr(self, "_done", True):
-            try:
+            with contextlib.suppress(Exception):
                 self.abort()
-            except Exception:  # noqa: S110 - best effort in a finalizer
-                pass
+
+
+class AtomicLocalWriter(_AtomicWriter):
+    """Writes to a hidden temp file beside the target; renames it into place on a clean close."""
+
+    def __init__(self, target: Path) -> None:
+        super().__init__()
+        self.target = target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = target.parent / f"{TMP_PREFIX}{uuid.uuid4().hex}.part"
+        self._f: BinaryIO = open(self.tmp, "wb")  # noqa: SIM115 - closed by commit/abort
+
+    def write(self, b: Any) -> int:
+        return self._f.write(b)
+
+    def close_into(self, fill: Callable[[Path], Any]) -> None:
+        """Let ``fill(tmp_path)`` write the temp file (e.g. a fast ``copyfile``), then commit on close."""
+        self._f.close()
+        fill(self.tmp)
+
+    def _commit(self) -> None:
+        if not self._f.closed:
+            self._f.flush()
+            os.fsync(self._f.fileno())
+            self._f.close()
+        os.replace(self.tmp, self.target)
+
+    def _abort(self) -> None:
+        self._f.close()
+        self.tmp.unlink(missing_ok=True)
 
 
 class S3Backend:
@@ -290,7 +315,7 @@ class S3Backend:
             if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
                 raise _not_found(key) from None
             raise
-        return io.BufferedReader(_StreamingRaw(body), buffer_size=CHUNK)  # type: ignore[return-value]
+        return io.BufferedReader(_StreamingRaw(body), buffer_size=CHUNK)
 
     def open_write(self, key: str, metadata: dict[str, str]) -> S3MultipartWriter:
         return S3MultipartWriter(self, key, metadata)
@@ -366,7 +391,7 @@ class _StreamingRaw(io.RawIOBase):
             super().close()
 
 
-class S3MultipartWriter(io.RawIOBase):
+class S3MultipartWriter(_AtomicWriter):
     """Streams writes as multipart parts; completes on a clean close, aborts on an exception."""
 
     def __init__(self, backend: S3Backend, key: str, metadata: dict[str, str]) -> None:
@@ -377,11 +402,6 @@ class S3MultipartWriter(io.RawIOBase):
         self._buf = bytearray()
         self._upload_id: str | None = None
         self._parts: list[dict[str, Any]] = []
-        self._done = False
-        self.on_commit: Callable[[], None] | None = None
-
-    def writable(self) -> bool:
-        return True
 
     def write(self, b: Any) -> int:
         self._buf += b
@@ -401,53 +421,22 @@ class S3MultipartWriter(io.RawIOBase):
         )
         self._parts.append({"PartNumber": n, "ETag": r["ETag"]})
 
-    def commit(self) -> None:
-        if self._done:
-            return
+    def _commit(self) -> None:
         s3 = self._b.s3
-        try:
-            if self._upload_id is None:
-                s3.put_object(
-                    Bucket=self._b.bucket, Key=self.key, Body=bytes(self._buf), Metadata=self.metadata
-                )
-            else:
-                if self._buf:
-                    self._flush_part(bytes(self._buf))
-                s3.complete_multipart_upload(
-                    Bucket=self._b.bucket,
-                    Key=self.key,
-                    UploadId=self._upload_id,
-                    MultipartUpload={"Parts": self._parts},
-                )
-        except BaseException:
-            self.abort()
-            raise
+        if self._upload_id is None:
+            s3.put_object(Bucket=self._b.bucket, Key=self.key, Body=bytes(self._buf), Metadata=self.metadata)
+        else:
+            if self._buf:
+                self._flush_part(bytes(self._buf))
+            s3.complete_multipart_upload(
+                Bucket=self._b.bucket,
+                Key=self.key,
+                UploadId=self._upload_id,
+                MultipartUpload={"Parts": self._parts},
+            )
         self._buf.clear()
-        self._done = True
-        if self.on_commit is not None:
-            self.on_commit()
 
-    def abort(self) -> None:
-        if self._upload_id is not None and not self._done:
+    def _abort(self) -> None:
+        self._buf.clear()
+        if self._upload_id is not None:
             self._b.s3.abort_multipart_upload(Bucket=self._b.bucket, Key=self.key, UploadId=self._upload_id)
-        self._buf.clear()
-        self._done = True
-
-    def close(self) -> None:
-        if not self.closed:
-            if not self._done:
-                self.commit()
-            super().close()
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if exc_type is not None:
-            self.abort()
-        super().__exit__(exc_type, exc, tb)
-
-    def __del__(self) -> None:
-        # A writer dropped without close() is abandoned, never committed half-written.
-        if not getattr(self, "_done", True):
-            try:
-                self.abort()
-            except Exception:  # noqa: S110 - best effort in a finalizer
-                pass

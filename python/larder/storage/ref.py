@@ -239,13 +239,13 @@ class DatasetRef:
             NotFoundError: reading a missing object.
         """
         if mode == "rb":
-            return self._backend().open_read(self._file_key())  # type: ignore[no-any-return]
+            return self._backend().open_read(self._file_key())
         if mode == "wb":
             self.dataset._require_write(f"write {self.key}")
             md = self._check_metadata(metadata)
             writer = self._backend().open_write(self._file_key(), md)
             writer.on_commit = lambda: self._record(md)
-            return writer  # type: ignore[no-any-return]
+            return writer
         raise InvalidArgumentError(f"Unsupported mode {mode!r}: use 'rb' or 'wb'.", details={"mode": mode})
 
     def read_bytes(self) -> bytes:
