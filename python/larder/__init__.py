@@ -1,26 +1,27 @@
 """Larder: an open ML data platform and the connector that reaches it from anywhere.
 
-``import larder`` is cheap: it imports no pandas, pyarrow, boto3 or server code. Heavy modules
-load when first used.
+``import larder`` is cheap: it imports no requests, pandas, pyarrow, boto3 or server code. Heavy
+modules load when first used (``requests`` at the first connection, ``boto3`` only for the AWS
+secrets stores).
+
+- :func:`connection` (hsfs style) and :func:`connect` (Hoss style, from a URL) open a
+  :class:`Connection`.
+- :mod:`larder.errors` holds every exception Larder raises on purpose.
 
 Example:
     >>> import larder
     >>> larder.__version__  # doctest: +SKIP
     '0.1.0'
+    >>> conn = larder.connection()  # no host: the embedded local platform  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "errors"]
+# Bound after the submodule import on purpose: ``larder.connection`` is the function (as in hsfs),
+# not the module of the same name (reach that with ``from larder.connection import ...``).
+from larder import errors  # noqa: E402
+from larder.connection import Connection, connect, connection  # noqa: E402
 
-
-def __getattr__(name: str) -> Any:
-    if name == "errors":
-        import importlib
-
-        return importlib.import_module("larder.errors")
-    raise AttributeError(f"module 'larder' has no attribute {name!r}")
+__all__ = ["Connection", "__version__", "connect", "connection", "errors"]

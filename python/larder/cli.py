@@ -337,5 +337,59 @@ def demo(home: Path | None) -> None:
     _run(lambda: run_demo(home))
 
 
+# --- login --------------------------------------------------------------------------------------
+
+
+@main.command("login")
+@click.option(
+    "--url", envvar="LARDER_URL", required=True, help="Platform URL, e.g. https://host:8181 [env LARDER_URL]."
+)
+@click.option(
+    "--api-key-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File holding the API key (default: ask for it, hidden).",
+)
+@click.option(
+    "--trust-store",
+    envvar="LARDER_TRUST_STORE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="PEM CA bundle to verify the server with [env LARDER_TRUST_STORE].",
+)
+@click.option("--no-check", is_flag=True, help="Store the key without checking it against the server.")
+def login(url: str, api_key_file: Path | None, trust_store: Path | None, no_check: bool) -> None:
+    """Store an API key for a platform in ~/.larder/credentials (0600).
+
+    larder.connection(host=..., port=...) then finds it with the default secrets_store="local".
+    """
+    from urllib.parse import urlsplit
+
+    from larder.client.apikey import write_profile
+
+    parts = urlsplit(url.strip())
+    if parts.scheme != "https" or not parts.hostname:
+        _fail(f"Invalid --url {url!r}: use https://HOST[:PORT].")
+    host, port = str(parts.hostname), int(parts.port or 443)
+    if api_key_file is not None:
+        try:
+            key = api_key_file.read_text().strip()
+        except OSError as e:
+            _fail(f"Cannot read the API key file {api_key_file}: {e.strerror}.")
+    else:
+        key = click.prompt("API key", hide_input=True).strip()
+    if not key:
+        _fail("The API key is empty.")
+    who = ""
+    if not no_check:
+        from larder.client.rest import RestClient
+
+        client = RestClient(url, key, verify=str(trust_store) if trust_store else True)
+        try:
+            who = f" (user {_run(lambda: client.get('/users/me'))['username']})"
+        finally:
+            client.close()
+    path = _run(lambda: write_profile(host, port, key))
+    click.echo(f"Stored the API key for {host}:{port}{who} in {path}.")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

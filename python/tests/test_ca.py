@@ -41,3 +41,15 @@ def test_pkcs12_stores_open_with_the_password(tmp_path):
     assert key is not None and cert is not None and extra and extra[0] == ca.cert
     store = pkcs12.load_pkcs12(base64.b64decode(b.trust_store), b.password.encode())
     assert store.additional_certs[0].certificate == ca.cert
+
+
+def test_long_project_and_user_names_fit_the_subject(tmp_path):
+    create_ca(tmp_path / "ca.pem", tmp_path / "ca.key")
+    ca = CertificateAuthority.load(tmp_path / "ca.pem", tmp_path / "ca.key")
+    project, user = "p" * 63, "u" * 32
+    cert = x509.load_pem_x509_certificate(
+        ca.issue_client_certificate(user, project, timedelta(days=1)).client_cert.encode()
+    )
+    assert cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == project
+    assert cert.subject.get_attributes_for_oid(NameOID.USER_ID)[0].value == user
+    assert len(cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value) == 64

@@ -110,7 +110,8 @@ def ensure_platform(home: str | os.PathLike[str] | None = None) -> EmbeddedPlatf
     from filelock import FileLock
 
     root = Path(home).expanduser().resolve() if home else default_home()
-    root.parent.mkdir(parents=True, exist_ok=True)
+    if not root.parent.exists():
+        root.parent.mkdir(mode=0o700, parents=True)  # ~/.larder also holds credentials and certificates
     with FileLock(str(root) + ".lock", timeout=START_TIMEOUT_S * 2):
         if not (root / "server.toml").exists():
             log.info("Creating the embedded Larder platform in %s", root)
@@ -164,11 +165,25 @@ def stop_platform(home: str | os.PathLike[str] | None = None, timeout: float = 1
         return False
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if _exited(pid):
             return True
         time.sleep(0.05)
+    return False
+
+
+def _exited(pid: int) -> bool:
+    """True once ``pid`` is gone. Reaps it when it is our own child (started by :func:`ensure_platform`
+    in this process): a zombie still answers ``os.kill(pid, 0)``."""
+    try:
+        reaped, _ = os.waitpid(pid, os.WNOHANG)
+        if reaped == pid:
+            return True
+    except ChildProcessError:  # not our child
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
     return False
 
 

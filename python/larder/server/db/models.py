@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -219,3 +219,84 @@ class ObjectTag(Base):
     object_id: Mapped[int] = mapped_column(ForeignKey("objects.id", ondelete="CASCADE"), nullable=False)
     k: Mapped[str] = mapped_column(String(128), nullable=False, index=True)
     v: Mapped[str] = mapped_column(String(1024), nullable=False)
+
+
+class FeatureGroup(Base):
+    """A versioned feature group: catalog metadata; its data is a Delta table in the project's
+    feature store dataset (``<project>_featurestore/<name>_<version>``)."""
+
+    __tablename__ = "feature_groups"
+    __table_args__ = (UniqueConstraint("project_id", "name", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), nullable=False)
+    name: Mapped[str] = mapped_column(String(63), nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    primary_key_json: Mapped[str] = mapped_column(Text, nullable=False)
+    event_time: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    partition_key_json: Mapped[str] = mapped_column(Text, nullable=False, default="[]")
+    online_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    statistics_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    schema_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+
+    project: Mapped[Project] = relationship(lazy="joined")
+    created_by: Mapped[User] = relationship(lazy="joined")
+
+
+class FeatureGroupCommit(Base):
+    """One committed write to a feature group's Delta table, with its statistics."""
+
+    __tablename__ = "feature_group_commits"
+    __table_args__ = (UniqueConstraint("feature_group_id", "delta_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    feature_group_id: Mapped[int] = mapped_column(
+        ForeignKey("feature_groups.id", ondelete="CASCADE"), nullable=False
+    )
+    delta_version: Mapped[int] = mapped_column(Integer, nullable=False)
+    operation: Mapped[str] = mapped_column(String(16), nullable=False)
+    rows_inserted: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    rows_updated: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    rows_deleted: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    statistics_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    committed_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+
+
+class FeatureView(Base):
+    """A versioned feature view: a (point-in-time) query over feature groups, and its labels."""
+
+    __tablename__ = "feature_views"
+    __table_args__ = (UniqueConstraint("project_id", "name", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), nullable=False)
+    name: Mapped[str] = mapped_column(String(63), nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    query_json: Mapped[str] = mapped_column(Text, nullable=False)
+    labels_json: Mapped[str] = mapped_column(Text, nullable=False, default="[]")
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+
+    project: Mapped[Project] = relationship(lazy="joined")
+
+
+class TrainingDataset(Base):
+    """A materialized, immutable training dataset of a feature view version."""
+
+    __tablename__ = "training_datasets"
+    __table_args__ = (UniqueConstraint("feature_view_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    feature_view_id: Mapped[int] = mapped_column(
+        ForeignKey("feature_views.id", ondelete="CASCADE"), nullable=False
+    )
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    location: Mapped[str] = mapped_column(Text, nullable=False)
+    metadata_json: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)

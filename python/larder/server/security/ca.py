@@ -2,7 +2,7 @@
 
 ``server init`` creates a CA (EC P-256 key, 10 years) and a server certificate whose SANs cover
 ``localhost``, ``127.0.0.1``, ``::1`` and the given host names. The server then issues client
-certificates for (user, project) pairs: subject ``CN=<project>__<user>, O=<project>, UID=<user>``,
+certificates for (user, project) pairs: subject ``CN=<project>__<user>`` (cut at 64 characters), ``O=<project>``, ``UID=<user>``,
 bundled as PEM and as PKCS#12 keystore/truststore so that Python, Java, Spark and Kafka clients can
 all use them.
 """
@@ -156,7 +156,8 @@ class CertificateAuthority:
             [
                 x509.NameAttribute(NameOID.ORGANIZATION_NAME, project),
                 x509.NameAttribute(NameOID.USER_ID, username),
-                x509.NameAttribute(NameOID.COMMON_NAME, f"{project}__{username}"),
+                # CN is capped at 64 characters by X.509; O and UID always carry the full names.
+                x509.NameAttribute(NameOID.COMMON_NAME, f"{project}__{username}"[:64]),
             ]
         )
         cert = (

@@ -1,0 +1,781 @@
+"""The connector: ``larder.connection(...)`` and ``larder.connect(url)``.
+
+A :class:`Connection` resolves an API key (argument, file, environment, local credentials, AWS
+Secrets Manager or SSM Parameter Store), opens one HTTPS session to the platform, checks the
+server's version, materializes the project's client certificates, picks an engine, and hands out
+:class:`~larder.feature_store.FeatureStore` and :class:`~larder.model_registry.ModelRegistry`
+handles.
+
+Example:
+    >>> import larder
+    >>> with larder.connection(host="larder.example.com", port=8181, project="fraud",
+    ...                        api_key_file="~/.larder/fraud.key") as conn:  # doctest: +SKIP
+    ...     fs = conn.get_feature_store()
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import warnings
+import weakref
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from larder.engine import Engine, get_engine
+from larder.errors import ConfigurationError, NotFoundError
+from larder.names import check_name
+
+if TYPE_CHECKING:
+    from larder.client.certificates import Certificates
+    from larder.client.embedded import EmbeddedPlatform
+    from larder.client.rest import RestClient
+    from larder.feature_store import FeatureStore
+    from larder.model_registry import ModelRegistry
+
+__all__ = ["Connection", "connect", "connection"]
+
+log = logging.getLogger("larder.connection")
+
+ENV_HOST = "LARDER_HOST"
+ENV_PORT = "LARDER_PORT"
+ENV_PROJECT = "LARDER_PROJECT"
+ENV_TRUST_STORE = "LARDER_TRUST_STORE"
+DEFAULT_PORT = 443
+FEATURE_STORE_SUFFIX = "_featurestore"
+API_VERSION = "v1"
+
+
+def _client_version() -> str:
+    import larder
+
+    return larder.__version__
+
+
+def _major_minor(version: str) -> tuple[str, ...]:
+    return tuple(version.split("+")[0].split(".")[:2])
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def _check_port(port: object, source: str) -> int:
+    if isinstance(port, str) and port.strip().isdigit():
+        port = int(port.strip())
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise ConfigurationError(
+            f"Invalid port {port!r} from {source}; use a TCP port between 1 and 65535.",
+            details={"port": str(port), "source": source},
+        )
+    return port
+
+
+def _check_host(host: object, source: str) -> str:
+    if not isinstance(host, str) or not host.strip():
+        raise ConfigurationError(
+            f"Invalid host {host!r} from {source}; pass a host name such as 'larder.example.com'."
+        )
+    host = host.strip()
+    if "://" in host or "/" in host:
+        raise ConfigurationError(
+            f"host={host!r} (from {source}) looks like a URL; pass the host name alone with host=... and "
+            "port=..., or use larder.connect('https://host:port/project').",
+            details={"host": host, "source": source},
+        )
+    return host.strip("[]")
+
+
+class Connection:
+    """A connection to a Larder platform (hsfs/hsml ``Connection`` style).
+
+    Creating it connects at once (see :meth:`connect`). Unset arguments are taken from the
+    environment the platform gives its jobs: ``LARDER_HOST``, ``LARDER_PORT`` (only used with
+    ``LARDER_HOST``), ``LARDER_PROJECT``, ``LARDER_API_KEY`` and ``LARDER_TRUST_STORE``. With no
+    ``host`` and no ``LARDER_HOST`` it uses the **embedded local platform** under ``LARDER_HOME``
+    (default ``~/.larder/local``; started on loopback on first use, ``pip install 'larder[server]'``)
+    with project ``default`` (unless ``project`` is given), its local API key (unless
+    ``api_key_value`` or ``api_key_file`` is given) and its CA; ``LARDER_PROJECT``,
+    ``LARDER_API_KEY`` and ``LARDER_TRUST_STORE`` describe another platform and are ignored there.
+
+    Args:
+        host (str | None): the platform's host name or IP, e.g. ``"larder.example.com"``. Default
+            None: ``LARDER_HOST``, else the embedded platform.
+        port (int): the platform's HTTPS port (default 443; ``LARDER_PORT`` replaces the default
+            when the host comes from ``LARDER_HOST``).
+        project (str | None): the project to work in. Default None: ``default`` on the embedded
+            platform, else ``LARDER_PROJECT``, else your only project.
+        engine (str | None): where data work runs: ``"python"``, ``"spark"``, ``"hive"`` or
+            ``"training"`` (metadata only). Default None: ``"spark"`` with an active SparkSession
+            or on Databricks, else ``"python"``. See :mod:`larder.engine`.
+        region_name (str): AWS region of the AWS secrets stores (default ``"default"``: boto3's
+            default region).
+        secrets_store (str): where to look for the API key after the argument, the file and
+            ``LARDER_API_KEY``: ``"local"`` (default, ``~/.larder/credentials``, written by
+            ``larder login``), ``"secretsmanager"`` (secret ``larder/role/<role>``, JSON field
+            ``api-key``) or ``"parameterstore"`` (``/larder/role/<role>/type/api-key``). See
+            :mod:`larder.client.apikey`.
+        hostname_verification (bool): verify that the server certificate names ``host`` (default
+            True). False still verifies the certificate chain.
+        trust_store_path (str | None): a PEM CA bundle to verify the server with (default: the
+            system CAs, or ``LARDER_TRUST_STORE``, or the embedded platform's CA).
+        cert_folder (str | None): where the client certificates are written (default
+            ``~/.larder/certs``; see :mod:`larder.client.certificates`).
+        api_key_file (str | None): a file holding the API key; used whatever ``secrets_store`` is.
+        api_key_value (str | None): the API key itself (takes precedence over every other source).
+
+    Raises:
+        larder.errors.ApiKeyNotFoundError: when no source has a key; the message lists what was tried.
+        larder.errors.ConfigurationError: for an invalid argument, an unknown engine or secrets
+            store, an engine whose extra is missing, or a broken key source.
+        larder.errors.ConnectionFailedError: when the platform cannot be reached or TLS
+            verification fails (the message says how to fix it).
+        larder.errors.AuthenticationError: when the platform refuses the key.
+        larder.errors.NotFoundError: when the project does not exist or you are not a member.
+
+    Example:
+        >>> import larder
+        >>> conn = larder.connection(host="larder.example.com", port=8181, project="fraud",
+        ...                          trust_store_path="ca.pem", api_key_file="fraud.key")  # doctest: +SKIP
+        >>> conn  # doctest: +SKIP
+        Connection(host='larder.example.com', port=8181, project='fraud', engine='python', connected=True)
+        >>> fs = conn.get_feature_store()  # doctest: +SKIP
+        >>> conn.close()  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        host: str | None = None,
+        port: int = DEFAULT_PORT,
+        project: str | None = None,
+        engine: str | None = None,
+        region_name: str = "default",
+        secrets_store: str = "local",
+        hostname_verification: bool = True,
+        trust_store_path: str | None = None,
+        cert_folder: str | None = None,
+        api_key_file: str | None = None,
+        api_key_value: str | None = None,
+    ) -> None:
+        self._lock = threading.RLock()
+        self._connected = False
+        self._host = host
+        self._port = port
+        self._project = project
+        self._engine = engine
+        self._region_name = region_name
+        self._secrets_store = secrets_store
+        self._hostname_verification = hostname_verification
+        self._trust_store_path = trust_store_path
+        self._cert_folder = cert_folder
+        self._api_key_file = api_key_file
+        self._api_key_value = api_key_value
+        self._reset_state()
+        self.connect()
+
+    # --- state -----------------------------------------------------------------------------------
+
+    def _reset_state(self) -> None:
+        self._client: RestClient | None = None
+        self._certificates: Certificates | None = None
+        self._cert_finalizer: weakref.finalize | None = None
+        self._engine_instance: Engine | None = None
+        self._resolved_host: str | None = None
+        self._resolved_port: int | None = None
+        self._resolved_project: str | None = None
+        self._user: str | None = None
+        self._api_key_source: str | None = None
+        self._server_version: str | None = None
+        self._embedded: EmbeddedPlatform | None = None
+
+    def _teardown(self) -> None:
+        if self._cert_finalizer is not None:
+            self._cert_finalizer()  # removes the certificate folder (once)
+        if self._client is not None:
+            self._client.close()
+        self._reset_state()
+
+    def _require_connected(self, what: str) -> None:
+        if not self._connected:
+            raise ConfigurationError(
+                f"{what} needs an open connection, and this one is closed; call connect() first.",
+                details={"operation": what},
+            )
+
+    def _set(self, name: str, value: Any) -> None:
+        with self._lock:
+            if self._connected:
+                raise ConfigurationError(
+                    f"Cannot change {name} while connected to {self._url()}; call close() first, then set "
+                    f"{name} and call connect() again.",
+                    details={"property": name},
+                )
+            setattr(self, f"_{name}", value)
+
+    def _url(self) -> str:
+        if self._resolved_host is None:
+            return "(not connected)"
+        return f"https://{_url_host(self._resolved_host)}:{self._resolved_port}"
+
+    # --- connect / close -------------------------------------------------------------------------
+
+    def connect(self) -> None:
+        """Open the connection: resolve the key, verify TLS, check the version, write certificates.
+
+        Makes three REST calls: ``GET /version``, ``GET /projects/{project}`` (``GET /projects``
+        when no project is given) and ``GET /projects/{project}/credentials`` (plus one liveness
+        check of the embedded platform when no host is given). Calling it on an
+        open connection reconnects (a fresh key lookup and fresh certificates); after
+        :meth:`close` it opens the connection again.
+
+        Raises:
+            larder.errors.LarderError: see :class:`Connection`. A failed connect leaves the
+                connection closed, with nothing left on disk.
+
+        Example:
+            >>> conn.close(); conn.connect()  # doctest: +SKIP
+        """
+        with self._lock:
+            if self._connected:
+                self.close()
+            try:
+                self._connect()
+            except BaseException:
+                self._teardown()
+                raise
+            self._connected = True
+            log.info("Connected to %s project %s as %s", self._url(), self._resolved_project, self._user)
+
+    def _connect(self) -> None:
+        from larder.client.apikey import ApiKeyChain, FileProvider, ValueProvider, default_chain
+        from larder.client.certificates import materialize, remove
+        from larder.client.rest import RestClient
+
+        self._engine_instance = get_engine(self._engine)  # no network: fail fast on a bad engine
+        host, port, project, trust = self._resolve_target()
+        verify: bool | str = True
+        if trust is not None:
+            trust_path = Path(trust).expanduser()
+            if not trust_path.is_file():
+                raise ConfigurationError(
+                    f"trust_store_path {trust_path} does not exist; pass the platform's CA certificate "
+                    "(PEM; a platform keeps it at <home>/tls/ca.pem).",
+                    details={"trust_store_path": str(trust_path)},
+                )
+            verify = str(trust_path)
+        chain: ApiKeyChain
+        if self._embedded is not None:  # the environment's key belongs to another platform
+            chain = ApiKeyChain(
+                [
+                    ValueProvider(self._api_key_value),
+                    FileProvider(self._api_key_file),
+                    FileProvider(self._embedded.api_key_file, "embedded platform key"),
+                ],
+                f"{_url_host(host)}:{port}",
+            )
+        else:
+            chain = default_chain(
+                host,
+                port,
+                api_key_value=self._api_key_value,
+                api_key_file=self._api_key_file,
+                secrets_store=self._secrets_store,
+                region_name=self._region_name,
+            )
+        resolved = chain.resolve()
+        self._api_key_source = resolved.source
+        self._resolved_host, self._resolved_port = host, port
+        client = RestClient(
+            f"https://{_url_host(host)}:{port}",
+            resolved.key,
+            verify=verify,
+            hostname_verification=bool(self._hostname_verification),
+        )
+        del resolved
+        self._client = client
+        self._check_version(client.get("/version"))
+        self._resolved_project = self._resolve_project(client, project)
+        credentials = client.get(f"/projects/{self._resolved_project}/credentials")
+        certs = materialize(credentials, host, self._cert_folder)
+        del credentials
+        self._certificates = certs
+        self._cert_finalizer = weakref.finalize(self, remove, certs.folder)
+        self._user = certs.user
+
+    def _resolve_target(self) -> tuple[str, int, str | None, str | None]:
+        port = _check_port(self._port, "port")
+        project = self._project
+        if self._host is not None:
+            host = _check_host(self._host, "host")
+            trust = self._trust_store_path or os.environ.get(ENV_TRUST_STORE) or None
+        elif os.environ.get(ENV_HOST, "").strip():
+            host = _check_host(os.environ[ENV_HOST], f"env {ENV_HOST}")
+            if port == DEFAULT_PORT and os.environ.get(ENV_PORT, "").strip():
+                port = _check_port(os.environ[ENV_PORT], f"env {ENV_PORT}")
+            trust = self._trust_store_path or os.environ.get(ENV_TRUST_STORE) or None
+        else:
+            from urllib.parse import urlsplit
+
+            from larder.client.embedded import ensure_platform
+
+            self._embedded = ensure_platform()
+            parts = urlsplit(self._embedded.url)
+            host, port = str(parts.hostname), int(parts.port or DEFAULT_PORT)
+            project = project or self._embedded.project
+            trust = self._trust_store_path or str(self._embedded.ca_cert)
+        if project is None:
+            project = os.environ.get(ENV_PROJECT, "").strip() or None
+        if project is not None:
+            check_name("project", project)
+        return host, port, project, trust
+
+    def _check_version(self, body: Any) -> None:
+        server = str(body.get("version", "")) if isinstance(body, dict) else ""
+        api = str(body.get("api_version", "")) if isinstance(body, dict) else ""
+        self._server_version = server or None
+        client = _client_version()
+        if api and api != API_VERSION:
+            message = (
+                f"The Larder server at {self._url()} speaks REST API {api} but this client speaks "
+                f"{API_VERSION}; install a client matching the server {server}: pip install 'larder=={server}'."
+            )
+            log.warning(message)
+            warnings.warn(message, UserWarning, stacklevel=4)
+        elif server and _major_minor(server) != _major_minor(client):
+            wanted = ".".join(_major_minor(server))
+            message = (
+                f"The Larder server at {self._url()} runs version {server} but this client is {client}; "
+                f"their major.minor versions differ, so some calls may fail. Install a matching client: "
+                f"pip install 'larder=={wanted}.*'."
+            )
+            log.warning(message)
+            warnings.warn(message, UserWarning, stacklevel=4)
+
+    def _resolve_project(self, client: RestClient, project: str | None) -> str:
+        if project is not None:
+            client.get(f"/projects/{project}")
+            return project
+        mine = client.get("/projects")
+        names = [str(p.get("name")) for p in mine] if isinstance(mine, list) else []
+        if len(names) == 1:
+            return names[0]
+        if not names:
+            raise ConfigurationError(
+                f"No project given, and you are not a member of any project on {self._url()}; create one "
+                "with 'larder project create NAME' or ask a data owner to add you, then pass project=....",
+                details={"projects": []},
+            )
+        shown = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
+        raise ConfigurationError(
+            f"No project given, and you are a member of {len(names)} projects on {self._url()} ({shown}); "
+            f"pass project=... or set {ENV_PROJECT}.",
+            details={"projects": names[:50]},
+        )
+
+    def close(self) -> None:
+        """Close the connection: end the HTTPS session and delete the certificate files.
+
+        Safe to call more than once; :meth:`connect` opens the connection again.
+
+        Example:
+            >>> conn.close()  # doctest: +SKIP
+        """
+        with self._lock:
+            was = self._connected
+            self._connected = False
+            self._teardown()
+            if was:
+                log.info("Closed the Larder connection")
+
+    def __enter__(self) -> Connection:
+        if not self._connected:
+            self.connect()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"Connection(host={self.host!r}, port={self.port!r}, project={self.project!r}, "
+            f"engine={self.engine!r}, connected={self._connected})"
+        )
+
+    # --- handles ---------------------------------------------------------------------------------
+
+    def _check_visible(self, project: str, what: str) -> None:
+        assert self._client is not None
+        try:
+            self._client.get(f"/projects/{project}")
+        except NotFoundError as e:
+            raise NotFoundError(
+                f"Cannot open the {what} of project '{project}': it does not exist, or it is not shared "
+                f"with user '{self._user}'. Ask a data owner of '{project}' to add you.",
+                details={"project": project, "user": self._user},
+            ) from e
+
+    def get_feature_store(self, name: str | None = None) -> FeatureStore:
+        """Return a feature store handle: the project's own, or a shared project's by name.
+
+        The own project's store needs no REST call; another project's is checked once
+        (``GET /projects/{name}``).
+
+        Args:
+            name (str | None): the feature store (``"<project>_featurestore"``) or project name.
+                Default None: the connection's project.
+
+        Returns:
+            FeatureStore: the handle.
+
+        Raises:
+            larder.errors.ConfigurationError: when the connection is closed.
+            larder.errors.InvalidArgumentError: when ``name`` is not a valid project name.
+            larder.errors.NotFoundError: when the project does not exist or is not shared with you.
+
+        Example:
+            >>> fs = conn.get_feature_store()  # doctest: +SKIP
+            >>> other = conn.get_feature_store("fraud_featurestore")  # doctest: +SKIP
+        """
+        from larder.feature_store import FeatureStore
+
+        with self._lock:
+            self._require_connected("get_feature_store()")
+            assert self._resolved_project is not None
+            project = self._resolved_project
+            if name is not None:
+                project = name[: -len(FEATURE_STORE_SUFFIX)] if name.endswith(FEATURE_STORE_SUFFIX) else name
+                check_name("project", project)
+                if project != self._resolved_project:
+                    self._check_visible(project, "feature store")
+            return FeatureStore(f"{project}{FEATURE_STORE_SUFFIX}", project, self)
+
+    def get_model_registry(self, project: str | None = None) -> ModelRegistry:
+        """Return a model registry handle: the project's own, or a shared project's.
+
+        The own project's registry needs no REST call; another project's is checked once
+        (``GET /projects/{project}``).
+
+        Args:
+            project (str | None): the project whose registry to open. Default None: the
+                connection's project.
+
+        Returns:
+            ModelRegistry: the handle.
+
+        Raises:
+            larder.errors.ConfigurationError: when the connection is closed.
+            larder.errors.InvalidArgumentError: when ``project`` is not a valid project name.
+            larder.errors.NotFoundError: when the project does not exist or is not shared with you.
+
+        Example:
+            >>> mr = conn.get_model_registry()  # doctest: +SKIP
+        """
+        from larder.model_registry import ModelRegistry
+
+        with self._lock:
+            self._require_connected("get_model_registry()")
+            assert self._resolved_project is not None
+            target = self._resolved_project if project is None else check_name("project", project)
+            if target != self._resolved_project:
+                self._check_visible(target, "model registry")
+            return ModelRegistry(target, self)
+
+    def get_engine(self) -> Engine:
+        """The engine data work runs on (see :mod:`larder.engine`).
+
+        Raises:
+            larder.errors.ConfigurationError: when the connection is closed.
+        """
+        self._require_connected("get_engine()")
+        assert self._engine_instance is not None
+        return self._engine_instance
+
+    # --- read-only facts about the open connection ------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        """True while the connection is open."""
+        return self._connected
+
+    @property
+    def url(self) -> str | None:
+        """The platform's base URL, e.g. ``"https://larder.example.com:8181"`` (None when closed)."""
+        return self._url() if self._connected else None
+
+    @property
+    def user(self) -> str | None:
+        """The platform user the API key belongs to (None when closed)."""
+        return self._user
+
+    @property
+    def api_key_source(self) -> str | None:
+        """Where the API key came from, e.g. ``"env LARDER_API_KEY"`` (never the key; None when closed)."""
+        return self._api_key_source
+
+    @property
+    def server_version(self) -> str | None:
+        """The platform's version, from ``GET /api/v1/version`` (None when closed)."""
+        return self._server_version
+
+    @property
+    def embedded(self) -> bool:
+        """True when connected to the embedded local platform."""
+        return self._embedded is not None
+
+    @property
+    def certificates(self) -> Certificates:
+        """The paths of this connection's client certificate files.
+
+        Raises:
+            larder.errors.ConfigurationError: when the connection is closed (the files are gone).
+        """
+        self._require_connected("certificates")
+        assert self._certificates is not None
+        return self._certificates
+
+    # --- configuration (settable only while closed) ----------------------------------------------
+
+    @property
+    def host(self) -> str | None:
+        """The platform host (the resolved one while connected). Settable only while closed."""
+        return self._resolved_host if self._connected else self._host
+
+    @host.setter
+    def host(self, value: str | None) -> None:
+        self._set("host", value)
+
+    @property
+    def port(self) -> int:
+        """The platform port (the resolved one while connected). Settable only while closed."""
+        if self._connected and self._resolved_port is not None:
+            return self._resolved_port
+        return self._port
+
+    @port.setter
+    def port(self, value: int) -> None:
+        self._set("port", value)
+
+    @property
+    def project(self) -> str | None:
+        """The project (the resolved one while connected). Settable only while closed."""
+        return self._resolved_project if self._connected else self._project
+
+    @project.setter
+    def project(self, value: str | None) -> None:
+        self._set("project", value)
+
+    @property
+    def engine(self) -> str | None:
+        """The engine's name (the resolved one while connected). Settable only while closed."""
+        if self._connected and self._engine_instance is not None:
+            return self._engine_instance.name
+        return self._engine
+
+    @engine.setter
+    def engine(self, value: str | None) -> None:
+        self._set("engine", value)
+
+    @property
+    def region_name(self) -> str:
+        """The AWS region of the AWS secrets stores. Settable only while closed."""
+        return self._region_name
+
+    @region_name.setter
+    def region_name(self, value: str) -> None:
+        self._set("region_name", value)
+
+    @property
+    def secrets_store(self) -> str:
+        """Where the API key is looked up last. Settable only while closed."""
+        return self._secrets_store
+
+    @secrets_store.setter
+    def secrets_store(self, value: str) -> None:
+        self._set("secrets_store", value)
+
+    @property
+    def hostname_verification(self) -> bool:
+        """Whether the server certificate must name the host. Settable only while closed."""
+        return self._hostname_verification
+
+    @hostname_verification.setter
+    def hostname_verification(self, value: bool) -> None:
+        self._set("hostname_verification", value)
+
+    @property
+    def trust_store_path(self) -> str | None:
+        """The PEM CA bundle the server is verified with. Settable only while closed."""
+        return self._trust_store_path
+
+    @trust_store_path.setter
+    def trust_store_path(self, value: str | None) -> None:
+        self._set("trust_store_path", value)
+
+    @property
+    def cert_folder(self) -> str | None:
+        """Where client certificates are written (None: ``~/.larder/certs``). Settable only while closed."""
+        return self._cert_folder
+
+    @cert_folder.setter
+    def cert_folder(self, value: str | None) -> None:
+        self._set("cert_folder", value)
+
+    @property
+    def api_key_file(self) -> str | None:
+        """The file the API key is read from. Settable only while closed."""
+        return self._api_key_file
+
+    @api_key_file.setter
+    def api_key_file(self, value: str | None) -> None:
+        self._set("api_key_file", value)
+
+    @property
+    def api_key_value(self) -> str | None:
+        """``"***"`` when an API key was given directly, else None: the key itself is never shown.
+
+        Settable only while closed.
+        """
+        return None if self._api_key_value is None else "***"
+
+    @api_key_value.setter
+    def api_key_value(self, value: str | None) -> None:
+        self._set("api_key_value", value)
+
+
+def connection(
+    host: str | None = None,
+    port: int = DEFAULT_PORT,
+    project: str | None = None,
+    engine: str | None = None,
+    region_name: str = "default",
+    secrets_store: str = "local",
+    hostname_verification: bool = True,
+    trust_store_path: str | None = None,
+    cert_folder: str | None = None,
+    api_key_file: str | None = None,
+    api_key_value: str | None = None,
+) -> Connection:
+    """Connect to a Larder platform and return the open :class:`Connection`.
+
+    With no arguments (and no ``LARDER_HOST``) it starts or reuses the embedded local platform.
+    The API key is looked up in order: ``api_key_value``, ``api_key_file``, ``LARDER_API_KEY``,
+    then ``secrets_store``.
+
+    Args:
+        host (str | None): the platform host; default ``LARDER_HOST``, else the embedded platform.
+        port (int): the HTTPS port (default 443, or ``LARDER_PORT`` with ``LARDER_HOST``).
+        project (str | None): the project; default ``default`` on the embedded platform, else
+            ``LARDER_PROJECT``, else your only project.
+        engine (str | None): ``"python"``, ``"spark"``, ``"hive"``, ``"training"`` or None (auto).
+        region_name (str): AWS region of the AWS secrets stores (default: boto3's default).
+        secrets_store (str): ``"local"`` (default), ``"secretsmanager"`` or ``"parameterstore"``.
+        hostname_verification (bool): verify that the certificate names the host (default True).
+        trust_store_path (str | None): PEM CA bundle (default: system CAs or ``LARDER_TRUST_STORE``).
+        cert_folder (str | None): where client certificates go (default ``~/.larder/certs``).
+        api_key_file (str | None): a file holding the API key.
+        api_key_value (str | None): the API key itself.
+
+    Returns:
+        Connection: the open connection; use it as a context manager to close it.
+
+    Raises:
+        larder.errors.LarderError: see :class:`Connection`.
+
+    Example:
+        >>> import larder
+        >>> conn = larder.connection()  # the embedded local platform  # doctest: +SKIP
+        >>> conn.project  # doctest: +SKIP
+        'default'
+    """
+    return Connection(
+        host=host,
+        port=port,
+        project=project,
+        engine=engine,
+        region_name=region_name,
+        secrets_store=secrets_store,
+        hostname_verification=hostname_verification,
+        trust_store_path=trust_store_path,
+        cert_folder=cert_folder,
+        api_key_file=api_key_file,
+        api_key_value=api_key_value,
+    )
+
+
+_URL_FIXED = ("host", "port", "project", "api_key_value")
+
+
+def connect(url: str, auth_instance: str | None = None, **kwargs: Any) -> Connection:
+    """Connect from a URL, Hoss style: ``larder.connect("https://host:port/project", key)``.
+
+    Args:
+        url (str): ``https://<host>[:<port>][/<project>]``; the port defaults to 443 and the project
+            as in :func:`connection`.
+        auth_instance (str | None): the API key; None looks it up like :func:`connection` does
+            (``api_key_file``, ``LARDER_API_KEY``, ``secrets_store``).
+        **kwargs: any other :class:`Connection` argument (``engine``, ``trust_store_path``,
+            ``api_key_file``, ``secrets_store``, ...), but not ``host``, ``port``, ``project`` or
+            ``api_key_value``, which the URL and ``auth_instance`` give.
+
+    Returns:
+        Connection: the open connection.
+
+    Raises:
+        larder.errors.ConfigurationError: when the URL is not ``https://host[:port][/project]``,
+            carries credentials, or a keyword repeats what the URL gives.
+        larder.errors.LarderError: see :class:`Connection`.
+
+    Example:
+        >>> import larder
+        >>> conn = larder.connect("https://larder.example.com:8181/fraud", "<api key>",
+        ...                       trust_store_path="ca.pem")  # doctest: +SKIP
+    """
+    from furl import furl
+
+    if not isinstance(url, str):
+        raise ConfigurationError(
+            f"url must be a string such as 'https://host:8181/project', not {type(url).__name__}."
+        )
+    try:
+        parsed = furl(url.strip())
+    except ValueError as e:
+        raise ConfigurationError(f"Invalid URL {url!r}: {e}.", details={"url": url}) from None
+    shown = f"{parsed.scheme}://{parsed.host}" if parsed.host else repr(url)
+    if parsed.username or parsed.password:
+        raise ConfigurationError(
+            "Do not put credentials in the URL; pass the API key as auth_instance=... instead.",
+            details={"url": shown},
+        )
+    if (parsed.scheme or "").lower() != "https" or not parsed.host:
+        raise ConfigurationError(
+            f"Invalid URL {url!r}: use https://<host>[:<port>][/<project>] (Larder connects over HTTPS only).",
+            details={"url": url},
+        )
+    segments = [s for s in parsed.path.segments if s]
+    if len(segments) > 1 or parsed.args or parsed.fragment:
+        raise ConfigurationError(
+            f"Invalid URL {url!r}: after the host and port only a project name may follow, e.g. "
+            "https://larder.example.com:8181/fraud.",
+            details={"url": url},
+        )
+    repeated = sorted(k for k in kwargs if k in _URL_FIXED)
+    if repeated:
+        raise ConfigurationError(
+            f"{', '.join(repeated)} come(s) from the URL and auth_instance; do not pass them as keywords.",
+            details={"keywords": repeated},
+        )
+    if auth_instance is not None and not isinstance(auth_instance, str):
+        raise ConfigurationError(
+            f"auth_instance must be an API key string or None, not {type(auth_instance).__name__}."
+        )
+    return Connection(
+        host=str(parsed.host),
+        port=int(parsed.port or DEFAULT_PORT),
+        project=segments[0] if segments else None,
+        api_key_value=auth_instance,
+        **kwargs,
+    )
