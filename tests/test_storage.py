@@ -464,3 +464,62 @@ def test_storage_options_and_filesystem_for_other_tools(ds):
     pq.write_table(table, "p/t.parquet", filesystem=fs)
     assert pq.read_table("p/t.parquet", filesystem=fs).num_rows == 3
     assert (ds / "p" / "t.parquet").is_file()
+
+
+def test_cli_object_stores_and_the_connection_api(storage_server, tmp_path, moto_server):  # noqa: F811
+    import json
+
+    out = storage_server.cli("objectstore", "list", "--json", key_file=storage_server.admin_key_file)
+    stores = {s["name"]: s for s in json.loads(out.stdout)}
+    assert stores["local"]["type"] == "local" and stores["moto"]["type"] == "s3"
+    assert "testing" not in out.stdout.replace('"access_key_id"', "")
+    secret = tmp_path / "secret"
+    secret.write_text("testing")
+    storage_server.cli(
+        "objectstore",
+        "add",
+        "moto2",
+        "--type",
+        "s3",
+        "--endpoint-url",
+        moto_server,
+        "--role-arn",
+        ROLE_ARN,
+        "--access-key-id",
+        "testing",
+        "--secret-access-key-file",
+        str(secret),
+        key_file=storage_server.admin_key_file,
+    )
+    bad = storage_server.cli(
+        "objectstore",
+        "add",
+        "rel",
+        "--type",
+        "local",
+        "--root",
+        "relative/dir",
+        key_file=storage_server.admin_key_file,
+        check=False,
+    )
+    assert bad.returncode == 1 and "absolute" in bad.stderr
+
+    with _admin_conn(storage_server) as conn:
+        ns = conn.create_namespace(f"ns-{_uid()}", "via connection", "moto2")
+        assert ns.name in [n.name for n in conn.list_namespaces()]
+        ds = conn.get_namespace(ns.name).create_dataset("via-conn")
+        (ds / "k.txt").write_text("v", metadata={"via": "conn"})
+        assert [r.key for r in conn.search(metadata={"via": "conn"})] == ["k.txt"]
+        ds.delete()
+        conn.delete_namespace(ns.name)
+
+
+def _admin_conn(server):
+    import larder
+
+    host, port = server.url.removeprefix("https://").split(":")
+    project = f"conn_{_uid()}"
+    server.api("POST", "/projects", server.admin_key, json={"name": project})
+    return larder.connection(
+        host=host, port=int(port), project=project, api_key_value=server.admin_key, trust_store_path=server.ca
+    )

@@ -83,6 +83,8 @@ def _client(url: str | None, api_key_file: Path | None, trust_store: Path | None
         key = os.environ.get("LARDER_API_KEY", "").strip()
     if not key:
         _fail("No API key: pass --api-key-file FILE or set LARDER_API_KEY.")
+    if trust_store is not None and not trust_store.is_file():
+        _fail(f"The trust store {trust_store} does not exist; pass the platform's CA (<home>/tls/ca.pem).")
     verify: bool | str = str(trust_store) if trust_store else True
     return RestClient(str(url), key, verify=verify)
 
@@ -323,6 +325,76 @@ def apikey_revoke(
     params = {"user": username} if username else None
     data = _run(lambda: client.delete(f"/apikeys/{name}", params=params))
     _emit(as_json, data, lambda d: f"Revoked API key {d['name']} ({d['prefix']}).")
+
+
+# --- object stores ------------------------------------------------------------------------------
+
+
+@main.group()
+def objectstore() -> None:
+    """Register object stores (admin): a local directory or an S3-compatible service."""
+
+
+@objectstore.command("add")
+@click.argument("name")
+@click.option("--type", "store_type", required=True, type=click.Choice(["local", "s3"]), help="Store type.")
+@click.option("--root", "root_path", help="local: absolute directory on the server's host.")
+@click.option("--endpoint-url", help="s3: endpoint (omit for AWS; e.g. a MinIO URL).")
+@click.option("--sts-endpoint-url", help="s3: STS endpoint when it differs from --endpoint-url.")
+@click.option("--region", help="s3: region (default us-east-1).")
+@click.option("--role-arn", help="s3: the role the server assumes to vend scoped credentials.")
+@click.option("--access-key-id", help="s3: the server's own access key id (default: its AWS chain).")
+@click.option(
+    "--secret-access-key-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="s3: file holding the server's secret access key (kept encrypted by the server).",
+)
+@remote_options
+def objectstore_add(
+    name: str,
+    store_type: str,
+    root_path: str | None,
+    endpoint_url: str | None,
+    sts_endpoint_url: str | None,
+    region: str | None,
+    role_arn: str | None,
+    access_key_id: str | None,
+    secret_access_key_file: Path | None,
+    url: str,
+    api_key_file: Path,
+    trust_store: Path,
+    as_json: bool,
+) -> None:
+    """Register an object store NAME."""
+    client = _client(url, api_key_file, trust_store)
+    secret = None
+    if secret_access_key_file is not None:
+        try:
+            secret = secret_access_key_file.read_text().strip()
+        except OSError as e:
+            _fail(f"Cannot read {secret_access_key_file}: {e.strerror}.")
+    body = {
+        "name": name,
+        "type": store_type,
+        "root_path": root_path,
+        "endpoint_url": endpoint_url,
+        "sts_endpoint_url": sts_endpoint_url,
+        "region": region,
+        "role_arn": role_arn,
+        "access_key_id": access_key_id,
+        "secret_access_key": secret,
+    }
+    data = _run(lambda: client.post("/objectstores", body))
+    _emit(as_json, data, lambda d: f"Registered object store {d['name']} ({d['type']}).")
+
+
+@objectstore.command("list")
+@remote_options
+def objectstore_list(url: str, api_key_file: Path, trust_store: Path, as_json: bool) -> None:
+    """List object stores (never their secrets)."""
+    client = _client(url, api_key_file, trust_store)
+    data = _run(lambda: client.get("/objectstores"))
+    _emit(as_json, data, lambda d: _table(d, ["name", "type", "root_path", "endpoint_url", "region"]))
 
 
 # --- demo ---------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import os
 import threading
 import warnings
 import weakref
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from larder.client.rest import RestClient
     from larder.feature_store import FeatureStore
     from larder.model_registry import ModelRegistry
+    from larder.storage import DatasetRef, Namespace, Storage
 
 __all__ = ["Connection", "connect", "connection"]
 
@@ -189,6 +191,7 @@ class Connection:
         self._api_key_source: str | None = None
         self._server_version: str | None = None
         self._embedded: EmbeddedPlatform | None = None
+        self._storage_instance: Storage | None = None
 
     def _teardown(self) -> None:
         if self._cert_finalizer is not None:
@@ -483,6 +486,100 @@ class Connection:
             if target != self._resolved_project:
                 self._check_visible(target, "model registry")
             return ModelRegistry(target, self)
+
+    # --- storage: namespaces, datasets, search ---------------------------------------------------
+
+    def _storage(self) -> Storage:
+        from larder.storage import Storage
+
+        with self._lock:
+            self._require_connected("storage")
+            assert self._client is not None
+            if self._storage_instance is None or self._storage_instance._rest is not self._client:
+                self._storage_instance = Storage(self._client)
+            return self._storage_instance
+
+    def create_namespace(
+        self, name: str, description: str = "", object_store_name: str = "local", bucket: str | None = None
+    ) -> Namespace:
+        """Create a namespace: a bucket (or top folder) on an object store (platform admins only).
+
+        Args:
+            name (str): 2-63 characters: lowercase letters, digits, ``_`` or ``-``, starting with a letter.
+            description (str): what it is for (default ``""``).
+            object_store_name (str): a registered object store (default ``"local"``, the server's own).
+            bucket (str | None): the bucket (S3) or folder (local); default: ``name`` with ``_`` -> ``-``.
+                An S3 bucket that does not exist is created.
+
+        Returns:
+            Namespace: the new namespace.
+
+        Raises:
+            larder.errors.PermissionDeniedError: when you are not a platform admin.
+            larder.errors.AlreadyExistsError: when the name is taken.
+            larder.errors.NotFoundError: when the object store is unknown.
+
+        Example:
+            >>> ns = conn.create_namespace("lake", "the data lake", "s3-prod", "acme-lake")  # doctest: +SKIP
+        """
+        return self._storage().create_namespace(name, description, object_store_name, bucket)
+
+    def list_namespaces(self) -> list[Namespace]:
+        """All namespaces of the platform (their datasets stay private to who may read them).
+
+        Example:
+            >>> [ns.name for ns in conn.list_namespaces()]  # doctest: +SKIP
+            ['default']
+        """
+        return self._storage().list_namespaces()
+
+    def get_namespace(self, name: str = "default") -> Namespace:
+        """A namespace by name (default ``"default"``, the server's built-in local namespace).
+
+        Raises:
+            larder.errors.NotFoundError: when it does not exist.
+
+        Example:
+            >>> ds = conn.get_namespace("default").get_dataset("default_models")  # doctest: +SKIP
+        """
+        return self._storage().get_namespace(name)
+
+    def delete_namespace(self, name: str) -> None:
+        """Delete an empty namespace (platform admins only).
+
+        Raises:
+            larder.errors.ConflictError: while it still holds datasets; the message lists them.
+        """
+        self._storage().delete_namespace(name)
+
+    def search(
+        self,
+        metadata: dict[str, str] | None = None,
+        namespace: str | None = None,
+        dataset: str | None = None,
+        modified_after: datetime | None = None,
+        modified_before: datetime | None = None,
+        limit: int = 100,
+    ) -> list[DatasetRef]:
+        """Find objects by their user metadata, in the datasets you may read.
+
+        Args:
+            metadata (dict[str, str] | None): pairs that must all match (AND).
+            namespace (str | None): only this namespace. dataset (str | None): only this dataset
+                (needs ``namespace``).
+            modified_after / modified_before (datetime | None): timezone-aware bounds (UTC).
+            limit (int): at most this many results, 1-1000 (default 100), newest first.
+
+        Returns:
+            list[DatasetRef]: the matching objects.
+
+        Raises:
+            ValueError: on a naive datetime. larder.errors.InvalidArgumentError: on a bad limit.
+
+        Example:
+            >>> refs = conn.search(metadata={"source": "crm", "year": "2024"})  # doctest: +SKIP
+        """
+        return self._storage().search(metadata, namespace, dataset, modified_after, modified_before, limit)
 
     def get_engine(self) -> Engine:
         """The engine data work runs on (see :mod:`larder.engine`).
