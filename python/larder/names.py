@@ -8,6 +8,11 @@
 - object store and namespace names: ``^[a-z][a-z0-9_-]{1,62}$`` (2 to 63 characters).
 - dataset names: ``^[a-z][a-z0-9_-]{1,79}$`` (2 to 80 characters; a project's own datasets are
   ``<project>_featurestore`` and ``<project>_models``).
+- feature group and feature view names: ``^[a-z][a-z0-9_]{0,62}$`` (SQL identifiers, so that
+  ``fs.sql("SELECT * FROM weather")`` can name them); feature (column) names:
+  ``^[A-Za-z_][A-Za-z0-9_]{0,62}$``.
+- model names: ``^[a-z][a-z0-9_-]{1,62}$`` (2 to 63 characters, lowercase letters, digits, ``_`` or
+  ``-``, starting with a letter; a model's artifacts live under ``<project>_models/<name>/<version>/``).
 - object keys inside a dataset: see :func:`check_object_key`.
 """
 
@@ -22,6 +27,10 @@ PROJECT_NAME_PATTERN = r"^[a-z][a-z0-9_]{1,62}$"
 API_KEY_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 STORAGE_NAME_PATTERN = r"^[a-z][a-z0-9_-]{1,62}$"
 DATASET_NAME_PATTERN = r"^[a-z][a-z0-9_-]{1,79}$"
+MODEL_NAME_PATTERN = r"^[a-z][a-z0-9_-]{1,62}$"
+FEATURE_GROUP_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
+FEATURE_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
+_FG_RULE = "1-63 characters: lowercase letters, digits or '_', starting with a letter"
 MAX_OBJECT_KEY_BYTES = 1024
 _STORAGE_RULE = "2-63 characters: lowercase letters, digits, '_' or '-', starting with a letter"
 
@@ -37,10 +46,13 @@ _RULES = {
     "api key": (API_KEY_NAME_PATTERN, "1-64 characters: letters, digits, '_', '.' or '-'"),
     "object store": (STORAGE_NAME_PATTERN, _STORAGE_RULE),
     "namespace": (STORAGE_NAME_PATTERN, _STORAGE_RULE),
+    "feature group": (FEATURE_GROUP_NAME_PATTERN, _FG_RULE),
+    "feature view": (FEATURE_GROUP_NAME_PATTERN, _FG_RULE),
     "dataset": (
         DATASET_NAME_PATTERN,
         "2-80 characters: lowercase letters, digits, '_' or '-', starting with a letter",
     ),
+    "model": (MODEL_NAME_PATTERN, _STORAGE_RULE),
 }
 
 
@@ -48,8 +60,8 @@ def check_name(kind: str, value: object) -> str:
     """Validate a name of the given kind and return it.
 
     Args:
-        kind (str): ``"user"``, ``"project"``, ``"api key"``, ``"object store"``, ``"namespace"``
-            or ``"dataset"``.
+        kind (str): ``"user"``, ``"project"``, ``"api key"``, ``"object store"``, ``"namespace"``,
+            ``"dataset"`` or ``"model"``.
         value (object): the candidate name.
 
     Returns:

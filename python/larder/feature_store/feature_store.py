@@ -1,18 +1,26 @@
-"""The handle of one project's feature store."""
+"""A project's feature store: feature groups, feature views, and SQL over them."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from larder.errors import ConfigurationError, InvalidArgumentError, NotFoundError
+from larder.names import check_name
 
 if TYPE_CHECKING:
+    from larder.client.rest import RestClient
     from larder.connection import Connection
+    from larder.feature_store.feature_group import FeatureGroup
+    from larder.feature_store.feature_view import FeatureView
+    from larder.feature_store.query import Query
+    from larder.storage import Dataset
 
 
 class FeatureStore:
     """A project's feature store, as handed out by :meth:`Connection.get_feature_store`.
 
-    It only holds state (its name, project and connection); creating it makes no REST call.
-    Feature groups, feature views and training data are reached through it.
+    Creating the handle makes no REST call. Offline data lives as Delta tables in the project's
+    ``<project>_featurestore`` dataset; the catalog (schemas, keys, versions, commits) on the server.
 
     Args:
         name (str): the feature store's name, ``"<project>_featurestore"``.
@@ -22,14 +30,14 @@ class FeatureStore:
     Example:
         >>> import larder
         >>> fs = larder.connection().get_feature_store()  # doctest: +SKIP
-        >>> fs.name  # doctest: +SKIP
-        'default_featurestore'
+        >>> weather = fs.get_or_create_feature_group("weather", primary_key=["origin"], event_time="time_hour")  # doctest: +SKIP
     """
 
     def __init__(self, name: str, project: str, connection: Connection) -> None:
         self._name = name
         self._project = project
         self._connection = connection
+        self._dataset_handle: Dataset | None = None
 
     @property
     def name(self) -> str:
@@ -60,3 +68,265 @@ class FeatureStore:
 
     def __repr__(self) -> str:
         return f"FeatureStore(name={self._name!r}, project={self._project!r})"
+
+    # --- plumbing ----------------------------------------------------------------------------------
+
+    @property
+    def _rest(self) -> RestClient:
+        client = self._connection._client
+        if client is None:
+            raise ConfigurationError("The connection is closed; call connect() first.")
+        return client
+
+    def _require_data(self, operation: str) -> None:
+        """Data operations run on the python engine (Spark and Hive engines are not built yet)."""
+        engine = self._connection.get_engine()
+        if engine.metadata_only:
+            engine.read("", "delta")  # raises the engine's own clear error
+        if engine.name != "python":
+            raise ConfigurationError(
+                f"{operation}() on the '{engine.name}' engine is not available yet; connect with engine='python'.",
+                details={"engine": engine.name, "operation": operation},
+            )
+        engine.check_available()
+
+    def _dataset(self) -> Dataset:
+        """The project's feature store dataset (where Delta tables and training data live)."""
+        if self._dataset_handle is None:
+            project = self._rest.get(f"/projects/{self._project}")
+            namespace = self._connection.get_namespace(project.get("namespace") or "default")
+            self._dataset_handle = namespace.get_dataset(f"{self._project}_featurestore")
+        return self._dataset_handle
+
+    # --- feature groups ---------------------------------------------------------------------------
+
+    def create_feature_group(
+        self,
+        name: str,
+        version: int | None = None,
+        description: str = "",
+        primary_key: list[str] | None = None,
+        event_time: str | None = None,
+        partition_key: list[str] | None = None,
+        online_enabled: bool = False,
+        statistics_config: bool | dict[str, Any] = True,
+    ) -> FeatureGroup:
+        """Create a feature group version (its data arrives with the first ``insert``).
+
+        Args:
+            name (str): 1-63 characters: lowercase letters, digits or ``_``, starting with a letter.
+            version (int | None): default None: one more than the newest version (1 for a new name).
+            description (str): what it holds.
+            primary_key (list[str]): the key columns (required, non-empty).
+            event_time (str | None): the event time column (timezone-aware timestamps); enables
+                point-in-time joins and makes ``(primary key, event time)`` the upsert key.
+            partition_key (list[str] | None): Delta partition columns.
+            online_enabled (bool): also keep the latest row per key in the online store.
+            statistics_config (bool | dict): compute statistics per commit (default True;
+                ``{"enabled": False}`` or False disables).
+
+        Returns:
+            FeatureGroup: the new version.
+
+        Raises:
+            InvalidArgumentError: a bad name, no primary key, the event time in the primary key.
+            AlreadyExistsError: the given version exists.
+
+        Example:
+            >>> weather = fs.create_feature_group("weather", primary_key=["origin"], event_time="time_hour",
+            ...                                   online_enabled=True)  # doctest: +SKIP
+        """
+        from larder.feature_store.feature_group import FeatureGroup
+
+        check_name("feature group", name)
+        if not primary_key:
+            raise InvalidArgumentError(
+                f"Feature group '{name}' needs a primary key: primary_key=['id', ...].",
+                details={"name": name},
+            )
+        enabled = (
+            statistics_config
+            if isinstance(statistics_config, bool)
+            else bool(statistics_config.get("enabled", True))
+        )
+        body = {
+            "name": name,
+            "version": version,
+            "description": description,
+            "primary_key": list(primary_key),
+            "event_time": event_time,
+            "partition_key": list(partition_key or []),
+            "online_enabled": online_enabled,
+            "statistics_enabled": enabled,
+        }
+        return FeatureGroup(self, self._rest.post(f"/projects/{self._project}/featuregroups", body))
+
+    def get_feature_group(self, name: str, version: int | None = None) -> FeatureGroup:
+        """A feature group version (default: the newest).
+
+        Raises:
+            NotFoundError: naming the feature group and version.
+        """
+        from larder.feature_store.feature_group import FeatureGroup
+
+        check_name("feature group", name)
+        params = {"version": version} if version is not None else None
+        return FeatureGroup(
+            self, self._rest.get(f"/projects/{self._project}/featuregroups/{name}", params=params)
+        )
+
+    def get_feature_groups(self, name: str | None = None) -> list[FeatureGroup]:
+        """Every version of ``name`` (or of every feature group when None)."""
+        from larder.feature_store.feature_group import FeatureGroup
+
+        params = {"name": name} if name else None
+        return [
+            FeatureGroup(self, g)
+            for g in self._rest.get(f"/projects/{self._project}/featuregroups", params=params)
+        ]
+
+    def get_or_create_feature_group(
+        self, name: str, version: int | None = None, **kwargs: Any
+    ) -> FeatureGroup:
+        """The feature group version if it exists (default: newest), else a new one with ``kwargs``
+        (see :meth:`create_feature_group`)."""
+        try:
+            return self.get_feature_group(name, version)
+        except NotFoundError:
+            return self.create_feature_group(name, version=version, **kwargs)
+
+    # --- feature views -----------------------------------------------------------------------------
+
+    def _groups_for(self, data: dict[str, Any], cache: dict[tuple[str, int], FeatureGroup]) -> None:
+        left = data["left"]
+        key = (left["name"], left["version"])
+        if key not in cache:
+            cache[key] = self.get_feature_group(left["name"], left["version"])
+        for j in data.get("joins", []):
+            self._groups_for(j["query"], cache)
+
+    def _feature_view(self, info: dict[str, Any]) -> FeatureView:
+        from larder.feature_store.feature_view import FeatureView
+        from larder.feature_store.query import Query
+
+        groups: dict[tuple[str, int], FeatureGroup] = {}
+        self._groups_for(info["query"], groups)
+        return FeatureView(self, info, Query.from_dict(info["query"], groups))
+
+    def create_feature_view(
+        self,
+        name: str,
+        query: Query,
+        version: int | None = None,
+        labels: list[str] | None = None,
+        description: str = "",
+    ) -> FeatureView:
+        """Create a feature view version from a query and its label columns.
+
+        Args:
+            name (str): 1-63 characters: lowercase letters, digits or ``_``, starting with a letter.
+            query (Query): e.g. ``flights.select_all().join(weather.select(["temp"]), on=["origin"])``.
+            version (int | None): default None: the next version.
+            labels (list[str] | None): columns of the query that are labels (``y``).
+            description (str): what it is for.
+
+        Raises:
+            InvalidArgumentError: a bad name, or a label that is not a column of the query.
+
+        Example:
+            >>> fv = fs.create_feature_view("delays", query, labels=["delayed"])  # doctest: +SKIP
+        """
+        from larder.feature_store.query import Query
+
+        check_name("feature view", name)
+        if not isinstance(query, Query):
+            raise InvalidArgumentError(f"create_feature_view() takes a Query, not {type(query).__name__}.")
+        labels = list(labels or [])
+        columns = query._plan(with_tables=False).columns
+        unknown = [c for c in labels if c not in columns]
+        if unknown:
+            raise InvalidArgumentError(
+                f"Label(s) {unknown} are not columns of the query (it has {columns}).",
+                details={"labels": unknown},
+            )
+        body = {
+            "name": name,
+            "version": version,
+            "description": description,
+            "query": query.to_dict(),
+            "labels": labels,
+        }
+        return self._feature_view(self._rest.post(f"/projects/{self._project}/featureviews", body))
+
+    def get_feature_view(self, name: str, version: int | None = None) -> FeatureView:
+        """A feature view version (default: the newest).
+
+        Raises:
+            NotFoundError: naming the feature view and version.
+        """
+        check_name("feature view", name)
+        params = {"version": version} if version is not None else None
+        return self._feature_view(
+            self._rest.get(f"/projects/{self._project}/featureviews/{name}", params=params)
+        )
+
+    def get_feature_views(self, name: str | None = None) -> list[FeatureView]:
+        """Every version of ``name`` (or every feature view when None)."""
+        params = {"name": name} if name else None
+        return [
+            self._feature_view(v)
+            for v in self._rest.get(f"/projects/{self._project}/featureviews", params=params)
+        ]
+
+    def get_or_create_feature_view(
+        self,
+        name: str,
+        query: Query,
+        version: int | None = None,
+        labels: list[str] | None = None,
+        description: str = "",
+    ) -> FeatureView:
+        """The feature view if it exists (default: newest version), else a new one."""
+        try:
+            return self.get_feature_view(name, version)
+        except NotFoundError:
+            return self.create_feature_view(name, query, version, labels, description)
+
+    # --- SQL ------------------------------------------------------------------------------------------
+
+    def sql(self, query: str, dataframe_type: str = "pandas") -> Any:
+        """Run SQL (duckdb dialect) over the project's feature groups, by name.
+
+        Each feature group is a table named after it (its newest version) and ``<name>_<version>``
+        (every version).
+
+        Example:
+            >>> fs.sql("SELECT origin, avg(temp) FROM weather GROUP BY origin")  # doctest: +SKIP
+        """
+        import duckdb
+
+        from larder.feature_store import _frames
+
+        _frames.check_dataframe_type(dataframe_type)
+        self._require_data("sql")
+        con = duckdb.connect()
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            newest: dict[str, int] = {}
+            for fg in self.get_feature_groups():
+                if fg._schema is None:
+                    continue
+                ds = fg._delta().to_pyarrow_dataset()
+                con.register(f"{fg.name}_{fg.version}", ds)
+                if fg.version >= newest.get(fg.name, 0):
+                    newest[fg.name] = fg.version
+                    con.register(fg.name, ds)
+            try:
+                table = con.sql(query).to_arrow_table()
+            except duckdb.Error as e:
+                raise InvalidArgumentError(
+                    f"The SQL failed: {e}", details={"tables": sorted(newest)}
+                ) from None
+            return _frames.from_arrow(table, dataframe_type)
+        finally:
+            con.close()

@@ -15,10 +15,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from larder import __version__
 from larder.errors import LarderError, PayloadTooLargeError
-from larder.server.api import routes, storage_routes
+from larder.server.api import featurestore_routes, routes, storage_routes
 from larder.server.api.deps import Caller
 from larder.server.api.schemas import ErrorBody
 from larder.server.db.session import make_engine, make_session_factory, upgrade
+from larder.server.online import open_store
 from larder.server.security.ca import CertificateAuthority
 from larder.server.security.secretbox import SecretBox
 from larder.server.settings import ServerSettings
@@ -143,6 +144,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.state.secret_box = SecretBox(paths.secret_key)
     app.include_router(routes.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(storage_routes.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    app.include_router(featurestore_routes.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    app.state.online_store = open_store(settings.online_store, str(paths.online_db), settings.redis_url)
 
     @app.get(f"{API_PREFIX}/openapi.json", include_in_schema=False)
     def openapi_spec(caller: Caller) -> JSONResponse:

@@ -81,6 +81,10 @@ class HomePaths:
         return self.root / "data"
 
     @property
+    def online_db(self) -> Path:
+        return self.root / "online.db"
+
+    @property
     def server_pid(self) -> Path:
         return self.root / "server.pid"
 
@@ -98,6 +102,8 @@ class ServerSettings:
         vended_credentials_seconds (int): lifetime of vended object-store credentials, seconds
             (default 3600). For S3, STS is asked for at least 900 s (its minimum); a smaller value
             shortens the lifetime the client is told, so it renews sooner.
+        online_store (str): ``"sqlite"`` (default, ``DIR/online.db``) or ``"redis"``.
+        redis_url (str | None): ``redis://host:port/db`` when ``online_store = "redis"``.
     """
 
     home: Path
@@ -106,6 +112,8 @@ class ServerSettings:
     max_body_bytes: int = 1024 * 1024
     hostnames: list[str] = field(default_factory=list)
     vended_credentials_seconds: int = 3600
+    online_store: str = "sqlite"
+    redis_url: str | None = None
 
     @property
     def paths(self) -> HomePaths:
@@ -140,6 +148,8 @@ class ServerSettings:
             "max_body_bytes",
             "hostnames",
             "vended_credentials_seconds",
+            "online_store",
+            "redis_url",
         }
         unknown = sorted(set(raw) - known)
         if unknown:

@@ -70,3 +70,35 @@ def delete_dataset_objects(namespace: Namespace, dataset_name: str, box: SecretB
     for up in uploads.get("Uploads", []):
         client.abort_multipart_upload(Bucket=namespace.bucket, Key=up["Key"], UploadId=up["UploadId"])
     return deleted
+
+
+def dataset_location(namespace: Namespace, dataset_name: str, box: SecretBox) -> tuple[str, dict[str, str]]:
+    """(uri, storage_options) for the server's own reads of a dataset (deltalake / pyarrow)."""
+    store = namespace.object_store
+    if store.type == "local":
+        return str(local_root(namespace) / dataset_name), {}
+    opts = {"AWS_REGION": store.region or "us-east-1", "AWS_S3_ALLOW_UNSAFE_RENAME": "true"}
+    if store.endpoint_url:
+        opts["AWS_ENDPOINT_URL"] = store.endpoint_url
+        if store.endpoint_url.startswith("http://"):
+            opts["AWS_ALLOW_HTTP"] = "true"
+    if store.access_key_id and store.secret_access_key_enc:
+        opts["AWS_ACCESS_KEY_ID"] = store.access_key_id
+        opts["AWS_SECRET_ACCESS_KEY"] = box.decrypt(store.secret_access_key_enc)
+    return f"s3://{namespace.bucket}/{dataset_name}", opts
+
+
+def delete_prefix(namespace: Namespace, key_prefix: str, box: SecretBox) -> None:
+    """Delete every object under ``key_prefix/`` (a feature group's table, a training dataset)."""
+    store = namespace.object_store
+    prefix = key_prefix.rstrip("/") + "/"
+    if store.type == "local":
+        path = local_root(namespace) / prefix
+        if path.is_dir():
+            shutil.rmtree(path)
+        return
+    client = s3_client(store, box)
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=namespace.bucket, Prefix=prefix):
+        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+        if keys:
+            client.delete_objects(Bucket=namespace.bucket, Delete={"Objects": keys, "Quiet": True})

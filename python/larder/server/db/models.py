@@ -300,3 +300,84 @@ class TrainingDataset(Base):
     metadata_json: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
     created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+
+
+class RegisteredModel(Base):
+    """A model name in a project's registry; ``last_version`` hands out version numbers atomically
+    (``UPDATE ... SET last_version = last_version + 1 ... RETURNING``), so numbers are never reused."""
+
+    __tablename__ = "registered_models"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), nullable=False)
+    name: Mapped[str] = mapped_column(String(63), nullable=False)
+    last_version: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+
+
+class ModelVersion(Base):
+    """One version of a model: catalog metadata; its artifacts live in the project's models dataset
+    under ``<name>/<version>/``. ``status`` is ``pending`` while uploading (invisible to readers),
+    ``ready`` once every artifact is recorded, ``deleting`` while its objects are being removed."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("model_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(
+        ForeignKey("registered_models.id", ondelete="CASCADE"), nullable=False
+    )
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending", index=True)
+    framework: Mapped[str] = mapped_column(String(32), nullable=False, default="python")
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    metrics_json: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
+    model_schema_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    input_example_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    feature_store: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    feature_view_name: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    feature_view_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    training_dataset_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    upload_token: Mapped[str] = mapped_column(String(64), nullable=False)
+    file_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    total_size: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+    ready_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    model: Mapped[RegisteredModel] = relationship(lazy="joined")
+    created_by: Mapped[User] = relationship(lazy="joined")
+
+
+class ModelArtifact(Base):
+    """One artifact file of a model version: its path under ``<name>/<version>/``, size and SHA-256
+    (and, for files uploaded in parts, the part size and each part's SHA-256)."""
+
+    __tablename__ = "model_artifacts"
+    __table_args__ = (UniqueConstraint("model_version_id", "path"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_version_id: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="CASCADE"), nullable=False
+    )
+    path: Mapped[str] = mapped_column(String(1024), nullable=False)
+    size: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    part_size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    parts_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class ModelVersionTag(Base):
+    """A tag of a model version: a name and a JSON value."""
+
+    __tablename__ = "model_version_tags"
+    __table_args__ = (UniqueConstraint("model_version_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_version_id: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="CASCADE"), nullable=False
+    )
+    name: Mapped[str] = mapped_column(String(63), nullable=False)
+    value_json: Mapped[str] = mapped_column(Text, nullable=False)

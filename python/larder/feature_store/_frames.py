@@ -1,0 +1,226 @@
+"""Data frames in and out: pandas / polars / pyarrow / numpy / python <-> Arrow, and the checks
+an insert must pass before anything is written."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from larder.errors import InvalidArgumentError
+
+DATAFRAME_TYPES = ("pandas", "polars", "pyarrow", "numpy", "python")
+
+
+def _pa() -> Any:
+    try:
+        import pyarrow as pa
+    except ImportError as e:  # pragma: no cover - the python extra is missing
+        from larder.errors import ConfigurationError
+
+        raise ConfigurationError("The feature store needs pyarrow: pip install 'larder[python]'.") from e
+    return pa
+
+
+def to_arrow(data: Any) -> Any:
+    """A pandas / polars / pyarrow frame (or a list of dicts) as a ``pyarrow.Table``."""
+    pa = _pa()
+    if isinstance(data, pa.Table):
+        return data
+    if isinstance(data, pa.RecordBatch):
+        return pa.Table.from_batches([data])
+    module = type(data).__module__.split(".")[0]
+    if module == "pandas":
+        return pa.Table.from_pandas(data, preserve_index=False)
+    if module == "polars":
+        return data.to_arrow()
+    if isinstance(data, list) and all(isinstance(r, dict) for r in data):
+        return pa.Table.from_pylist(data)
+    raise InvalidArgumentError(
+        f"Cannot insert a {type(data).__module__}.{type(data).__name__}: pass a pandas or polars DataFrame, "
+        "a pyarrow Table, or a list of dicts.",
+        details={"type": type(data).__name__},
+    )
+
+
+def normalize(table: Any) -> Any:
+    """Canonical Arrow types: timezone-aware timestamps become ``timestamp[us, tz=UTC]``; large
+    strings become strings; dictionary columns are decoded. Naive timestamps are an error."""
+    pa = _pa()
+    import pyarrow.compute as pc
+
+    columns = []
+    fields = []
+    for field, column in zip(table.schema, table.columns, strict=True):
+        t = field.type
+        if pa.types.is_dictionary(t):
+            column = pc.cast(column, t.value_type)
+            t = t.value_type
+        if pa.types.is_timestamp(t):
+            if t.tz is None:
+                raise InvalidArgumentError(
+                    f"Column '{field.name}' holds naive timestamps (no time zone). Larder stores UTC: make them "
+                    "timezone-aware, e.g. pandas: df[col] = df[col].dt.tz_localize('UTC') (or pd.to_datetime(..., "
+                    "utc=True)).",
+                    details={"column": field.name, "type": str(t)},
+                )
+            target = pa.timestamp("us", tz="UTC")
+            if t != target:
+                column = pc.cast(column, target)
+                t = target
+        elif pa.types.is_large_string(t):
+            column = pc.cast(column, pa.string())
+            t = pa.string()
+        fields.append(pa.field(field.name, t))
+        columns.append(column)
+    return pa.Table.from_arrays(columns, schema=pa.schema(fields))
+
+
+def schema_of(table: Any) -> list[dict[str, str]]:
+    return [{"name": f.name, "type": str(f.type)} for f in table.schema]
+
+
+def check_insert(
+    table: Any, primary_key: list[str], event_time: str | None, schema: list[dict[str, str]] | None
+) -> Any:
+    """Validate (and, where safe, cast) an insert; returns the table to write.
+
+    Raises:
+        InvalidArgumentError: on an empty frame, missing key or event-time columns, nulls in the
+            primary key, duplicate keys within the insert, a non-timestamp event time, or a column
+            whose type differs from the feature group's schema.
+    """
+    pa = _pa()
+    import pyarrow.compute as pc
+
+    if table.num_rows == 0:
+        raise InvalidArgumentError("The data frame is empty: nothing to insert.")
+    names = table.column_names
+    if len(set(names)) != len(names):
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        raise InvalidArgumentError(f"Duplicate column names {dupes}.", details={"columns": dupes})
+    needed = primary_key + ([event_time] if event_time else [])
+    missing = [c for c in needed if c not in names]
+    if missing:
+        raise InvalidArgumentError(
+            f"The data frame lacks the primary key / event time column(s) {missing} (it has {names[:20]}).",
+            details={"missing": missing},
+        )
+    for c in primary_key:
+        nulls = table.column(c).null_count
+        if nulls:
+            raise InvalidArgumentError(
+                f"Primary key column '{c}' has {nulls} null value(s); every row needs a key.",
+                details={"column": c, "nulls": nulls},
+            )
+    if event_time:
+        et_type = table.schema.field(event_time).type
+        if not pa.types.is_timestamp(et_type):
+            raise InvalidArgumentError(
+                f"Event time column '{event_time}' must hold timezone-aware timestamps, not {et_type}; parse it, e.g. "
+                f"pandas: pd.to_datetime(df['{event_time}'], utc=True).",
+                details={"column": event_time, "type": str(et_type)},
+            )
+        nulls = table.column(event_time).null_count
+        if nulls:
+            raise InvalidArgumentError(
+                f"Event time column '{event_time}' has {nulls} null value(s).", details={"column": event_time}
+            )
+    if schema is not None:
+        table = _enforce_schema(table, schema)
+    counts = table.group_by(needed).aggregate([([], "count_all")])
+    dup = counts.filter(pc.greater(counts.column("count_all"), 1))
+    if dup.num_rows:
+        example = {k: v for k, v in dup.slice(0, 1).to_pylist()[0].items() if k != "count_all"}
+        raise InvalidArgumentError(
+            f"{dup.num_rows} key(s) appear more than once in this insert, e.g. {example}; each "
+            f"({', '.join(needed)}) must be unique within one insert.",
+            details={"duplicates": dup.num_rows, "example": {k: str(v) for k, v in example.items()}},
+        )
+    return table
+
+
+def _enforce_schema(table: Any, schema: list[dict[str, str]]) -> Any:
+    import pyarrow.compute as pc
+
+    expected = {f["name"]: f["type"] for f in schema}
+    names = table.column_names
+    extra = [n for n in names if n not in expected]
+    absent = [n for n in expected if n not in names]
+    if extra or absent:
+        raise InvalidArgumentError(
+            f"The data frame's columns differ from the feature group's schema: unknown {extra}, missing {absent}. "
+            "Create a new version of the feature group to change its schema.",
+            details={"unknown": extra, "missing": absent},
+        )
+    columns = []
+    for f in schema:
+        col = table.column(f["name"])
+        if str(col.type) != f["type"]:
+            try:
+                col = pc.cast(col, _type_from_str(f["type"]), safe=True)
+            except Exception:
+                raise InvalidArgumentError(
+                    f"Column '{f['name']}' has type {col.type}, but the feature group stores {f['type']}; convert it "
+                    "or create a new version of the feature group.",
+                    details={"column": f["name"], "expected": f["type"], "got": str(col.type)},
+                ) from None
+        columns.append(col)
+    pa = _pa()
+    return pa.Table.from_arrays(columns, names=[f["name"] for f in schema])
+
+
+def _type_from_str(name: str) -> Any:
+    pa = _pa()
+    simple = {
+        "int8": pa.int8(),
+        "int16": pa.int16(),
+        "int32": pa.int32(),
+        "int64": pa.int64(),
+        "uint8": pa.uint8(),
+        "uint16": pa.uint16(),
+        "uint32": pa.uint32(),
+        "uint64": pa.uint64(),
+        "float": pa.float32(),
+        "double": pa.float64(),
+        "bool": pa.bool_(),
+        "string": pa.string(),
+        "large_string": pa.large_string(),
+        "binary": pa.binary(),
+        "date32[day]": pa.date32(),
+        "timestamp[us, tz=UTC]": pa.timestamp("us", tz="UTC"),
+    }
+    if name in simple:
+        return simple[name]
+    raise ValueError(name)
+
+
+def from_arrow(table: Any, dataframe_type: str) -> Any:
+    """Convert an Arrow table to the requested frame type.
+
+    Raises:
+        InvalidArgumentError: on an unknown ``dataframe_type``.
+    """
+    if dataframe_type == "pyarrow":
+        return table
+    if dataframe_type == "pandas":
+        return table.to_pandas()
+    if dataframe_type == "polars":
+        import polars as pl
+
+        return pl.from_arrow(table)
+    if dataframe_type == "numpy":
+        return table.to_pandas().to_numpy()
+    if dataframe_type == "python":
+        return [list(r.values()) for r in table.to_pylist()]
+    raise InvalidArgumentError(
+        f"Unknown dataframe_type {dataframe_type!r}; use one of {', '.join(DATAFRAME_TYPES)}.",
+        details={"dataframe_type": dataframe_type},
+    )
+
+
+def check_dataframe_type(dataframe_type: str) -> str:
+    if dataframe_type not in DATAFRAME_TYPES:
+        raise InvalidArgumentError(
+            f"Unknown dataframe_type {dataframe_type!r}; use one of {', '.join(DATAFRAME_TYPES)}.",
+            details={"dataframe_type": dataframe_type},
+        )
+    return dataframe_type

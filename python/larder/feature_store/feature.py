@@ -1,0 +1,194 @@
+"""Features and filters: ``fg.temp > 10``, ``(fg.origin == "JFK") & fg.dep_delay.isin([1, 2])``.
+
+Filters compile to SQL (duckdb) with every value bound as a literal, never pasted as text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from larder.errors import InvalidArgumentError
+
+if TYPE_CHECKING:
+    from larder.feature_store.feature_group import FeatureGroup
+
+
+def quote_ident(name: str) -> str:
+    """A SQL identifier in double quotes (names are validated, so this is belt and braces)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def sql_literal(value: Any) -> str:
+    """A value as a duckdb SQL literal. Strings are quoted with quotes doubled; timestamps must be
+    timezone-aware (UTC)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise InvalidArgumentError(
+                f"Use a timezone-aware datetime (UTC) in filters, got the naive {value.isoformat()}.",
+                details={"value": value.isoformat()},
+            )
+        return f"TIMESTAMPTZ '{value.isoformat()}'"
+    if isinstance(value, date):
+        return f"DATE '{value.isoformat()}'"
+    if hasattr(value, "item"):  # numpy scalar
+        return sql_literal(value.item())
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    raise InvalidArgumentError(f"Cannot use a {type(value).__name__} value in a filter: {value!r}.")
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One feature (column) of a feature group: its name and Arrow type.
+
+    Comparison operators build :class:`Filter` objects: ``fg.temp > 10``, ``fg.origin == "JFK"``,
+    ``fg.carrier.isin(["AA", "UA"])``, ``fg.tailnum.like("N1%")``, ``fg.wind_gust.is_null()``.
+
+    Attributes:
+        name (str): the column name.
+        type (str): the Arrow type, e.g. ``"double"``, ``"string"``, ``"timestamp[us, tz=UTC]"``.
+        primary (bool): part of the primary key. event_time (bool): the event time column.
+    """
+
+    name: str
+    type: str
+    primary: bool = False
+    event_time: bool = False
+    feature_group: FeatureGroup | None = None
+
+    def __repr__(self) -> str:
+        return f"Feature({self.name!r}, {self.type!r})"
+
+    def _filter(self, op: str, value: Any) -> Filter:
+        return Filter(self, op, value)
+
+    def __eq__(self, other: object) -> Filter:  # type: ignore[override]
+        return self._filter("=", other)
+
+    def __ne__(self, other: object) -> Filter:  # type: ignore[override]
+        return self._filter("<>", other)
+
+    def __lt__(self, other: Any) -> Filter:
+        return self._filter("<", other)
+
+    def __le__(self, other: Any) -> Filter:
+        return self._filter("<=", other)
+
+    def __gt__(self, other: Any) -> Filter:
+        return self._filter(">", other)
+
+    def __ge__(self, other: Any) -> Filter:
+        return self._filter(">=", other)
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.type))
+
+    def isin(self, values: list[Any] | tuple[Any, ...] | set[Any]) -> Filter:
+        """True where the feature's value is one of ``values`` (a non-empty list)."""
+        values = list(values)
+        if not values:
+            raise InvalidArgumentError(f"isin() on '{self.name}' needs at least one value.")
+        return self._filter("IN", values)
+
+    def like(self, pattern: str) -> Filter:
+        """SQL ``LIKE``: ``%`` matches any run of characters, ``_`` one character."""
+        if not isinstance(pattern, str):
+            raise InvalidArgumentError(f"like() on '{self.name}' needs a string pattern, got {pattern!r}.")
+        return self._filter("LIKE", pattern)
+
+    def is_null(self) -> Filter:
+        """True where the feature is null."""
+        return self._filter("IS NULL", None)
+
+    def not_null(self) -> Filter:
+        """True where the feature is not null."""
+        return self._filter("IS NOT NULL", None)
+
+
+class _Condition:
+    def __and__(self, other: _Condition) -> Logic:
+        return Logic("AND", self, _check_condition(other))
+
+    def __or__(self, other: _Condition) -> Logic:
+        return Logic("OR", self, _check_condition(other))
+
+    def __invert__(self) -> Logic:
+        return Logic("NOT", self, None)
+
+    def __bool__(self) -> bool:
+        raise InvalidArgumentError(
+            "A filter has no truth value: combine filters with & and | (not 'and'/'or'), with parentheses: "
+            "(fg.a > 1) & (fg.b == 'x')."
+        )
+
+    def to_sql(self, alias: str | None = None) -> str:
+        raise NotImplementedError
+
+    def features(self) -> list[Feature]:
+        raise NotImplementedError
+
+
+def _check_condition(value: Any) -> _Condition:
+    if not isinstance(value, _Condition):
+        raise InvalidArgumentError(f"Combine filters with filters, not {type(value).__name__}: {value!r}.")
+    return value
+
+
+class Filter(_Condition):
+    """One condition on one feature, e.g. ``fg.temp > 10``."""
+
+    def __init__(self, feature: Feature, op: str, value: Any) -> None:
+        self.feature = feature
+        self.op = op
+        self.value = value
+        if op not in ("IS NULL", "IS NOT NULL"):
+            if op == "IN":
+                for v in value:
+                    sql_literal(v)
+            else:
+                sql_literal(value)  # refuse bad values now, not at query time
+
+    def __repr__(self) -> str:
+        return f"Filter({self.feature.name} {self.op} {self.value!r})"
+
+    def to_sql(self, alias: str | None = None) -> str:
+        col = (f"{alias}." if alias else "") + quote_ident(self.feature.name)
+        if self.op in ("IS NULL", "IS NOT NULL"):
+            return f"{col} {self.op}"
+        if self.op == "IN":
+            return f"{col} IN ({', '.join(sql_literal(v) for v in self.value)})"
+        if self.value is None and self.op in ("=", "<>"):
+            return f"{col} {'IS' if self.op == '=' else 'IS NOT'} NULL"
+        return f"{col} {self.op} {sql_literal(self.value)}"
+
+    def features(self) -> list[Feature]:
+        return [self.feature]
+
+
+class Logic(_Condition):
+    """Filters combined with ``&`` (AND), ``|`` (OR) and ``~`` (NOT)."""
+
+    def __init__(self, op: str, left: _Condition, right: _Condition | None) -> None:
+        self.op = op
+        self.left = left
+        self.right = right
+
+    def __repr__(self) -> str:
+        return f"Logic({self.op}, {self.left!r}, {self.right!r})"
+
+    def to_sql(self, alias: str | None = None) -> str:
+        if self.op == "NOT":
+            return f"(NOT {self.left.to_sql(alias)})"
+        assert self.right is not None
+        return f"({self.left.to_sql(alias)} {self.op} {self.right.to_sql(alias)})"
+
+    def features(self) -> list[Feature]:
+        return self.left.features() + (self.right.features() if self.right is not None else [])

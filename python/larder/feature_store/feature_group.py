@@ -1,0 +1,492 @@
+"""Feature groups: versioned tables of features keyed by a primary key (and an event time).
+
+The offline data is a Delta Lake table in the project's feature store dataset, written and read
+directly in object storage (``deltalake``); the server's catalog holds the metadata and a record of
+every commit. Online-enabled groups also keep the latest row per key in the online store.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from larder.errors import ConflictError, InvalidArgumentError, NotFoundError
+from larder.feature_store import _frames
+from larder.feature_store.feature import Feature, Filter, Logic
+
+if TYPE_CHECKING:
+    from larder.feature_store.feature_store import FeatureStore
+    from larder.feature_store.query import Query
+
+log = logging.getLogger("larder.feature_store")
+
+OPERATIONS = ("upsert", "insert")
+PROGRESS_ROWS = 1_000_000
+
+
+def _aware(t: datetime | str | None, what: str) -> datetime | None:
+    if t is None:
+        return None
+    if isinstance(t, str):
+        t = datetime.fromisoformat(t.replace("Z", "+00:00"))
+    if not isinstance(t, datetime):
+        raise InvalidArgumentError(f"{what} must be a datetime, got {type(t).__name__}.")
+    if t.tzinfo is None:
+        raise InvalidArgumentError(
+            f"{what} must be timezone-aware (UTC), got the naive {t.isoformat()}; e.g. datetime(..., tzinfo=timezone.utc).",
+            details={what: t.isoformat()},
+        )
+    return t.astimezone(timezone.utc)
+
+
+class FeatureGroup:
+    """A versioned feature group. Get one from :meth:`FeatureStore.create_feature_group` or
+    :meth:`FeatureStore.get_feature_group`.
+
+    Features are attributes and items: ``fg.temp`` / ``fg["temp"]`` give a :class:`Feature` that
+    builds filters (``fg.temp > 10``).
+
+    Attributes:
+        name (str), version (int), description (str).
+        primary_key (list[str]): the key columns. event_time (str | None): the event time column.
+        partition_key (list[str]): Delta partition columns. online_enabled (bool).
+        features (list[Feature]): the schema (empty until the first insert).
+    """
+
+    def __init__(self, feature_store: FeatureStore, info: dict[str, Any]) -> None:
+        self._fs = feature_store
+        self._load(info)
+
+    def _load(self, info: dict[str, Any]) -> None:
+        self._id: int = info["id"]
+        self.name: str = info["name"]
+        self.version: int = info["version"]
+        self.description: str = info.get("description", "")
+        self.primary_key: list[str] = list(info["primary_key"])
+        self.event_time: str | None = info.get("event_time")
+        self.partition_key: list[str] = list(info.get("partition_key") or [])
+        self.online_enabled: bool = bool(info.get("online_enabled"))
+        self.statistics_enabled: bool = bool(info.get("statistics_enabled", True))
+        self._schema: list[dict[str, str]] | None = info.get("features")
+        self._location: dict[str, str] = info["location"]
+        self.created_at = info.get("created_at")
+
+    def __repr__(self) -> str:
+        return f"FeatureGroup({self.name!r}, version={self.version}, primary_key={self.primary_key})"
+
+    @property
+    def _path(self) -> str:
+        return f"/projects/{self._fs.project}/featuregroups/{self.name}/{self.version}"
+
+    @property
+    def features(self) -> list[Feature]:
+        """The features, in schema order (empty before the first insert)."""
+        return [
+            Feature(f["name"], f["type"], f["name"] in self.primary_key, f["name"] == self.event_time, self)
+            for f in (self._schema or [])
+        ]
+
+    def get_feature(self, name: str) -> Feature:
+        """A feature by name.
+
+        Raises:
+            InvalidArgumentError: when the feature group has no such feature (the message lists them).
+        """
+        for f in self.features:
+            if f.name == name:
+                return f
+        known = [f.name for f in self.features]
+        raise InvalidArgumentError(
+            f"Feature group '{self.name}' v{self.version} has no feature {name!r}; it has {known or 'no schema yet'}.",
+            details={"feature": name, "features": known},
+        )
+
+    def __getitem__(self, name: str) -> Feature:
+        return self.get_feature(name)
+
+    def __getattr__(self, name: str) -> Feature:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        schema = self.__dict__.get("_schema") or []
+        if any(f["name"] == name for f in schema):
+            return self.get_feature(name)
+        raise AttributeError(f"'FeatureGroup' object has no attribute or feature {name!r}")
+
+    # --- storage ----------------------------------------------------------------------------------
+
+    def _table(self) -> tuple[str, dict[str, str] | None]:
+        """(uri, storage_options) of the Delta table."""
+        ds = self._fs._dataset()
+        opts = ds.storage_options()
+        return f"{ds.uri}/{self._location['path']}", (opts or None)
+
+    def _delta(self, version: int | None = None, wallclock_time: datetime | str | None = None) -> Any:
+        from deltalake import DeltaTable
+        from deltalake.exceptions import TableNotFoundError
+
+        self._fs._require_data("read")
+        uri, opts = self._table()
+        try:
+            dt = DeltaTable(uri, storage_options=opts, version=version)
+        except TableNotFoundError:
+            raise NotFoundError(
+                f"Feature group '{self.name}' v{self.version} has no data yet; insert() some first.",
+                details={"name": self.name, "version": self.version},
+            ) from None
+        t = _aware(wallclock_time, "wallclock_time")
+        if t is not None:
+            try:
+                dt.load_as_version(t)
+            except Exception:
+                raise NotFoundError(
+                    f"Feature group '{self.name}' v{self.version} has no data as of {t.isoformat()} (its first commit "
+                    "is later).",
+                    details={"wallclock_time": t.isoformat()},
+                ) from None
+        return dt
+
+    # --- writing ----------------------------------------------------------------------------------
+
+    def insert(
+        self,
+        features: Any,
+        overwrite: bool = False,
+        operation: str = "upsert",
+        write_options: dict[str, Any] | None = None,
+        wait: bool = True,
+    ) -> dict[str, Any]:
+        """Write rows to the feature group.
+
+        ``upsert`` (default) replaces rows with the same primary key (and event time, when the group
+        has one) and adds the others; ``insert`` appends. The schema is inferred on the first insert
+        and enforced afterwards. Every check runs before anything is written; a failed write leaves
+        the table at its previous version. Online-enabled groups are visible online when this
+        returns.
+
+        Args:
+            features: a pandas or polars DataFrame, a pyarrow Table, or a list of dicts. Timestamps
+                must be timezone-aware (stored as UTC).
+            overwrite (bool): replace the whole table (default False).
+            operation (str): ``"upsert"`` (default) or ``"insert"``.
+            write_options (dict | None): ``{"progress": bool}`` (a progress bar; default on from 1M rows).
+            wait (bool): accepted for hsfs compatibility; writes are always synchronous.
+
+        Returns:
+            dict: the commit: ``delta_version``, ``operation``, ``rows_inserted``, ``rows_updated``.
+
+        Raises:
+            InvalidArgumentError: empty data, missing key/event-time columns, nulls in the primary
+                key, duplicate keys within the insert, naive timestamps, a type that differs from the
+                schema, an unknown operation.
+
+        Example:
+            >>> fg.insert(weather_df)  # doctest: +SKIP
+            {'delta_version': 0, 'operation': 'upsert', 'rows_inserted': 26115, 'rows_updated': 0}
+        """
+        if operation not in OPERATIONS:
+            raise InvalidArgumentError(
+                f"Unknown operation {operation!r}; use 'upsert' or 'insert'.",
+                details={"operation": operation},
+            )
+        self._fs._require_data("insert")
+        options = dict(write_options or {})
+        unknown = set(options) - {"progress"}
+        if unknown:
+            raise InvalidArgumentError(f"Unknown write_options {sorted(unknown)}; known: ['progress'].")
+        table = _frames.normalize(_frames.to_arrow(features))
+        table = _frames.check_insert(table, self.primary_key, self.event_time, self._schema)
+        if self.partition_key:
+            missing = [c for c in self.partition_key if c not in table.column_names]
+            if missing:
+                raise InvalidArgumentError(f"The data frame lacks the partition column(s) {missing}.")
+        progress = options.get("progress", table.num_rows >= PROGRESS_ROWS)
+        bar = _Steps(progress, f"insert {self.name} v{self.version}", table.num_rows)
+
+        stats: dict[str, Any] = {}
+        worker = None
+        if self.statistics_enabled:
+            worker = threading.Thread(target=_stats_into, args=(table, stats), daemon=True)
+            worker.start()  # native code on the other core, while Delta writes
+        if self._schema is None:
+            info = self._fs._rest.put(f"{self._path}/schema", {"features": _frames.schema_of(table)})
+            self._load(info)
+        bar.step("validated")
+        result = self._write(table, overwrite, operation)
+        bar.step("written")
+        if worker is not None:
+            worker.join()
+        body = {**result, "statistics": stats.get("value")}
+        commit = self._fs._rest.post(f"{self._path}/commits", body)
+        bar.step("committed")
+        bar.close()
+        return {k: commit[k] for k in ("delta_version", "operation", "rows_inserted", "rows_updated")}
+
+    def _write(self, table: Any, overwrite: bool, operation: str) -> dict[str, Any]:
+        from deltalake import DeltaTable, write_deltalake
+        from deltalake.exceptions import TableNotFoundError
+
+        uri, opts = self._table()
+        try:
+            dt: Any = DeltaTable(uri, storage_options=opts)
+        except TableNotFoundError:
+            dt = None
+        config = {"delta.enableChangeDataFeed": "true"}
+        partition_by = self.partition_key or None
+        if dt is None or overwrite:
+            write_deltalake(
+                uri,
+                table,
+                mode="overwrite" if dt is not None else "append",
+                partition_by=partition_by,
+                storage_options=opts,
+                configuration=config if dt is None else None,
+            )
+            version = DeltaTable(uri, storage_options=opts).version()
+            return {
+                "delta_version": version,
+                "operation": "overwrite" if overwrite and dt is not None else operation,
+                "rows_inserted": table.num_rows,
+            }
+        if operation == "insert":
+            write_deltalake(uri, table, mode="append", storage_options=opts)
+            return {
+                "delta_version": DeltaTable(uri, storage_options=opts).version(),
+                "operation": "insert",
+                "rows_inserted": table.num_rows,
+            }
+        keys = self.primary_key + ([self.event_time] if self.event_time else [])
+        predicate = " AND ".join(f't."{k}" = s."{k}"' for k in keys)
+        metrics = (
+            dt.merge(table, predicate=predicate, source_alias="s", target_alias="t")
+            .when_matched_update_all()
+            .when_not_matched_insert_all()
+            .execute()
+        )
+        return {
+            "delta_version": DeltaTable(uri, storage_options=opts).version(),
+            "operation": "upsert",
+            "rows_inserted": int(metrics.get("num_target_rows_inserted", 0)),
+            "rows_updated": int(metrics.get("num_target_rows_updated", 0)),
+        }
+
+    # --- reading ----------------------------------------------------------------------------------
+
+    def _read_arrow(self, wallclock_time: datetime | str | None = None, filters: Any = None) -> Any:
+        import pyarrow as pa
+
+        dt = self._delta(wallclock_time=wallclock_time)
+        if filters is None:
+            return pa.table(dt.to_pyarrow_table())
+        from larder.feature_store.query import Query
+
+        return Query(self, None).filter(filters).as_of(wallclock_time)._arrow()
+
+    def read(
+        self,
+        wallclock_time: datetime | str | None = None,
+        online: bool = False,
+        dataframe_type: str = "pandas",
+    ) -> Any:
+        """All rows (offline), or the latest row per key (``online=True``).
+
+        Args:
+            wallclock_time (datetime | str | None): time travel: the table as it was then (UTC,
+                timezone-aware). Default None: now.
+            online (bool): read the online store instead (online-enabled groups only).
+            dataframe_type (str): ``"pandas"`` (default), ``"polars"``, ``"pyarrow"``, ``"numpy"``
+                or ``"python"`` (a list of rows).
+
+        Raises:
+            NotFoundError: before the first insert, or when nothing existed at ``wallclock_time``.
+            ConflictError: ``online=True`` on a group that is not online-enabled.
+
+        Example:
+            >>> df = fg.read()  # doctest: +SKIP
+            >>> old = fg.read(wallclock_time=datetime(2024, 1, 1, tzinfo=timezone.utc))  # doctest: +SKIP
+        """
+        _frames.check_dataframe_type(dataframe_type)
+        if online:
+            return _frames.from_arrow(self._read_online_all(), dataframe_type)
+        return _frames.from_arrow(self._read_arrow(wallclock_time), dataframe_type)
+
+    def _read_online_all(self) -> Any:
+        import pyarrow as pa
+
+        if not self.online_enabled:
+            raise ConflictError(f"Feature group '{self.name}' v{self.version} is not online-enabled.")
+        offline = self._read_arrow()
+        keys = offline.select(self.primary_key).group_by(self.primary_key).aggregate([]).to_pylist()
+        key_lists = [[k[c] for c in self.primary_key] for k in keys]
+        rows: list[dict[str, Any]] = []
+        for i in range(0, len(key_lists), 5000):
+            got = self._fs._rest.post(f"{self._path}/online", {"keys": _jsonable(key_lists[i : i + 5000])})
+            rows.extend(r for r in got["rows"] if r is not None)
+        if not rows:
+            return offline.schema.empty_table()
+        table = pa.Table.from_pylist(rows)
+        return _frames.normalize(_cast_like(table, offline.schema))
+
+    def show(self, n: int = 10, online: bool = False) -> Any:
+        """The first ``n`` rows as a pandas DataFrame (printed nicely in notebooks)."""
+        if online:
+            return self.read(online=True).head(n)
+        return _frames.from_arrow(self._read_arrow().slice(0, n), "pandas")
+
+    def as_of(self, wallclock_time: datetime | str) -> Query:
+        """A query of every feature as the table was at ``wallclock_time`` (UTC)."""
+        return self.select_all().as_of(wallclock_time)
+
+    def read_changes(
+        self,
+        start_wallclock_time: datetime | str,
+        end_wallclock_time: datetime | str,
+        dataframe_type: str = "pandas",
+    ) -> Any:
+        """Rows inserted or updated by commits in ``(start, end]`` (UTC), from the Delta change feed."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        start = _aware(start_wallclock_time, "start_wallclock_time")
+        end = _aware(end_wallclock_time, "end_wallclock_time")
+        assert start is not None and end is not None
+        if end <= start:
+            raise InvalidArgumentError("end_wallclock_time must be after start_wallclock_time.")
+        dt = self._delta()
+        versions = [
+            (int(h["version"]), datetime.fromtimestamp(h["timestamp"] / 1000, timezone.utc))
+            for h in dt.history()
+        ]
+        chosen = [v for v, ts in versions if start < ts <= end]
+        if not chosen:
+            return _frames.from_arrow(pa.table(dt.to_pyarrow_table()).schema.empty_table(), dataframe_type)
+        cdf = pa.table(dt.load_cdf(starting_version=min(chosen), ending_version=max(chosen)).read_all())
+        cdf = cdf.filter(pc.is_in(cdf["_change_type"], pa.array(["insert", "update_postimage"])))
+        keep = [c for c in cdf.column_names if not c.startswith("_")]
+        return _frames.from_arrow(cdf.select(keep), dataframe_type)
+
+    def commit_details(self, limit: int | None = None) -> dict[int, dict[str, Any]]:
+        """The commits, newest first: ``{delta_version: {committed_at, operation, rows_inserted, ...}}``."""
+        commits = self._fs._rest.get(f"{self._path}/commits")
+        out = {}
+        for c in sorted(commits, key=lambda c: -c["delta_version"])[:limit]:
+            out[c["delta_version"]] = {k: v for k, v in c.items() if k not in ("delta_version", "statistics")}
+        return out
+
+    def get_statistics(self, delta_version: int | None = None) -> dict[str, Any]:
+        """The statistics computed for a commit (default: the newest): count, nulls, min, max, mean,
+        stddev, approx distinct and a histogram per numeric feature.
+
+        Raises:
+            NotFoundError: when there is no such commit, or statistics were disabled for it.
+        """
+        commits = self._fs._rest.get(f"{self._path}/commits")
+        if delta_version is not None:
+            commits = [c for c in commits if c["delta_version"] == delta_version]
+        commits = [c for c in commits if c.get("statistics")]
+        if not commits:
+            raise NotFoundError(
+                f"No statistics for feature group '{self.name}' v{self.version}"
+                + (f" commit {delta_version}" if delta_version is not None else "")
+                + ".",
+            )
+        latest = max(commits, key=lambda c: c["delta_version"])
+        return {"delta_version": latest["delta_version"], **latest["statistics"]}
+
+    # --- queries ----------------------------------------------------------------------------------
+
+    def select_all(self) -> Query:
+        """A query of every feature."""
+        from larder.feature_store.query import Query
+
+        return Query(self, None)
+
+    def select(self, features: list[str | Feature]) -> Query:
+        """A query of the given features (names or :class:`Feature`).
+
+        Raises:
+            InvalidArgumentError: on an unknown feature name.
+        """
+        from larder.feature_store.query import Query
+
+        names = [f.name if isinstance(f, Feature) else f for f in features]
+        for n in names:
+            self.get_feature(n)
+        return Query(self, names)
+
+    def select_except(self, features: list[str | Feature]) -> Query:
+        """A query of every feature except the given ones."""
+        from larder.feature_store.query import Query
+
+        drop = {f.name if isinstance(f, Feature) else f for f in features}
+        for n in drop:
+            self.get_feature(n)
+        return Query(self, [f.name for f in self.features if f.name not in drop])
+
+    def filter(self, condition: Filter | Logic) -> Query:
+        """A query of every feature, filtered: ``fg.filter(fg.temp > 10)``."""
+        return self.select_all().filter(condition)
+
+    def delete(self) -> None:
+        """Delete this version: its catalog entry, its Delta table and its online rows."""
+        self._fs._rest.delete(self._path)
+
+    def _refresh(self) -> None:
+        info = self._fs._rest.get(
+            f"/projects/{self._fs.project}/featuregroups/{self.name}", params={"version": self.version}
+        )
+        self._load(info)
+
+
+def _stats_into(table: Any, out: dict[str, Any]) -> None:
+    from larder.feature_store import statistics
+
+    try:
+        out["value"] = statistics.compute(table)
+    except Exception as e:  # statistics never fail an insert
+        log.warning("statistics failed: %s", e)
+
+
+def _jsonable(values: Any) -> Any:
+    return json.loads(
+        json.dumps(values, default=lambda v: v.isoformat() if hasattr(v, "isoformat") else str(v))
+    )
+
+
+def _cast_like(table: Any, schema: Any) -> Any:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    cols = []
+    for f in schema:
+        col = table.column(f.name) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+        if pa.types.is_timestamp(f.type) and (
+            pa.types.is_string(col.type) or pa.types.is_large_string(col.type)
+        ):
+            col = pc.cast(pc.strptime(col, format="%Y-%m-%dT%H:%M:%S%z", unit="us"), f.type)
+        elif col.type != f.type:
+            col = pc.cast(col, f.type)
+        cols.append(col)
+    return pa.Table.from_arrays(cols, schema=schema)
+
+
+class _Steps:
+    """A small tqdm bar over the steps of a long insert (rows as the unit)."""
+
+    def __init__(self, enabled: bool, desc: str, rows: int) -> None:
+        self.bar: Any = None
+        if enabled:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=3, desc=desc, unit="step", postfix={"rows": rows})
+
+    def step(self, what: str) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(what)
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

@@ -1,0 +1,438 @@
+"""Feature views: a query of features (point-in-time joined) plus labels, for training and serving.
+
+Training data comes back in memory (``training_data``, ``train_test_split``) or is materialized as
+an immutable, versioned Parquet training dataset in the feature store dataset
+(``create_training_data`` / ``get_training_data``). Serving reads feature vectors from the online
+store over REST (``get_feature_vector``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from larder.errors import InvalidArgumentError
+from larder.feature_store import _frames
+from larder.feature_store.feature import quote_ident, sql_literal
+from larder.feature_store.feature_group import _aware
+
+if TYPE_CHECKING:
+    from larder.feature_store.feature_store import FeatureStore
+    from larder.feature_store.query import Query
+
+RETURN_TYPES = ("list", "dict", "pandas")
+SPLITS = ("train", "validation", "test")
+
+
+class FeatureView:
+    """A versioned feature view. Get one from :meth:`FeatureStore.create_feature_view` or
+    :meth:`FeatureStore.get_feature_view`.
+
+    Attributes:
+        name (str), version (int), description (str).
+        query (Query): the features and their (point-in-time) joins.
+        labels (list[str]): the label columns (``y``); every other selected column is a feature (``X``).
+    """
+
+    def __init__(self, feature_store: FeatureStore, info: dict[str, Any], query: Query) -> None:
+        self._fs = feature_store
+        self.name: str = info["name"]
+        self.version: int = info["version"]
+        self.description: str = info.get("description", "")
+        self.labels: list[str] = list(info.get("labels") or [])
+        self.query = query
+        self._serving_features: list[str] | None = None
+
+    def __repr__(self) -> str:
+        return f"FeatureView({self.name!r}, version={self.version}, labels={self.labels})"
+
+    @property
+    def _path(self) -> str:
+        return f"/projects/{self._fs.project}/featureviews/{self.name}/{self.version}"
+
+    # --- columns -----------------------------------------------------------------------------------
+
+    def _feature_columns(self, columns: list[str], primary_key: bool, event_time: bool) -> list[str]:
+        """``X``'s columns: the query's columns less the labels, the left feature group's primary
+        key (unless ``primary_key``) and event times (unless ``event_time``). Join keys that are
+        ordinary columns of the left group (``origin`` in flights) stay: they are features."""
+        left = self.query.feature_group
+        drop = set() if primary_key else set(left.primary_key)
+        if not event_time:
+            drop.update(g.event_time for g in self.query._groups() if g.event_time)
+        return [c for c in columns if c not in self.labels and c not in drop]
+
+    def _time_where(self, start_time: Any, end_time: Any) -> str | None:
+        et = self.query.feature_group.event_time
+        start = _aware(start_time, "start_time")
+        end = _aware(end_time, "end_time")
+        if (start or end) and not et:
+            raise InvalidArgumentError(
+                f"start_time/end_time need an event time on '{self.query.feature_group.name}', which has none."
+            )
+        parts = []
+        if start is not None:
+            parts.append(f"q.{quote_ident(et or '')} >= {sql_literal(start)}")
+        if end is not None:
+            parts.append(f"q.{quote_ident(et or '')} < {sql_literal(end)}")
+        return " AND ".join(parts) or None
+
+    def _table(self, start_time: Any = None, end_time: Any = None) -> Any:
+        table = self.query._arrow(self._time_where(start_time, end_time))
+        missing = [c for c in self.labels if c not in table.column_names]
+        if missing:
+            raise InvalidArgumentError(f"Label column(s) {missing} are not in the feature view's query.")
+        # a stable order, so that seeded splits are reproducible
+        left = self.query.feature_group
+        order = [c for c in [*left.primary_key, left.event_time] if c and c in table.column_names]
+        return table.sort_by([(c, "ascending") for c in order]) if order else table
+
+    def _xy(self, table: Any, dataframe_type: str, primary_key: bool, event_time: bool) -> tuple[Any, Any]:
+        features = self._feature_columns(table.column_names, primary_key, event_time)
+        x = _frames.from_arrow(table.select(features), dataframe_type)
+        y = _frames.from_arrow(table.select(self.labels), dataframe_type) if self.labels else None
+        return x, y
+
+    # --- in-memory training data ----------------------------------------------------------------------
+
+    def training_data(
+        self,
+        start_time: datetime | str | None = None,
+        end_time: datetime | str | None = None,
+        dataframe_type: str = "pandas",
+        primary_key: bool = False,
+        event_time: bool = False,
+    ) -> tuple[Any, Any]:
+        """Point-in-time correct training data: ``(X, y)``.
+
+        Args:
+            start_time / end_time (datetime | str | None): keep rows whose (left) event time is in
+                ``[start_time, end_time)`` (UTC, timezone-aware). Default: all.
+            dataframe_type (str): ``"pandas"`` (default), ``"polars"``, ``"pyarrow"``, ``"numpy"``, ``"python"``.
+            primary_key / event_time (bool): keep the key / event-time columns in ``X`` (default False).
+
+        Returns:
+            tuple: ``(X, y)``; ``y`` is None when the view has no labels.
+
+        Example:
+            >>> X, y = fv.training_data(start_time=datetime(2013, 1, 1, tzinfo=timezone.utc))  # doctest: +SKIP
+        """
+        _frames.check_dataframe_type(dataframe_type)
+        return self._xy(self._table(start_time, end_time), dataframe_type, primary_key, event_time)
+
+    def _split(
+        self,
+        table: Any,
+        sizes: dict[str, float | None],
+        times: dict[str, tuple[Any, Any]],
+        seed: int | None,
+    ) -> dict[str, Any]:
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        names = [s for s in SPLITS if s in sizes or s in times]
+        if any(times.get(s) != (None, None) for s in times):
+            et = self.query.feature_group.event_time
+            if not et:
+                raise InvalidArgumentError(
+                    "A time-based split needs an event time on the view's left feature group."
+                )
+            out = {}
+            for s in names:
+                start, end = (_aware(t, f"{s} time") for t in times.get(s, (None, None)))
+                mask = pa.array([True] * table.num_rows)
+                if start is not None:
+                    mask = pc.and_(
+                        mask, pc.greater_equal(table[et], pa.scalar(start, table.schema.field(et).type))
+                    )
+                if end is not None:
+                    mask = pc.and_(mask, pc.less(table[et], pa.scalar(end, table.schema.field(et).type)))
+                out[s] = table.filter(mask)
+            return out
+        fractions = {s: float(v) for s, v in sizes.items() if v is not None}
+        if not all(0 < v < 1 for v in fractions.values()) or sum(fractions.values()) >= 1:
+            raise InvalidArgumentError(f"Split sizes must be in (0, 1) and sum below 1, got {fractions}.")
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(table.num_rows)
+        out, start_i = {}, 0
+        for s in ("test", "validation"):
+            if s in fractions:
+                n = int(round(fractions[s] * table.num_rows))
+                out[s] = table.take(pa.array(np.sort(order[start_i : start_i + n])))
+                start_i += n
+        out["train"] = table.take(pa.array(np.sort(order[start_i:])))
+        return {s: out[s] for s in SPLITS if s in out}
+
+    def train_test_split(
+        self,
+        test_size: float | None = None,
+        train_start: Any = None,
+        train_end: Any = None,
+        test_start: Any = None,
+        test_end: Any = None,
+        seed: int | None = None,
+        dataframe_type: str = "pandas",
+        primary_key: bool = False,
+        event_time: bool = False,
+    ) -> tuple[Any, Any, Any, Any]:
+        """``X_train, X_test, y_train, y_test``: a random split (``test_size``, reproducible with
+        ``seed``) or a time split (``train_start/train_end``, ``test_start/test_end``: UTC, the end
+        exclusive).
+
+        Raises:
+            InvalidArgumentError: when neither a size nor times are given, or sizes are out of range.
+
+        Example:
+            >>> X_tr, X_te, y_tr, y_te = fv.train_test_split(test_size=0.2, seed=42)  # doctest: +SKIP
+        """
+        _frames.check_dataframe_type(dataframe_type)
+        parts = self._split(
+            self._table(),
+            {"test": test_size},
+            self._times(train=(train_start, train_end), test=(test_start, test_end)),
+            seed,
+        )
+        xt, yt = self._xy(parts["train"], dataframe_type, primary_key, event_time)
+        xs, ys = self._xy(parts["test"], dataframe_type, primary_key, event_time)
+        return xt, xs, yt, ys
+
+    def train_validation_test_split(
+        self,
+        validation_size: float | None = None,
+        test_size: float | None = None,
+        train_start: Any = None,
+        train_end: Any = None,
+        validation_start: Any = None,
+        validation_end: Any = None,
+        test_start: Any = None,
+        test_end: Any = None,
+        seed: int | None = None,
+        dataframe_type: str = "pandas",
+        primary_key: bool = False,
+        event_time: bool = False,
+    ) -> tuple[Any, Any, Any, Any, Any, Any]:
+        """``X_train, X_val, X_test, y_train, y_val, y_test``, random or by time (see
+        :meth:`train_test_split`)."""
+        _frames.check_dataframe_type(dataframe_type)
+        parts = self._split(
+            self._table(),
+            {"validation": validation_size, "test": test_size},
+            self._times(
+                train=(train_start, train_end),
+                validation=(validation_start, validation_end),
+                test=(test_start, test_end),
+            ),
+            seed,
+        )
+        xt, yt = self._xy(parts["train"], dataframe_type, primary_key, event_time)
+        xv, yv = self._xy(parts["validation"], dataframe_type, primary_key, event_time)
+        xs, ys = self._xy(parts["test"], dataframe_type, primary_key, event_time)
+        return xt, xv, xs, yt, yv, ys
+
+    @staticmethod
+    def _times(**ranges: tuple[Any, Any]) -> dict[str, tuple[Any, Any]]:
+        if all(r == (None, None) for r in ranges.values()):
+            return {}
+        return dict(ranges)
+
+    # --- materialized training datasets ----------------------------------------------------------------
+
+    def create_training_data(
+        self,
+        start_time: Any = None,
+        end_time: Any = None,
+        description: str = "",
+        test_size: float | None = None,
+        validation_size: float | None = None,
+        train_start: Any = None,
+        train_end: Any = None,
+        validation_start: Any = None,
+        validation_end: Any = None,
+        test_start: Any = None,
+        test_end: Any = None,
+        seed: int | None = None,
+    ) -> int:
+        """Materialize training data as an immutable Parquet training dataset; returns its version.
+
+        Without split arguments one ``all`` split is written; with sizes or times, ``train`` /
+        ``validation`` / ``test`` splits (as :meth:`train_test_split`). The query, the split and the
+        row counts are recorded with it.
+
+        Example:
+            >>> v = fv.create_training_data(train_end=nov1, test_start=nov1, description="Jan-Oct / Nov-Dec")  # doctest: +SKIP
+            >>> X_tr, X_te, y_tr, y_te = fv.get_training_data(v)  # doctest: +SKIP
+        """
+        import pyarrow.parquet as pq
+
+        times = self._times(
+            train=(train_start, train_end),
+            validation=(validation_start, validation_end),
+            test=(test_start, test_end),
+        )
+        sizes = {"validation": validation_size, "test": test_size}
+        table = self._table(start_time, end_time)
+        if times or any(v is not None for v in sizes.values()):
+            parts = self._split(
+                table, {k: v for k, v in sizes.items() if v is not None or k in times}, times, seed
+            )
+        else:
+            parts = {"all": table}
+        split_meta = {
+            "splits": list(parts),
+            "test_size": test_size,
+            "validation_size": validation_size,
+            "seed": seed,
+            "times": {
+                s: [str(_aware(a, s)) if a else None, str(_aware(b, s)) if b else None]
+                for s, (a, b) in times.items()
+            },
+        }
+        meta = {
+            "query_sql": self.query.to_string(),
+            "start_time": str(_aware(start_time, "start_time")) if start_time else None,
+            "end_time": str(_aware(end_time, "end_time")) if end_time else None,
+            "split": split_meta,
+            "columns": table.column_names,
+            "labels": self.labels,
+        }
+        td = self._fs._rest.post(
+            f"{self._path}/trainingdatasets", {"description": description, "metadata": meta}
+        )
+        fs = self._fs._dataset().filesystem()
+        base = td["location"]["path"]
+        fs.create_dir(base, recursive=True)
+        rows = {}
+        for split, t in parts.items():
+            pq.write_table(t, f"{base}/{split}.parquet", filesystem=fs)
+            rows[split] = t.num_rows
+        self._fs._rest.put(f"{self._path}/trainingdatasets/{td['version']}", {"metadata": {"rows": rows}})
+        return int(td["version"])
+
+    def create_train_test_split(self, **kwargs: Any) -> int:
+        """:meth:`create_training_data` with a train/test split (hsfs name)."""
+        return self.create_training_data(**kwargs)
+
+    def get_training_data(
+        self,
+        training_dataset_version: int,
+        dataframe_type: str = "pandas",
+        primary_key: bool = False,
+        event_time: bool = False,
+    ) -> tuple[Any, ...]:
+        """Read a materialized training dataset: ``(X, y)``, or with splits
+        ``X_train, X_test, y_train, y_test`` (and the validation pair when it has one).
+
+        Raises:
+            NotFoundError: when the version does not exist (or is still being written).
+        """
+        import pyarrow.parquet as pq
+
+        _frames.check_dataframe_type(dataframe_type)
+        td = self._fs._rest.get(f"{self._path}/trainingdatasets/{training_dataset_version}")
+        fs = self._fs._dataset().filesystem()
+        splits = td["metadata"]["split"]["splits"]
+        tables = {s: pq.read_table(f"{td['location']['path']}/{s}.parquet", filesystem=fs) for s in splits}
+        if splits == ["all"]:
+            return self._xy(tables["all"], dataframe_type, primary_key, event_time)
+        pairs = [self._xy(tables[s], dataframe_type, primary_key, event_time) for s in splits]
+        return tuple(p[0] for p in pairs) + tuple(p[1] for p in pairs)
+
+    def get_train_test_split(self, training_dataset_version: int, **kwargs: Any) -> tuple[Any, ...]:
+        """:meth:`get_training_data` (hsfs name)."""
+        return self.get_training_data(training_dataset_version, **kwargs)
+
+    def get_training_datasets(self) -> list[dict[str, Any]]:
+        """The materialized training datasets: version, description, metadata, created_at."""
+        return list(self._fs._rest.get(f"{self._path}/trainingdatasets"))
+
+    def get_batch_data(
+        self, start_time: Any = None, end_time: Any = None, dataframe_type: str = "pandas"
+    ) -> Any:
+        """Features (no labels) for batch inference, for rows with event time in ``[start, end)``."""
+        _frames.check_dataframe_type(dataframe_type)
+        x, _ = self._xy(self._table(start_time, end_time), dataframe_type, False, False)
+        return x
+
+    # --- serving ---------------------------------------------------------------------------------------
+
+    def init_serving(self) -> None:
+        """Prepare online serving: fixes the feature order of the vectors (as ``X``'s columns)."""
+        columns = self.query._plan(with_tables=False).columns
+        self._serving_features = self._feature_columns(columns, False, False)
+
+    def _vectors(
+        self, entries: list[dict[str, Any]], passed_features: list[dict[str, Any]] | None, allow_missing: bool
+    ) -> tuple[list[str], list[list[Any]]]:
+        if self._serving_features is None:
+            self.init_serving()
+        assert self._serving_features is not None
+        body = {"entries": entries, "passed_features": passed_features, "allow_missing": allow_missing}
+        out = self._fs._rest.post(f"{self._path}/vectors", body)
+        index = {f: i for i, f in enumerate(out["features"])}
+        names = self._serving_features
+        for i, passed in enumerate(passed_features or []):
+            for k, v in passed.items():
+                if k in index:
+                    out["vectors"][i][index[k]] = v
+        return names, [[v[index[f]] if f in index else None for f in names] for v in out["vectors"]]
+
+    def get_feature_vector(
+        self,
+        entry: dict[str, Any],
+        return_type: str = "list",
+        passed_features: dict[str, Any] | None = None,
+        allow_missing: bool = False,
+    ) -> Any:
+        """One feature vector from the online store, in the order of ``X``'s columns.
+
+        Args:
+            entry (dict): the key columns of every online feature group in the view, by the names
+                used in the query (e.g. ``{"origin": "JFK", "tailnum": "N14228"}``).
+            return_type (str): ``"list"`` (default), ``"dict"`` or ``"pandas"``.
+            passed_features (dict | None): feature values you provide (e.g. request-time features,
+                or those of a feature group that is not online).
+            allow_missing (bool): nulls for keys missing online instead of an error.
+
+        Raises:
+            NotFoundError: a key has no online row (unless ``allow_missing``); the message names it.
+            InvalidArgumentError: the entry lacks a key column, or an unknown ``return_type``.
+
+        Example:
+            >>> fv.get_feature_vector({"origin": "JFK", "tailnum": "N14228"})  # doctest: +SKIP
+            [22.9, 0.0, 1013.2, 2004, 'Fixed wing multi engine']
+        """
+        if return_type not in RETURN_TYPES:
+            raise InvalidArgumentError(f"Unknown return_type {return_type!r}; use one of {RETURN_TYPES}.")
+        names, vectors = self._vectors([entry], [passed_features] if passed_features else None, allow_missing)
+        return self._shape(names, vectors, return_type, single=True)
+
+    def get_feature_vectors(
+        self,
+        entries: list[dict[str, Any]],
+        return_type: str = "list",
+        passed_features: list[dict[str, Any]] | None = None,
+        allow_missing: bool = False,
+    ) -> Any:
+        """Many feature vectors in one request (see :meth:`get_feature_vector`)."""
+        if return_type not in RETURN_TYPES:
+            raise InvalidArgumentError(f"Unknown return_type {return_type!r}; use one of {RETURN_TYPES}.")
+        if not entries:
+            raise InvalidArgumentError("get_feature_vectors() needs at least one entry.")
+        names, vectors = self._vectors(list(entries), passed_features, allow_missing)
+        return self._shape(names, vectors, return_type, single=False)
+
+    @staticmethod
+    def _shape(names: list[str], vectors: list[list[Any]], return_type: str, single: bool) -> Any:
+        if return_type == "pandas":
+            import pandas as pd
+
+            return pd.DataFrame(vectors, columns=names)
+        if return_type == "dict":
+            dicts = [dict(zip(names, v, strict=True)) for v in vectors]
+            return dicts[0] if single else dicts
+        return vectors[0] if single else vectors
+
+    def delete(self) -> None:
+        """Delete this feature view version and its training datasets."""
+        self._fs._rest.delete(self._path)

@@ -1,0 +1,417 @@
+"""Queries over feature groups, and point-in-time correct joins.
+
+``fg.select([...]).join(other.select_all(), on=["key"])``: when both sides have an event time the
+join is point-in-time correct: each left row gets the right row with the same keys and the latest
+event time <= the left row's event time (no future leakage); ``max_age`` leaves older matches null.
+Left rows with no earlier right row keep their place with null features. The SQL runs in duckdb as
+an ``ASOF LEFT JOIN`` over the Delta tables' Arrow datasets (no row_number() self-join).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from larder.errors import InvalidArgumentError
+from larder.feature_store import _frames
+from larder.feature_store.feature import Feature, Filter, Logic, _Condition, quote_ident
+
+if TYPE_CHECKING:
+    from larder.feature_store.feature_group import FeatureGroup
+
+JOIN_TYPES = ("left", "inner")
+
+
+@dataclass
+class Join:
+    query: Query
+    left_on: list[str]
+    right_on: list[str]
+    join_type: str = "left"
+    prefix: str | None = None
+    max_age: timedelta | None = None
+
+
+@dataclass
+class _Plan:
+    """The SQL of a query and the Arrow datasets its aliases name."""
+
+    sql: str
+    tables: dict[str, Any] = field(default_factory=dict)
+    columns: list[str] = field(default_factory=list)
+
+
+class Query:
+    """A selection of features from a feature group, joined with others, filtered, as of a time.
+
+    Build one with ``fg.select_all()``, ``fg.select([...])`` or ``fg.select_except([...])``.
+
+    Example:
+        >>> q = flights.select_all().join(weather.select(["temp", "wind_speed"]), on=["origin"])  # doctest: +SKIP
+        >>> df = q.read()                                           # doctest: +SKIP
+        >>> print(q.to_string())                                    # the SQL  # doctest: +SKIP
+    """
+
+    def __init__(self, feature_group: FeatureGroup, features: list[str] | None) -> None:
+        self._fg = feature_group
+        self._features = features  # None: all
+        self._joins: list[Join] = []
+        self._filter: _Condition | None = None
+        self._as_of: datetime | None = None
+
+    def __repr__(self) -> str:
+        return f"Query({self._fg.name} v{self._fg.version}, joins={len(self._joins)})"
+
+    # --- building --------------------------------------------------------------------------------
+
+    @property
+    def feature_group(self) -> FeatureGroup:
+        """The left (root) feature group."""
+        return self._fg
+
+    @property
+    def features(self) -> list[Feature]:
+        """The selected features of the left feature group."""
+        names = self._features if self._features is not None else [f.name for f in self._fg.features]
+        return [self._fg.get_feature(n) for n in names]
+
+    def join(
+        self,
+        sub_query: Query,
+        on: list[str] | None = None,
+        left_on: list[str] | None = None,
+        right_on: list[str] | None = None,
+        join_type: str = "left",
+        prefix: str | None = None,
+        max_age: timedelta | None = None,
+    ) -> Query:
+        """Join another query; point-in-time correct when both sides have an event time.
+
+        Args:
+            sub_query (Query): the right side, e.g. ``weather.select(["temp"])``.
+            on (list[str] | None): key columns with the same name on both sides. Default: the right
+                feature group's primary key, when the left side has those columns.
+            left_on / right_on (list[str] | None): key columns with different names.
+            join_type (str): ``"left"`` (default: every left row stays) or ``"inner"``.
+            prefix (str | None): prepended to the right side's feature names in the result.
+            max_age (timedelta | None): point-in-time joins only: a match older than this leaves
+                the right features null.
+
+        Returns:
+            Query: this query (joins chain).
+
+        Raises:
+            InvalidArgumentError: no common key, unknown key columns, mismatched key lists, an
+                unknown join type, or max_age on a join without event times.
+        """
+        if not isinstance(sub_query, Query):
+            raise InvalidArgumentError(
+                f"join() takes a Query (e.g. fg.select_all()), not {type(sub_query).__name__}."
+            )
+        if join_type not in JOIN_TYPES:
+            raise InvalidArgumentError(f"Unknown join_type {join_type!r}; use 'left' or 'inner'.")
+        right_fg = sub_query._fg
+        left_names = {f.name for f in self._fg.features}
+        right_names = {f.name for f in right_fg.features}
+        if on is not None:
+            if left_on or right_on:
+                raise InvalidArgumentError(
+                    "Give either on=[...] or left_on=[...] with right_on=[...], not both."
+                )
+            left_on, right_on = list(on), list(on)
+        elif left_on is None and right_on is None:
+            if all(k in left_names for k in right_fg.primary_key):
+                left_on, right_on = list(right_fg.primary_key), list(right_fg.primary_key)
+            else:
+                common = sorted((left_names & right_names) - {self._fg.event_time, right_fg.event_time})
+                raise InvalidArgumentError(
+                    f"No common key to join '{self._fg.name}' with '{right_fg.name}': the left side lacks "
+                    f"{right_fg.primary_key} (the right primary key). Pass on=[...] or left_on/right_on"
+                    + (f"; columns in both: {common}." if common else "."),
+                    details={"left": self._fg.name, "right": right_fg.name},
+                )
+        if left_on is None or right_on is None or len(left_on) != len(right_on) or not left_on:
+            raise InvalidArgumentError("left_on and right_on must be non-empty lists of the same length.")
+        for c in left_on:
+            if c not in left_names:
+                raise InvalidArgumentError(
+                    f"Join key {c!r} is not a feature of '{self._fg.name}'.", details={"key": c}
+                )
+        for c in right_on:
+            if c not in right_names:
+                raise InvalidArgumentError(
+                    f"Join key {c!r} is not a feature of '{right_fg.name}'.", details={"key": c}
+                )
+        if max_age is not None and not (self._fg.event_time and right_fg.event_time):
+            raise InvalidArgumentError(
+                "max_age applies to point-in-time joins: both sides need an event time."
+            )
+        self._joins.append(Join(sub_query, list(left_on), list(right_on), join_type, prefix, max_age))
+        return self
+
+    def filter(self, condition: Filter | Logic) -> Query:
+        """Keep rows matching ``condition`` (filters on any joined feature group's features)."""
+        if not isinstance(condition, _Condition):
+            raise InvalidArgumentError(
+                f"filter() takes a condition such as fg.temp > 10, not {type(condition).__name__}."
+            )
+        groups = {id(g) for g in self._groups()}
+        for f in condition.features():
+            if f.feature_group is None or id(f.feature_group) not in groups:
+                raise InvalidArgumentError(
+                    f"The filter uses feature '{f.name}' of a feature group that is not in this query.",
+                    details={"feature": f.name},
+                )
+        self._filter = condition if self._filter is None else Logic("AND", self._filter, condition)
+        return self
+
+    def as_of(self, wallclock_time: datetime | str | None) -> Query:
+        """Read every feature group as its table was at ``wallclock_time`` (UTC; None: now)."""
+        from larder.feature_store.feature_group import _aware
+
+        self._as_of = _aware(wallclock_time, "wallclock_time")
+        return self
+
+    def _groups(self) -> list[FeatureGroup]:
+        out = [self._fg]
+        for j in self._joins:
+            out.extend(j.query._groups())
+        return out
+
+    # --- SQL ---------------------------------------------------------------------------------------
+
+    def _plan(self, with_tables: bool) -> _Plan:
+        aliases: dict[int, str] = {}
+        tables: dict[str, Any] = {}
+        select: list[str] = []
+        out_names: list[str] = []
+        joins_sql: list[str] = []
+
+        def alias_for(q: Query) -> str:
+            key = id(q)
+            if key not in aliases:
+                a = f"fg{len(aliases)}"
+                aliases[key] = a
+                if with_tables:
+                    dt = q._fg._delta(wallclock_time=self._as_of)
+                    tables[a] = dt.to_pyarrow_dataset()
+            return aliases[key]
+
+        def add(col_sql: str, name: str) -> None:
+            if name in out_names:
+                raise InvalidArgumentError(
+                    f"Two joined feature groups both provide a feature named '{name}'; pass prefix='...' to the join "
+                    "(or select fewer features).",
+                    details={"feature": name},
+                )
+            out_names.append(name)
+            select.append(f"{col_sql} AS {quote_ident(name)}")
+
+        def walk(q: Query, prefix: str, skip: set[str], age: tuple[str, str, timedelta] | None) -> None:
+            a = alias_for(q)
+            for f in q.features:
+                if f.name in skip:
+                    continue
+                col = f"{a}.{quote_ident(f.name)}"
+                if age is not None:
+                    left_et, right_et, max_age = age
+                    micros = int(max_age.total_seconds() * 1_000_000)
+                    col = f"CASE WHEN {right_et} >= {left_et} - to_microseconds({micros}) THEN {col} END"
+                add(col, prefix + f.name)
+            for j in q._joins:
+                b = alias_for(j.query)
+                rfg, lfg = j.query._fg, q._fg
+                conds = [
+                    f"{a}.{quote_ident(lk)} = {b}.{quote_ident(rk)}"
+                    for lk, rk in zip(j.left_on, j.right_on, strict=True)
+                ]
+                right_skip = set(j.right_on)
+                sub_age = None
+                if lfg.event_time and rfg.event_time:
+                    left_et = f"{a}.{quote_ident(lfg.event_time)}"
+                    right_et = f"{b}.{quote_ident(rfg.event_time)}"
+                    conds.append(f"{left_et} >= {right_et}")
+                    kind = "ASOF LEFT JOIN" if j.join_type == "left" else "ASOF JOIN"
+                    if (
+                        rfg.event_time == lfg.event_time
+                        or (prefix + (j.prefix or "") + rfg.event_time) in out_names
+                    ):
+                        right_skip.add(rfg.event_time)
+                    if j.max_age is not None:
+                        sub_age = (left_et, right_et, j.max_age)
+                    source = b
+                else:
+                    kind = "LEFT JOIN" if j.join_type == "left" else "JOIN"
+                    source = b
+                    if rfg.event_time:  # latest row per key of the right side
+                        keys = ", ".join(quote_ident(k) for k in rfg.primary_key)
+                        source = (
+                            f"(SELECT * FROM {b} QUALIFY row_number() OVER (PARTITION BY {keys} "  # noqa: S608
+                            f"ORDER BY {quote_ident(rfg.event_time)} DESC) = 1) AS {b}"
+                        )
+                joins_sql.append(f"{kind} {source} ON {' AND '.join(conds)}")
+                walk(j.query, prefix + (j.prefix or ""), right_skip, sub_age)
+
+        walk(self, "", set(), None)
+        sql = f"SELECT {', '.join(select)}\nFROM fg0"  # noqa: S608 - identifiers are quoted, values are literals
+        if joins_sql:
+            sql += "\n" + "\n".join(joins_sql)
+        if self._filter is not None:
+            sql += "\nWHERE " + self._filter_sql(aliases)
+        return _Plan(sql, tables, out_names)
+
+    def _filter_sql(self, aliases: dict[int, str]) -> str:
+        by_group: dict[int, str] = {}
+
+        def visit(q: Query) -> None:
+            by_group.setdefault(id(q._fg), aliases[id(q)])
+            for j in q._joins:
+                visit(j.query)
+
+        visit(self)
+
+        def render(c: _Condition) -> str:
+            if isinstance(c, Filter):
+                assert c.feature.feature_group is not None
+                return c.to_sql(by_group[id(c.feature.feature_group)])
+            assert isinstance(c, Logic)
+            if c.op == "NOT":
+                return f"(NOT {render(c.left)})"
+            assert c.right is not None
+            return f"({render(c.left)} {c.op} {render(c.right)})"
+
+        assert self._filter is not None
+        return render(self._filter)
+
+    def to_string(self) -> str:
+        """The duckdb SQL this query runs (tables are named ``fg0``, ``fg1``, ... in join order)."""
+        return self._plan(with_tables=False).sql
+
+    # --- running -----------------------------------------------------------------------------------
+
+    def _arrow(self, extra_where: str | None = None) -> Any:
+        import duckdb
+
+        self._fg._fs._require_data("read")
+        plan = self._plan(with_tables=True)
+        sql = plan.sql
+        if extra_where:
+            sql = f"SELECT * FROM ({sql}) AS q WHERE {extra_where}"  # noqa: S608
+        con = duckdb.connect()
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            for name, ds in plan.tables.items():
+                con.register(name, ds)
+            return con.sql(sql).to_arrow_table()
+        finally:
+            con.close()
+
+    def read(self, dataframe_type: str = "pandas") -> Any:
+        """Run the query and return the rows (``"pandas"``, ``"polars"``, ``"pyarrow"``, ``"numpy"``,
+        ``"python"``)."""
+        _frames.check_dataframe_type(dataframe_type)
+        return _frames.from_arrow(self._arrow(), dataframe_type)
+
+    def show(self, n: int = 10) -> Any:
+        """The first ``n`` rows as a pandas DataFrame."""
+        return _frames.from_arrow(self._arrow().slice(0, n), "pandas")
+
+    # --- serialization (feature views store their query) ------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able description (feature group ids/names/versions, features, joins, filter)."""
+        return {
+            "left": {
+                "id": self._fg._id,
+                "name": self._fg.name,
+                "version": self._fg.version,
+                "features": [f.name for f in self.features],
+            },
+            "joins": [
+                {
+                    "query": j.query.to_dict(),
+                    "left_on": j.left_on,
+                    "right_on": j.right_on,
+                    "join_type": j.join_type,
+                    "prefix": j.prefix,
+                    "max_age_seconds": j.max_age.total_seconds() if j.max_age is not None else None,
+                }
+                for j in self._joins
+            ],
+            "filter": _condition_to_dict(self._filter) if self._filter is not None else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], groups: dict[tuple[str, int], FeatureGroup]) -> Query:
+        """Rebuild a query from :meth:`to_dict` with the feature groups it names."""
+        left = data["left"]
+        fg = groups[(left["name"], left["version"])]
+        q = cls(fg, list(left["features"]))
+        for j in data.get("joins", []):
+            age = j.get("max_age_seconds")
+            q._joins.append(
+                Join(
+                    cls.from_dict(j["query"], groups),
+                    list(j["left_on"]),
+                    list(j["right_on"]),
+                    j.get("join_type", "left"),
+                    j.get("prefix"),
+                    timedelta(seconds=age) if age is not None else None,
+                )
+            )
+        if data.get("filter"):
+            by_name = {(g.name, g.version): g for g in q._groups()}
+            q._filter = _condition_from_dict(data["filter"], by_name)
+        return q
+
+
+def _value_to_json(v: Any) -> Any:
+    if isinstance(v, datetime):
+        return {"$ts": v.isoformat()}
+    if isinstance(v, date):
+        return {"$date": v.isoformat()}
+    if isinstance(v, list):
+        return [_value_to_json(x) for x in v]
+    return v
+
+
+def _value_from_json(v: Any) -> Any:
+    if isinstance(v, dict) and "$ts" in v:
+        return datetime.fromisoformat(v["$ts"])
+    if isinstance(v, dict) and "$date" in v:
+        return date.fromisoformat(v["$date"])
+    if isinstance(v, list):
+        return [_value_from_json(x) for x in v]
+    return v
+
+
+def _condition_to_dict(c: _Condition) -> dict[str, Any]:
+    if isinstance(c, Filter):
+        fg = c.feature.feature_group
+        assert fg is not None
+        return {
+            "feature": c.feature.name,
+            "group": [fg.name, fg.version],
+            "op": c.op,
+            "value": _value_to_json(c.value),
+        }
+    assert isinstance(c, Logic)
+    return {
+        "logic": c.op,
+        "left": _condition_to_dict(c.left),
+        "right": _condition_to_dict(c.right) if c.right is not None else None,
+    }
+
+
+def _condition_from_dict(d: dict[str, Any], groups: dict[tuple[str, int], FeatureGroup]) -> _Condition:
+    if "logic" in d:
+        right = _condition_from_dict(d["right"], groups) if d.get("right") else None
+        return Logic(d["logic"], _condition_from_dict(d["left"], groups), right)
+    fg = groups[(d["group"][0], d["group"][1])]
+    return Filter(fg.get_feature(d["feature"]), d["op"], _value_from_json(d["value"]))
+
+
+def dumps(query: Query) -> str:
+    return json.dumps(query.to_dict())

@@ -1,0 +1,294 @@
+"""Feature store routes under ``/api/v1/projects/{project}``: feature groups, commits, online
+reads, feature views, training datasets and feature vectors (scope ``featurestore``)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from larder.server.api.deps import DB, Caller
+from larder.server.api.fs_schemas import (
+    CommitCreate,
+    CommitOut,
+    FeatureGroupCreate,
+    FeatureGroupOut,
+    FeatureSpec,
+    FeatureViewCreate,
+    FeatureViewOut,
+    Location,
+    OnlineRead,
+    OnlineRows,
+    SchemaSet,
+    TrainingDatasetCreate,
+    TrainingDatasetFinish,
+    TrainingDatasetOut,
+    VectorRequest,
+    VectorResponse,
+)
+from larder.server.db.models import FeatureGroup, FeatureGroupCommit, FeatureView, TrainingDataset
+from larder.server.services import featurestore as fs
+
+router = APIRouter(tags=["featurestore"])
+Version = Annotated[int | None, Query(ge=1, le=1_000_000)]
+Name = Annotated[str | None, Query(max_length=63)]
+
+
+def _fg(db: DB, g: FeatureGroup) -> FeatureGroupOut:
+    ds = fs.fs_dataset(db, g.project)
+    return FeatureGroupOut(
+        id=g.id,
+        name=g.name,
+        version=g.version,
+        description=g.description,
+        primary_key=json.loads(g.primary_key_json),
+        event_time=g.event_time,
+        partition_key=json.loads(g.partition_key_json),
+        online_enabled=g.online_enabled,
+        statistics_enabled=g.statistics_enabled,
+        features=[FeatureSpec(**f) for f in json.loads(g.schema_json)] if g.schema_json else None,
+        location=Location(namespace=ds.namespace.name, dataset=ds.name, path=fs.table_path(g)),
+        created_by=g.created_by.username,
+        created_at=g.created_at,
+    )
+
+
+def _commit(c: FeatureGroupCommit) -> CommitOut:
+    return CommitOut(
+        delta_version=c.delta_version,
+        operation=c.operation,
+        rows_inserted=c.rows_inserted,
+        rows_updated=c.rows_updated,
+        rows_deleted=c.rows_deleted,
+        committed_at=c.committed_at,
+        statistics=json.loads(c.statistics_json) if c.statistics_json else None,
+    )
+
+
+def _fv(v: FeatureView) -> FeatureViewOut:
+    return FeatureViewOut(
+        name=v.name,
+        version=v.version,
+        description=v.description,
+        query=json.loads(v.query_json),
+        labels=json.loads(v.labels_json),
+        created_at=v.created_at,
+    )
+
+
+def _td(db: DB, fv: FeatureView, td: TrainingDataset) -> TrainingDatasetOut:
+    ds = fs.fs_dataset(db, fv.project)
+    return TrainingDatasetOut(
+        version=td.version,
+        description=td.description,
+        location=Location(namespace=ds.namespace.name, dataset=ds.name, path=td.location),
+        metadata=json.loads(td.metadata_json),
+        created_at=td.created_at,
+    )
+
+
+# --- feature groups --------------------------------------------------------------------------------
+
+
+@router.post("/projects/{project}/featuregroups", status_code=201, summary="Create a feature group version")
+def create_feature_group(project: str, body: FeatureGroupCreate, db: DB, caller: Caller) -> FeatureGroupOut:
+    g = fs.create_feature_group(
+        db,
+        caller,
+        project,
+        body.name,
+        body.version,
+        body.description,
+        body.primary_key,
+        body.event_time,
+        body.partition_key,
+        body.online_enabled,
+        body.statistics_enabled,
+    )
+    return _fg(db, g)
+
+
+@router.get("/projects/{project}/featuregroups", summary="List feature groups (all versions)")
+def list_feature_groups(project: str, db: DB, caller: Caller, name: Name = None) -> list[FeatureGroupOut]:
+    return [_fg(db, g) for g in fs.list_feature_groups(db, caller, project, name)]
+
+
+@router.get(
+    "/projects/{project}/featuregroups/{name}", summary="Get a feature group (latest version by default)"
+)
+def get_feature_group(
+    project: str, name: str, db: DB, caller: Caller, version: Version = None
+) -> FeatureGroupOut:
+    return _fg(db, fs.get_feature_group(db, caller, project, name, version))
+
+
+@router.delete(
+    "/projects/{project}/featuregroups/{name}/{version}", status_code=204, summary="Delete a version"
+)
+def delete_feature_group(
+    project: str, name: str, version: int, request: Request, db: DB, caller: Caller
+) -> Response:
+    state = request.app.state
+    fs.delete_feature_group(db, caller, state.secret_box, state.online_store, project, name, version)
+    return Response(status_code=204)
+
+
+@router.put(
+    "/projects/{project}/featuregroups/{name}/{version}/schema", summary="Record the schema (first insert)"
+)
+def set_schema(
+    project: str, name: str, version: int, body: SchemaSet, db: DB, caller: Caller
+) -> FeatureGroupOut:
+    g = fs.set_schema(db, caller, project, name, version, [f.model_dump() for f in body.features])
+    return _fg(db, g)
+
+
+@router.post(
+    "/projects/{project}/featuregroups/{name}/{version}/commits",
+    status_code=201,
+    summary="Record a Delta commit (and materialize it online)",
+)
+def record_commit(
+    project: str, name: str, version: int, body: CommitCreate, request: Request, db: DB, caller: Caller
+) -> CommitOut:
+    state = request.app.state
+    c = fs.record_commit(
+        db,
+        caller,
+        state.secret_box,
+        state.online_store,
+        project,
+        name,
+        version,
+        body.delta_version,
+        body.operation,
+        body.rows_inserted,
+        body.rows_updated,
+        body.rows_deleted,
+        body.statistics,
+    )
+    return _commit(c)
+
+
+@router.get(
+    "/projects/{project}/featuregroups/{name}/{version}/commits", summary="List commits with statistics"
+)
+def list_commits(project: str, name: str, version: int, db: DB, caller: Caller) -> list[CommitOut]:
+    return [_commit(c) for c in fs.list_commits(db, caller, project, name, version)]
+
+
+@router.post(
+    "/projects/{project}/featuregroups/{name}/{version}/online", summary="Read rows from the online store"
+)
+def online_read(
+    project: str, name: str, version: int, body: OnlineRead, request: Request, db: DB, caller: Caller
+) -> OnlineRows:
+    rows = fs.online_read(db, caller, request.app.state.online_store, project, name, version, body.keys)
+    return OnlineRows(rows=rows)
+
+
+# --- feature views ----------------------------------------------------------------------------------
+
+
+@router.post("/projects/{project}/featureviews", status_code=201, summary="Create a feature view version")
+def create_feature_view(project: str, body: FeatureViewCreate, db: DB, caller: Caller) -> FeatureViewOut:
+    v = fs.create_feature_view(
+        db, caller, project, body.name, body.version, body.description, body.query, body.labels
+    )
+    return _fv(v)
+
+
+@router.get("/projects/{project}/featureviews", summary="List feature views")
+def list_feature_views(project: str, db: DB, caller: Caller, name: Name = None) -> list[FeatureViewOut]:
+    return [_fv(v) for v in fs.list_feature_views(db, caller, project, name)]
+
+
+@router.get(
+    "/projects/{project}/featureviews/{name}", summary="Get a feature view (latest version by default)"
+)
+def get_feature_view(
+    project: str, name: str, db: DB, caller: Caller, version: Version = None
+) -> FeatureViewOut:
+    return _fv(fs.get_feature_view(db, caller, project, name, version))
+
+
+@router.delete(
+    "/projects/{project}/featureviews/{name}/{version}", status_code=204, summary="Delete a feature view"
+)
+def delete_feature_view(
+    project: str, name: str, version: int, request: Request, db: DB, caller: Caller
+) -> Response:
+    fs.delete_feature_view(db, caller, request.app.state.secret_box, project, name, version)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/projects/{project}/featureviews/{name}/{version}/trainingdatasets",
+    status_code=201,
+    summary="Reserve a training dataset version (pending until finished)",
+)
+def create_training_dataset(
+    project: str, name: str, version: int, body: TrainingDatasetCreate, db: DB, caller: Caller
+) -> TrainingDatasetOut:
+    td = fs.create_training_dataset(db, caller, project, name, version, body.description, body.metadata)
+    return _td(db, fs.get_feature_view(db, caller, project, name, version), td)
+
+
+@router.put(
+    "/projects/{project}/featureviews/{name}/{version}/trainingdatasets/{td_version}",
+    summary="Mark a training dataset ready (immutable afterwards)",
+)
+def finish_training_dataset(
+    project: str,
+    name: str,
+    version: int,
+    td_version: int,
+    body: TrainingDatasetFinish,
+    db: DB,
+    caller: Caller,
+) -> TrainingDatasetOut:
+    td = fs.finish_training_dataset(db, caller, project, name, version, td_version, body.metadata)
+    return _td(db, fs.get_feature_view(db, caller, project, name, version), td)
+
+
+@router.get(
+    "/projects/{project}/featureviews/{name}/{version}/trainingdatasets", summary="List training datasets"
+)
+def list_training_datasets(
+    project: str, name: str, version: int, db: DB, caller: Caller
+) -> list[TrainingDatasetOut]:
+    fv = fs.get_feature_view(db, caller, project, name, version)
+    return [_td(db, fv, td) for td in fs.list_training_datasets(db, caller, project, name, version)]
+
+
+@router.get(
+    "/projects/{project}/featureviews/{name}/{version}/trainingdatasets/{td_version}",
+    summary="Get a training dataset",
+)
+def get_training_dataset(
+    project: str, name: str, version: int, td_version: int, db: DB, caller: Caller
+) -> TrainingDatasetOut:
+    fv = fs.get_feature_view(db, caller, project, name, version)
+    return _td(db, fv, fs.get_training_dataset(db, caller, project, name, version, td_version))
+
+
+@router.post(
+    "/projects/{project}/featureviews/{name}/{version}/vectors",
+    summary="Feature vectors from the online store",
+)
+def feature_vectors(
+    project: str, name: str, version: int, body: VectorRequest, request: Request, db: DB, caller: Caller
+) -> VectorResponse:
+    out = fs.feature_vectors(
+        db,
+        caller,
+        request.app.state.online_store,
+        project,
+        name,
+        version,
+        body.entries,
+        body.passed_features,
+        body.allow_missing,
+    )
+    return VectorResponse(**out)

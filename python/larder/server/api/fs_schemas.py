@@ -1,0 +1,128 @@
+"""Pydantic schemas of the feature store routes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from larder.names import FEATURE_GROUP_NAME_PATTERN, FEATURE_NAME_PATTERN
+from larder.server.api.schemas import Strict
+
+FeatureName = Field(pattern=FEATURE_NAME_PATTERN, max_length=63)
+
+
+class FeatureGroupCreate(Strict):
+    name: str = Field(pattern=FEATURE_GROUP_NAME_PATTERN, max_length=63)
+    version: int | None = Field(default=None, ge=1, le=1_000_000)
+    description: str = Field(default="", max_length=2000)
+    primary_key: list[str] = Field(min_length=1, max_length=16)
+    event_time: str | None = Field(default=None, max_length=63)
+    partition_key: list[str] = Field(default_factory=list, max_length=8)
+    online_enabled: bool = False
+    statistics_enabled: bool = True
+
+
+class FeatureSpec(Strict):
+    name: str = Field(max_length=63)
+    type: str = Field(max_length=200)
+
+
+class Location(BaseModel):
+    namespace: str
+    dataset: str
+    path: str
+
+
+class FeatureGroupOut(BaseModel):
+    id: int
+    name: str
+    version: int
+    description: str
+    primary_key: list[str]
+    event_time: str | None
+    partition_key: list[str]
+    online_enabled: bool
+    statistics_enabled: bool
+    features: list[FeatureSpec] | None
+    location: Location
+    created_by: str
+    created_at: datetime
+
+
+class SchemaSet(Strict):
+    features: list[FeatureSpec] = Field(min_length=1, max_length=2000)
+
+
+class CommitCreate(Strict):
+    delta_version: int = Field(ge=0)
+    operation: Literal["insert", "upsert", "overwrite"]
+    rows_inserted: int = Field(default=0, ge=0)
+    rows_updated: int = Field(default=0, ge=0)
+    rows_deleted: int = Field(default=0, ge=0)
+    statistics: dict[str, Any] | None = None
+
+
+class CommitOut(BaseModel):
+    delta_version: int
+    operation: str
+    rows_inserted: int
+    rows_updated: int
+    rows_deleted: int
+    committed_at: datetime
+    statistics: dict[str, Any] | None
+
+
+class OnlineRead(Strict):
+    keys: list[list[Any]] = Field(min_length=1, max_length=10_000)
+
+
+class OnlineRows(BaseModel):
+    rows: list[dict[str, Any] | None]
+
+
+class FeatureViewCreate(Strict):
+    name: str = Field(pattern=FEATURE_GROUP_NAME_PATTERN, max_length=63)
+    version: int | None = Field(default=None, ge=1, le=1_000_000)
+    description: str = Field(default="", max_length=2000)
+    query: dict[str, Any]
+    labels: list[str] = Field(default_factory=list, max_length=100)
+
+
+class FeatureViewOut(BaseModel):
+    name: str
+    version: int
+    description: str
+    query: dict[str, Any]
+    labels: list[str]
+    created_at: datetime
+
+
+class TrainingDatasetCreate(Strict):
+    description: str = Field(default="", max_length=2000)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class TrainingDatasetFinish(Strict):
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class TrainingDatasetOut(BaseModel):
+    version: int
+    description: str
+    location: Location
+    metadata: dict[str, Any]
+    created_at: datetime
+
+
+class VectorRequest(Strict):
+    entries: list[dict[str, Any]] = Field(min_length=1, max_length=10_000)
+    passed_features: list[dict[str, Any]] | None = None
+    allow_missing: bool = False
+
+
+class VectorResponse(BaseModel):
+    features: list[str]
+    vectors: list[list[Any]]
+    missing: list[dict[str, Any]]

@@ -1,0 +1,72 @@
+"""The SQLite online store (default): one table, keyed by (feature group table, primary key)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS online (
+    t TEXT NOT NULL,
+    k TEXT NOT NULL,
+    et INTEGER NOT NULL,
+    v BLOB NOT NULL,
+    PRIMARY KEY (t, k)
+) WITHOUT ROWID
+"""
+UPSERT = """
+INSERT INTO online (t, k, et, v) VALUES (?, ?, ?, ?)
+ON CONFLICT (t, k) DO UPDATE SET et = excluded.et, v = excluded.v WHERE excluded.et >= online.et
+"""
+
+
+class SqliteOnlineStore:
+    """Thread-safe: one connection per thread, WAL mode so readers never wait for a writer."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._conn().executescript(SCHEMA)
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+        return conn
+
+    def upsert(self, table: str, rows: list[tuple[str, int, bytes]]) -> None:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(UPSERT, [(table, k, et, v) for k, et, v in rows])
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def get(self, table: str, keys: list[str]) -> list[bytes | None]:
+        if not keys:
+            return []
+        conn = self._conn()
+        if len(keys) == 1:
+            row = conn.execute("SELECT v FROM online WHERE t = ? AND k = ?", (table, keys[0])).fetchone()
+            return [row[0] if row else None]
+        found: dict[str, bytes] = {}
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT k, v FROM online WHERE t = ? AND k IN ({marks})"  # noqa: S608 - placeholders only
+            found.update(conn.execute(sql, (table, *chunk)).fetchall())
+        return [found.get(k) for k in keys]
+
+    def drop(self, table: str) -> None:
+        self._conn().execute("DELETE FROM online WHERE t = ?", (table,))
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None

@@ -1,0 +1,689 @@
+"""The feature store catalog: feature groups, commits, feature views, training datasets, serving.
+
+The Delta log is the truth for data; this catalog holds the metadata (schema, keys, event time,
+versions, commits, statistics). Clients write Delta tables directly in the project's
+``<project>_featurestore`` dataset, then record each commit here; for online-enabled feature
+groups the server then reads that commit's changes and upserts them into the online store.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from datetime import date, datetime, timezone
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from larder.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from larder.names import FEATURE_NAME_PATTERN, check_name
+from larder.server import storage_backend
+from larder.server.db.models import (
+    Dataset,
+    FeatureGroup,
+    FeatureGroupCommit,
+    FeatureView,
+    Project,
+    TrainingDataset,
+)
+from larder.server.online import OnlineStore
+from larder.server.security.authz import Principal
+from larder.server.security.secretbox import SecretBox
+from larder.server.services import projects
+
+log = logging.getLogger("larder.server.featurestore")
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+
+def project_for(db: Session, principal: Principal, project: str) -> Project:
+    principal.require_scope("featurestore")
+    return projects.get_visible(db, principal, project)
+
+
+def fs_dataset(db: Session, project: Project) -> Dataset:
+    name = projects.project_dataset_name(project.name, "featurestore")
+    ds = db.scalar(select(Dataset).where(Dataset.project_id == project.id, Dataset.name == name))
+    if ds is None:
+        raise NotFoundError(f"Project '{project.name}' has no feature store dataset '{name}'.")
+    return ds
+
+
+def table_path(fg: FeatureGroup) -> str:
+    """The Delta table's path inside the feature store dataset."""
+    return f"feature_groups/{fg.name}_{fg.version}"
+
+
+def online_table(fg: FeatureGroup) -> str:
+    return f"fg{fg.id}"
+
+
+def _json_default(v: Any) -> Any:
+    if isinstance(v, datetime):
+        return (v if v.tzinfo else v.replace(tzinfo=timezone.utc)).isoformat()
+    if isinstance(v, date):
+        return v.isoformat()
+    if isinstance(v, bytes):
+        return v.hex()
+    if hasattr(v, "item"):  # numpy scalars
+        return v.item()
+    return str(v)
+
+
+def key_of(values: list[Any]) -> str:
+    """The canonical online-store key of primary-key values."""
+    return json.dumps(values, default=_json_default, separators=(",", ":"))
+
+
+def _check_feature_names(kind: str, names: list[str]) -> list[str]:
+    import re
+
+    for n in names:
+        if not isinstance(n, str) or not re.fullmatch(FEATURE_NAME_PATTERN, n):
+            raise InvalidArgumentError(
+                f"Invalid {kind} {n!r}: feature names are 1-63 characters: letters, digits or '_', not starting "
+                "with a digit.",
+                details={"name": str(n)[:80], "pattern": FEATURE_NAME_PATTERN},
+            )
+    return names
+
+
+# --- feature groups --------------------------------------------------------------------------------
+
+
+def create_feature_group(
+    db: Session,
+    principal: Principal,
+    project_name: str,
+    name: str,
+    version: int | None,
+    description: str,
+    primary_key: list[str],
+    event_time: str | None,
+    partition_key: list[str],
+    online_enabled: bool,
+    statistics_enabled: bool,
+) -> FeatureGroup:
+    project = project_for(db, principal, project_name)
+    check_name("feature group", name)
+    if not primary_key:
+        raise InvalidArgumentError(
+            f"Feature group '{name}' needs a primary key: primary_key=['id', ...].", details={"name": name}
+        )
+    _check_feature_names("primary key column", primary_key)
+    _check_feature_names("partition key column", partition_key)
+    if event_time is not None:
+        _check_feature_names("event time column", [event_time])
+        if event_time in primary_key:
+            raise InvalidArgumentError(
+                f"The event time column '{event_time}' cannot also be a primary key column.",
+                details={"event_time": event_time},
+            )
+    if len(set(primary_key)) != len(primary_key):
+        raise InvalidArgumentError(f"Duplicate columns in primary_key {primary_key}.")
+    for attempt in range(5):
+        v = version
+        if v is None:
+            latest = db.scalar(
+                select(func.max(FeatureGroup.version)).where(
+                    FeatureGroup.project_id == project.id, FeatureGroup.name == name
+                )
+            )
+            v = (latest or 0) + 1
+        elif v < 1:
+            raise InvalidArgumentError(f"Versions start at 1, got {v}.", details={"version": v})
+        fg = FeatureGroup(
+            project_id=project.id,
+            name=name,
+            version=v,
+            description=description,
+            primary_key_json=json.dumps(primary_key),
+            event_time=event_time,
+            partition_key_json=json.dumps(partition_key),
+            online_enabled=online_enabled,
+            statistics_enabled=statistics_enabled,
+            created_by_id=principal.user_id,
+        )
+        db.add(fg)
+        try:
+            db.commit()
+            return fg
+        except IntegrityError:
+            db.rollback()
+            if version is not None:
+                raise AlreadyExistsError(
+                    f"Feature group '{name}' version {version} already exists; omit version to create the next one.",
+                    details={"name": name, "version": version},
+                ) from None
+            log.debug("version race on %s (attempt %d)", name, attempt)
+    raise ConflictError(f"Could not assign a version to feature group '{name}'; retry.")
+
+
+def get_feature_group(
+    db: Session, principal: Principal, project_name: str, name: str, version: int | None
+) -> FeatureGroup:
+    project = project_for(db, principal, project_name)
+    stmt = select(FeatureGroup).where(FeatureGroup.project_id == project.id, FeatureGroup.name == name)
+    if version is None:
+        fg = db.scalar(stmt.order_by(FeatureGroup.version.desc()).limit(1))
+    else:
+        fg = db.scalar(stmt.where(FeatureGroup.version == version))
+    if fg is None:
+        which = "any version" if version is None else f"version {version}"
+        raise NotFoundError(
+            f"Feature group '{name}' ({which}) was not found in project '{project_name}'.",
+            details={"name": name, "version": version, "project": project_name},
+        )
+    return fg
+
+
+def list_feature_groups(
+    db: Session, principal: Principal, project_name: str, name: str | None
+) -> list[FeatureGroup]:
+    project = project_for(db, principal, project_name)
+    stmt = select(FeatureGroup).where(FeatureGroup.project_id == project.id)
+    if name is not None:
+        stmt = stmt.where(FeatureGroup.name == name)
+    return list(db.scalars(stmt.order_by(FeatureGroup.name, FeatureGroup.version)))
+
+
+def _require_member_write(db: Session, principal: Principal, project: Project) -> None:
+    if projects.member_role(project, principal.user_id) is None and not principal.is_admin:
+        raise PermissionDeniedError(
+            f"Only members of project '{project.name}' may change its feature store.",
+            details={"project": project.name},
+        )
+
+
+def delete_feature_group(
+    db: Session,
+    principal: Principal,
+    box: SecretBox,
+    online: OnlineStore,
+    project_name: str,
+    name: str,
+    version: int,
+) -> None:
+    fg = get_feature_group(db, principal, project_name, name, version)
+    _require_member_write(db, principal, fg.project)
+    ds = fs_dataset(db, fg.project)
+    storage_backend.delete_prefix(ds.namespace, f"{ds.name}/{table_path(fg)}", box)
+    online.drop(online_table(fg))
+    db.delete(fg)
+    db.commit()
+
+
+def set_schema(
+    db: Session,
+    principal: Principal,
+    project_name: str,
+    name: str,
+    version: int,
+    schema: list[dict[str, str]],
+) -> FeatureGroup:
+    """Record the schema inferred on the first insert; afterwards it must match exactly."""
+    fg = get_feature_group(db, principal, project_name, name, version)
+    _require_member_write(db, principal, fg.project)
+    _check_feature_names("feature", [f["name"] for f in schema])
+    if fg.schema_json is not None:
+        current = json.loads(fg.schema_json)
+        if current != schema:
+            raise ConflictError(
+                f"Feature group '{name}' version {version} already has another schema; create a new version to "
+                "change it.",
+                details={"current": current, "given": schema},
+            )
+        return fg
+    columns = {f["name"] for f in schema}
+    missing = [
+        c
+        for c in json.loads(fg.primary_key_json) + ([fg.event_time] if fg.event_time else [])
+        if c not in columns
+    ]
+    if missing:
+        raise InvalidArgumentError(
+            f"The schema lacks the key/event time column(s) {missing} of feature group '{name}'.",
+            details={"missing": missing},
+        )
+    fg.schema_json = json.dumps(schema)
+    db.commit()
+    return fg
+
+
+def record_commit(
+    db: Session,
+    principal: Principal,
+    box: SecretBox,
+    online: OnlineStore,
+    project_name: str,
+    name: str,
+    version: int,
+    delta_version: int,
+    operation: str,
+    rows_inserted: int,
+    rows_updated: int,
+    rows_deleted: int,
+    statistics: dict[str, Any] | None,
+) -> FeatureGroupCommit:
+    fg = get_feature_group(db, principal, project_name, name, version)
+    _require_member_write(db, principal, fg.project)
+    if fg.schema_json is None:
+        raise ConflictError(f"Feature group '{name}' has no schema yet; its first insert records one.")
+    if fg.online_enabled:
+        materialize(db, box, online, fg, delta_version, overwrite=operation == "overwrite")
+    commit = FeatureGroupCommit(
+        feature_group_id=fg.id,
+        delta_version=delta_version,
+        operation=operation,
+        rows_inserted=rows_inserted,
+        rows_updated=rows_updated,
+        rows_deleted=rows_deleted,
+        statistics_json=json.dumps(statistics, default=_json_default) if statistics is not None else None,
+    )
+    db.add(commit)
+    try:
+        db.commit()
+    except IntegrityError:
+        db.rollback()
+        raise AlreadyExistsError(
+            f"Delta version {delta_version} of feature group '{name}' is already recorded.",
+            details={"delta_version": delta_version},
+        ) from None
+    return commit
+
+
+def list_commits(
+    db: Session, principal: Principal, project_name: str, name: str, version: int
+) -> list[FeatureGroupCommit]:
+    fg = get_feature_group(db, principal, project_name, name, version)
+    stmt = select(FeatureGroupCommit).where(FeatureGroupCommit.feature_group_id == fg.id)
+    return list(db.scalars(stmt.order_by(FeatureGroupCommit.delta_version)))
+
+
+# --- online materialization -------------------------------------------------------------------------
+
+
+def _rows_to_online(fg: FeatureGroup, table: Any) -> list[tuple[str, int, bytes]]:
+    """Arrow rows -> (key, event_time_us, payload) for the online store."""
+    pk = json.loads(fg.primary_key_json)
+    names = [c for c in table.column_names if not c.startswith("_")]
+    out = []
+    for row in table.select(names).to_pylist():
+        et = row.get(fg.event_time) if fg.event_time else None
+        if isinstance(et, datetime):
+            et_us = int((et if et.tzinfo else et.replace(tzinfo=timezone.utc)).timestamp() * 1_000_000)
+        else:
+            et_us = 0
+        payload = json.dumps(row, default=_json_default, separators=(",", ":")).encode()
+        out.append((key_of([row[c] for c in pk]), et_us, payload))
+    return out
+
+
+def materialize(
+    db: Session, box: SecretBox, online: OnlineStore, fg: FeatureGroup, delta_version: int, overwrite: bool
+) -> int:
+    """Upsert one Delta commit's new rows into the online store; returns the rows written."""
+    import pyarrow as pa
+    from deltalake import DeltaTable
+
+    ds = fs_dataset(db, fg.project)
+    uri, opts = storage_backend.dataset_location(ds.namespace, ds.name, box)
+    dt = DeltaTable(f"{uri}/{table_path(fg)}", storage_options=opts or None, version=delta_version)
+    if overwrite:
+        online.drop(online_table(fg))
+        table = pa.table(dt.to_pyarrow_table())
+    else:
+        try:
+            cdf = pa.table(
+                dt.load_cdf(starting_version=delta_version, ending_version=delta_version).read_all()
+            )
+            mask = pa.compute.is_in(cdf["_change_type"], pa.array(["insert", "update_postimage"]))
+            table = cdf.filter(mask)
+        except Exception as e:  # no change data feed: fall back to the whole snapshot (correct, slower)
+            log.warning(
+                "no change data feed for %s v%d (%s); materializing the snapshot", fg.name, delta_version, e
+            )
+            table = pa.table(dt.to_pyarrow_table())
+    rows = _rows_to_online(fg, table)
+    if rows:
+        online.upsert(online_table(fg), rows)
+    return len(rows)
+
+
+def online_read(
+    db: Session,
+    principal: Principal,
+    online: OnlineStore,
+    project_name: str,
+    name: str,
+    version: int,
+    keys: list[list[Any]],
+) -> list[dict[str, Any] | None]:
+    fg = get_feature_group(db, principal, project_name, name, version)
+    if not fg.online_enabled:
+        raise ConflictError(
+            f"Feature group '{name}' version {version} is not online-enabled; read it offline or create a version "
+            "with online_enabled=True.",
+            details={"name": name, "version": version},
+        )
+    payloads = online.get(online_table(fg), [key_of(k) for k in keys])
+    return [json.loads(p) if p is not None else None for p in payloads]
+
+
+# --- feature views and training datasets -------------------------------------------------------------
+
+
+def _query_feature_groups(query: dict[str, Any]) -> list[dict[str, Any]]:
+    out = [query["left"]]
+    for j in query.get("joins", []):
+        out.extend(_query_feature_groups(j["query"]))
+    return out
+
+
+def create_feature_view(
+    db: Session,
+    principal: Principal,
+    project_name: str,
+    name: str,
+    version: int | None,
+    description: str,
+    query: dict[str, Any],
+    labels: list[str],
+) -> FeatureView:
+    project = project_for(db, principal, project_name)
+    _require_member_write(db, principal, project)
+    check_name("feature view", name)
+    for ref in _query_feature_groups(query):
+        fg = db.get(FeatureGroup, ref.get("id"))
+        if (
+            fg is None
+            or fg.project_id != project.id
+            and projects.member_role(fg.project, principal.user_id) is None
+        ):
+            raise NotFoundError(
+                f"The query reads feature group '{ref.get('name')}', which is not visible here.",
+                details={"feature_group": ref.get("name")},
+            )
+    for attempt in range(5):
+        v = version
+        if v is None:
+            latest = db.scalar(
+                select(func.max(FeatureView.version)).where(
+                    FeatureView.project_id == project.id, FeatureView.name == name
+                )
+            )
+            v = (latest or 0) + 1
+        fv = FeatureView(
+            project_id=project.id,
+            name=name,
+            version=v,
+            description=description,
+            query_json=json.dumps(query),
+            labels_json=json.dumps(labels),
+            created_by_id=principal.user_id,
+        )
+        db.add(fv)
+        try:
+            db.commit()
+            return fv
+        except IntegrityError:
+            db.rollback()
+            if version is not None:
+                raise AlreadyExistsError(
+                    f"Feature view '{name}' version {version} already exists; omit version to create the next one.",
+                    details={"name": name, "version": version},
+                ) from None
+            log.debug("version race on view %s (attempt %d)", name, attempt)
+    raise ConflictError(f"Could not assign a version to feature view '{name}'; retry.")
+
+
+def get_feature_view(
+    db: Session, principal: Principal, project_name: str, name: str, version: int | None
+) -> FeatureView:
+    project = project_for(db, principal, project_name)
+    stmt = select(FeatureView).where(FeatureView.project_id == project.id, FeatureView.name == name)
+    if version is None:
+        fv = db.scalar(stmt.order_by(FeatureView.version.desc()).limit(1))
+    else:
+        fv = db.scalar(stmt.where(FeatureView.version == version))
+    if fv is None:
+        which = "any version" if version is None else f"version {version}"
+        raise NotFoundError(
+            f"Feature view '{name}' ({which}) was not found in project '{project_name}'.",
+            details={"name": name, "version": version},
+        )
+    return fv
+
+
+def list_feature_views(
+    db: Session, principal: Principal, project_name: str, name: str | None
+) -> list[FeatureView]:
+    project = project_for(db, principal, project_name)
+    stmt = select(FeatureView).where(FeatureView.project_id == project.id)
+    if name is not None:
+        stmt = stmt.where(FeatureView.name == name)
+    return list(db.scalars(stmt.order_by(FeatureView.name, FeatureView.version)))
+
+
+def delete_feature_view(
+    db: Session, principal: Principal, box: SecretBox, project_name: str, name: str, version: int
+) -> None:
+    fv = get_feature_view(db, principal, project_name, name, version)
+    _require_member_write(db, principal, fv.project)
+    ds = fs_dataset(db, fv.project)
+    storage_backend.delete_prefix(ds.namespace, f"{ds.name}/training_datasets/{fv.name}_{fv.version}", box)
+    db.delete(fv)
+    db.commit()
+    _PLANS.pop(fv.id, None)
+
+
+def create_training_dataset(
+    db: Session,
+    principal: Principal,
+    project_name: str,
+    name: str,
+    version: int,
+    description: str,
+    metadata: dict[str, Any],
+) -> TrainingDataset:
+    """Reserve the next training dataset version; the client writes the files, then marks it ready."""
+    fv = get_feature_view(db, principal, project_name, name, version)
+    _require_member_write(db, principal, fv.project)
+    for _attempt in range(5):
+        latest = db.scalar(
+            select(func.max(TrainingDataset.version)).where(TrainingDataset.feature_view_id == fv.id)
+        )
+        v = (latest or 0) + 1
+        td = TrainingDataset(
+            feature_view_id=fv.id,
+            version=v,
+            description=description,
+            location=f"training_datasets/{fv.name}_{fv.version}/{v}",
+            metadata_json=json.dumps({**metadata, "status": "pending"}, default=_json_default),
+            created_by_id=principal.user_id,
+        )
+        db.add(td)
+        try:
+            db.commit()
+            return td
+        except IntegrityError:
+            db.rollback()
+    raise ConflictError(f"Could not assign a training dataset version for '{name}'; retry.")
+
+
+def finish_training_dataset(
+    db: Session,
+    principal: Principal,
+    project_name: str,
+    name: str,
+    version: int,
+    td_version: int,
+    metadata: dict[str, Any],
+) -> TrainingDataset:
+    td = get_training_dataset(db, principal, project_name, name, version, td_version, include_pending=True)
+    current = json.loads(td.metadata_json)
+    if current.get("status") == "ready":
+        raise ConflictError(f"Training dataset version {td_version} is immutable once ready.")
+    td.metadata_json = json.dumps({**current, **metadata, "status": "ready"}, default=_json_default)
+    db.commit()
+    return td
+
+
+def get_training_dataset(
+    db: Session,
+    principal: Principal,
+    project_name: str,
+    name: str,
+    version: int,
+    td_version: int,
+    include_pending: bool = False,
+) -> TrainingDataset:
+    fv = get_feature_view(db, principal, project_name, name, version)
+    td = db.scalar(
+        select(TrainingDataset).where(
+            TrainingDataset.feature_view_id == fv.id, TrainingDataset.version == td_version
+        )
+    )
+    if td is None or (not include_pending and json.loads(td.metadata_json).get("status") != "ready"):
+        raise NotFoundError(
+            f"Feature view '{name}' version {version} has no training dataset version {td_version}.",
+            details={"name": name, "version": version, "training_dataset_version": td_version},
+        )
+    return td
+
+
+def list_training_datasets(
+    db: Session, principal: Principal, project_name: str, name: str, version: int
+) -> list[TrainingDataset]:
+    fv = get_feature_view(db, principal, project_name, name, version)
+    rows = db.scalars(
+        select(TrainingDataset)
+        .where(TrainingDataset.feature_view_id == fv.id)
+        .order_by(TrainingDataset.version)
+    )
+    return [td for td in rows if json.loads(td.metadata_json).get("status") == "ready"]
+
+
+# --- serving -----------------------------------------------------------------------------------------
+
+_PLANS: dict[int, dict[str, Any]] = {}
+_PLANS_LOCK = threading.Lock()
+
+
+def serving_plan(db: Session, fv: FeatureView) -> dict[str, Any]:
+    """For each feature group of the view: its online table, the entry columns that give its
+    primary key, and the features (with output names) it contributes. Cached per view."""
+    with _PLANS_LOCK:
+        plan = _PLANS.get(fv.id)
+    if plan is not None:
+        return plan
+    query = json.loads(fv.query_json)
+    labels = set(json.loads(fv.labels_json))
+    groups: list[dict[str, Any]] = []
+
+    def walk(q: dict[str, Any], key_map: dict[str, str]) -> None:
+        left = q["left"]
+        fg = db.get(FeatureGroup, left["id"])
+        assert fg is not None
+        pk = json.loads(fg.primary_key_json)
+        prefix = q.get("prefix") or ""
+        features = [(f, prefix + f) for f in left["features"] if prefix + f not in labels]
+        groups.append(
+            {
+                "name": fg.name,
+                "table": online_table(fg),
+                "online": fg.online_enabled,
+                "entry_keys": [key_map.get(c, c) for c in pk],
+                "features": features,
+            }
+        )
+        for j in q.get("joins", []):
+            sub = j["query"]
+            sub_fg = db.get(FeatureGroup, sub["left"]["id"])
+            assert sub_fg is not None
+            right_on = j.get("right_on") or j.get("on") or []
+            left_on = j.get("left_on") or j.get("on") or []
+            mapping = {r: key_map.get(lft, lft) for lft, r in zip(left_on, right_on, strict=True)}
+            walk(sub, mapping)
+
+    walk(query, {})
+    order: list[str] = []
+    for g in groups:
+        order.extend(out for _, out in g["features"])
+    plan = {"groups": groups, "features": order}
+    with _PLANS_LOCK:
+        _PLANS[fv.id] = plan
+    return plan
+
+
+def feature_vectors(
+    db: Session,
+    principal: Principal,
+    online: OnlineStore,
+    project_name: str,
+    name: str,
+    version: int,
+    entries: list[dict[str, Any]],
+    passed_features: list[dict[str, Any]] | None,
+    allow_missing: bool,
+) -> dict[str, Any]:
+    fv = get_feature_view(db, principal, project_name, name, version)
+    plan = serving_plan(db, fv)
+    n = len(entries)
+    vectors: list[dict[str, Any]] = [dict(passed_features[i]) if passed_features else {} for i in range(n)]
+    missing: list[dict[str, Any]] = []
+    for g in plan["groups"]:
+        wanted = [out for _, out in g["features"]]
+        if not g["online"]:
+            for i in range(n):
+                absent = [f for f in wanted if f not in vectors[i]]
+                if absent and not allow_missing:
+                    raise InvalidArgumentError(
+                        f"Feature group '{g['name']}' is not online; pass its features {absent} with passed_features, "
+                        "or allow_missing=True to get nulls.",
+                        details={"feature_group": g["name"], "features": absent},
+                    )
+            continue
+        keys = []
+        for i, e in enumerate(entries):
+            absent_keys = [k for k in g["entry_keys"] if k not in e]
+            if absent_keys:
+                raise InvalidArgumentError(
+                    f"Entry {i} lacks the key column(s) {absent_keys} needed for feature group '{g['name']}'.",
+                    details={"entry": i, "missing_keys": absent_keys},
+                )
+            keys.append([e[k] for k in g["entry_keys"]])
+        payloads = online.get(g["table"], [key_of(k) for k in keys])
+        for i, p in enumerate(payloads):
+            if p is None:
+                missing.append(
+                    {
+                        "entry": i,
+                        "feature_group": g["name"],
+                        "key": dict(zip(g["entry_keys"], keys[i], strict=True)),
+                    }
+                )
+                continue
+            row = json.loads(p)
+            for src, out in g["features"]:
+                vectors[i].setdefault(out, row.get(src))
+    if missing and not allow_missing:
+        first = missing[0]
+        raise NotFoundError(
+            f"No online row in feature group '{first['feature_group']}' for {first['key']} (entry {first['entry']})"
+            + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
+            + "; pass allow_missing=True to get nulls instead.",
+            details={"missing": missing[:100]},
+        )
+    order = plan["features"]
+    return {"features": order, "vectors": [[v.get(f) for f in order] for v in vectors], "missing": missing}
