@@ -66,12 +66,30 @@ def normalize(table: Any) -> Any:
             if t != target:
                 column = pc.cast(column, target)
                 t = target
-        elif pa.types.is_large_string(t):
+        elif pa.types.is_large_string(t) or _is_string_view(t):
             column = pc.cast(column, pa.string())
             t = pa.string()
         fields.append(pa.field(field.name, t))
         columns.append(column)
     return pa.Table.from_arrays(columns, schema=pa.schema(fields))
+
+
+def _is_string_view(t: Any) -> bool:
+    pa = _pa()
+    check = getattr(pa.types, "is_string_view", None)
+    return bool(check and check(t))
+
+
+def plain_strings(table: Any) -> Any:
+    """Cast ``string_view``/``large_string`` columns (deltalake's change feed has them) to ``string``,
+    which every pyarrow kernel supports."""
+    pa = _pa()
+    import pyarrow.compute as pc
+
+    for i, f in enumerate(table.schema):
+        if _is_string_view(f.type) or pa.types.is_large_string(f.type):
+            table = table.set_column(i, pa.field(f.name, pa.string()), pc.cast(table.column(i), pa.string()))
+    return table
 
 
 def schema_of(table: Any) -> list[dict[str, str]]:

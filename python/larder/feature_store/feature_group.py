@@ -138,7 +138,10 @@ class FeatureGroup:
             ) from None
         t = _aware(wallclock_time, "wallclock_time")
         if t is not None:
+            first = min(h["timestamp"] for h in dt.history())
             try:
+                if t.timestamp() * 1000 < first:
+                    raise ValueError("before the first commit")
                 dt.load_as_version(t)
             except Exception:
                 raise NotFoundError(
@@ -363,6 +366,7 @@ class FeatureGroup:
         if not chosen:
             return _frames.from_arrow(pa.table(dt.to_pyarrow_table()).schema.empty_table(), dataframe_type)
         cdf = pa.table(dt.load_cdf(starting_version=min(chosen), ending_version=max(chosen)).read_all())
+        cdf = _frames.plain_strings(cdf)
         cdf = cdf.filter(pc.is_in(cdf["_change_type"], pa.array(["insert", "update_postimage"])))
         keep = [c for c in cdf.column_names if not c.startswith("_")]
         return _frames.from_arrow(cdf.select(keep), dataframe_type)

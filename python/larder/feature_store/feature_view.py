@@ -131,8 +131,8 @@ class FeatureView:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        names = [s for s in SPLITS if s in sizes or s in times]
         if any(times.get(s) != (None, None) for s in times):
+            names = [s for s in SPLITS if times.get(s, (None, None)) != (None, None)]
             et = self.query.feature_group.event_time
             if not et:
                 raise InvalidArgumentError(
@@ -151,6 +151,10 @@ class FeatureView:
                 out[s] = table.filter(mask)
             return out
         fractions = {s: float(v) for s, v in sizes.items() if v is not None}
+        if not fractions:
+            raise InvalidArgumentError(
+                "A split needs sizes (test_size=0.2, validation_size=...) or time ranges (train_end=..., test_start=...)."
+            )
         if not all(0 < v < 1 for v in fractions.values()) or sum(fractions.values()) >= 1:
             raise InvalidArgumentError(f"Split sizes must be in (0, 1) and sum below 1, got {fractions}.")
         rng = np.random.default_rng(seed)
@@ -273,9 +277,7 @@ class FeatureView:
         sizes = {"validation": validation_size, "test": test_size}
         table = self._table(start_time, end_time)
         if times or any(v is not None for v in sizes.values()):
-            parts = self._split(
-                table, {k: v for k, v in sizes.items() if v is not None or k in times}, times, seed
-            )
+            parts = self._split(table, {k: v for k, v in sizes.items() if v is not None}, times, seed)
         else:
             parts = {"all": table}
         split_meta = {

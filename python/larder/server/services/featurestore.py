@@ -347,6 +347,9 @@ def materialize(
             cdf = pa.table(
                 dt.load_cdf(starting_version=delta_version, ending_version=delta_version).read_all()
             )
+            from larder.feature_store._frames import plain_strings
+
+            cdf = plain_strings(cdf)
             mask = pa.compute.is_in(cdf["_change_type"], pa.array(["insert", "update_postimage"]))
             table = cdf.filter(mask)
         except Exception as e:  # no change data feed: fall back to the whole snapshot (correct, slower)
@@ -591,13 +594,14 @@ def serving_plan(db: Session, fv: FeatureView) -> dict[str, Any]:
     labels = set(json.loads(fv.labels_json))
     groups: list[dict[str, Any]] = []
 
-    def walk(q: dict[str, Any], key_map: dict[str, str]) -> None:
+    def walk(q: dict[str, Any], key_map: dict[str, str], root: bool, prefix: str) -> None:
         left = q["left"]
         fg = db.get(FeatureGroup, left["id"])
         assert fg is not None
         pk = json.loads(fg.primary_key_json)
-        prefix = q.get("prefix") or ""
-        features = [(f, prefix + f) for f in left["features"] if prefix + f not in labels]
+        # vectors hold what training's X holds: no labels, no event times, not the root's keys
+        skip = set(labels) | ({fg.event_time} if fg.event_time else set()) | (set(pk) if root else set())
+        features = [(f, prefix + f) for f in left["features"] if prefix + f not in skip and f not in skip]
         groups.append(
             {
                 "name": fg.name,
@@ -614,9 +618,9 @@ def serving_plan(db: Session, fv: FeatureView) -> dict[str, Any]:
             right_on = j.get("right_on") or j.get("on") or []
             left_on = j.get("left_on") or j.get("on") or []
             mapping = {r: key_map.get(lft, lft) for lft, r in zip(left_on, right_on, strict=True)}
-            walk(sub, mapping)
+            walk(sub, mapping, False, prefix + (j.get("prefix") or ""))
 
-    walk(query, {})
+    walk(query, {}, True, "")
     order: list[str] = []
     for g in groups:
         order.extend(out for _, out in g["features"])

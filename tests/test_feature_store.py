@@ -1,0 +1,494 @@
+"""The feature store end to end against a real server: feature groups on Delta, upserts, time
+travel, statistics, point-in-time joins checked against an independent oracle (pandas
+``merge_asof`` per key), feature views, training data, and online serving."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import larder
+from conftest import LarderServer
+from larder import errors
+
+T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+
+
+def _uid() -> str:
+    return uuid.uuid4().hex[:6]
+
+
+def connect(server: LarderServer, project: str | None = None):
+    host, port = server.url.removeprefix("https://").split(":")
+    if project is None:
+        project = f"fs_{_uid()}"
+        r = server.api("POST", "/projects", server.admin_key, json={"name": project})
+        assert r.status_code == 201, r.text
+    return larder.connection(
+        host=host, port=int(port), project=project, api_key_value=server.admin_key, trust_store_path=server.ca
+    )
+
+
+@pytest.fixture(scope="module")
+def conn(platform):
+    c = connect(platform)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def fs(conn):
+    return conn.get_feature_store()
+
+
+def weather_df() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "origin": ["JFK", "JFK", "LGA", "EWR"],
+            "time_hour": [T0, T0 + timedelta(hours=1), T0, T0 + timedelta(hours=2)],
+            "temp": [1.0, 2.0, 3.0, 4.0],
+            "wind": [10, 20, 30, None],
+        }
+    )
+
+
+# --- feature groups --------------------------------------------------------------------------------
+
+
+def test_feature_group_versions_and_lookup(fs):
+    name = f"w_{_uid()}"
+    v1 = fs.create_feature_group(name, primary_key=["origin"], event_time="time_hour", description="hourly")
+    v2 = fs.create_feature_group(name, primary_key=["origin"])
+    assert (v1.version, v2.version) == (1, 2)
+    assert fs.get_feature_group(name).version == 2 and fs.get_feature_group(name, 1).event_time == "time_hour"
+    assert [g.version for g in fs.get_feature_groups(name)] == [1, 2]
+    assert fs.get_or_create_feature_group(name, 1).description == "hourly"
+    assert fs.get_or_create_feature_group(f"new_{_uid()}", primary_key=["k"]).version == 1
+    with pytest.raises(errors.AlreadyExistsError):
+        fs.create_feature_group(name, version=1, primary_key=["origin"])
+    with pytest.raises(errors.NotFoundError, match="version 7"):
+        fs.get_feature_group(name, 7)
+    with pytest.raises(errors.InvalidArgumentError, match="primary key"):
+        fs.create_feature_group(f"x_{_uid()}", primary_key=[])
+    with pytest.raises(errors.InvalidArgumentError):
+        fs.create_feature_group("Bad-Name", primary_key=["k"])
+    with pytest.raises(errors.InvalidArgumentError, match="event time"):
+        fs.create_feature_group(f"x_{_uid()}", primary_key=["t"], event_time="t")
+    v2.delete()
+    assert fs.get_feature_group(name).version == 1
+
+
+def test_insert_read_upsert_and_schema(fs):
+    fg = fs.create_feature_group(f"w_{_uid()}", primary_key=["origin"], event_time="time_hour")
+    c0 = fg.insert(weather_df())
+    assert c0["rows_inserted"] == 4 and [f.name for f in fg.features] == [
+        "origin",
+        "time_hour",
+        "temp",
+        "wind",
+    ]
+    assert fg["temp"].type == "double" and fg.temp.name == "temp"
+    df = fg.read().sort_values(["origin", "time_hour"]).reset_index(drop=True)
+    assert len(df) == 4 and str(df["time_hour"].dt.tz) == "UTC"
+
+    # upsert: same (origin, time_hour) replaces, new key appends
+    upd = pd.DataFrame(
+        {"origin": ["JFK", "ORD"], "time_hour": [T0, T0], "temp": [100.0, 5.0], "wind": [1, 2]}
+    )
+    c1 = fg.insert(upd)
+    assert (c1["rows_updated"], c1["rows_inserted"]) == (1, 1)
+    df = fg.read()
+    assert len(df) == 5 and df.loc[(df.origin == "JFK") & (df.time_hour == T0), "temp"].item() == 100.0
+    # operation="insert" appends
+    fg.insert(
+        pd.DataFrame({"origin": ["SFO"], "time_hour": [T0], "temp": [7.0], "wind": [3]}), operation="insert"
+    )
+    assert len(fg.read()) == 6
+    # overwrite
+    fg.insert(weather_df(), overwrite=True)
+    assert len(fg.read()) == 4
+    # other frame types in and out
+    import polars as pl
+    import pyarrow as pa
+
+    fg.insert(
+        pl.DataFrame({"origin": ["BOS"], "time_hour": [T0], "temp": [9.0], "wind": [4]}).with_columns(
+            pl.col("time_hour").dt.replace_time_zone("UTC")
+        )
+    )
+    assert fg.read(dataframe_type="polars").height == 5
+    assert isinstance(fg.read(dataframe_type="pyarrow"), pa.Table)
+    assert fg.read(dataframe_type="numpy").shape == (5, 4)
+    assert len(fg.read(dataframe_type="python")) == 5
+    assert len(fg.show(2)) == 2
+    with pytest.raises(errors.InvalidArgumentError, match="dataframe_type"):
+        fg.read(dataframe_type="excel")
+
+
+def test_bad_inserts_are_refused_before_writing(fs):
+    fg = fs.create_feature_group(f"w_{_uid()}", primary_key=["origin"], event_time="time_hour")
+    fg.insert(weather_df())
+    version_before = max(fg.commit_details())
+    bad = {
+        "nulls in the primary key": pd.DataFrame(
+            {"origin": [None], "time_hour": [T0], "temp": [1.0], "wind": [1]}
+        ),
+        "wrong type": pd.DataFrame({"origin": ["X"], "time_hour": [T0], "temp": ["hot"], "wind": [1]}),
+        "unknown column": weather_df().assign(extra=1),
+        "missing key column": weather_df().drop(columns=["origin"]),
+        "missing event time": weather_df().drop(columns=["time_hour"]),
+        "duplicates": pd.concat([weather_df(), weather_df().head(1)]),
+        "empty": weather_df().head(0),
+        "naive timestamps": weather_df().assign(time_hour=weather_df().time_hour.dt.tz_localize(None)),
+        "string event time": weather_df().assign(time_hour="2024-01-01"),
+    }
+    messages = {}
+    for what, df in bad.items():
+        with pytest.raises(errors.InvalidArgumentError) as exc:
+            fg.insert(df)
+        messages[what] = exc.value.message
+    assert "null" in messages["nulls in the primary key"]
+    assert "temp" in messages["wrong type"] and "double" in messages["wrong type"]
+    assert "extra" in messages["unknown column"]
+    assert "origin" in messages["missing key column"]
+    assert "more than once" in messages["duplicates"]
+    assert "empty" in messages["empty"]
+    assert "naive" in messages["naive timestamps"] and "UTC" in messages["naive timestamps"]
+    assert "timestamps" in messages["string event time"]
+    with pytest.raises(errors.InvalidArgumentError, match="operation"):
+        fg.insert(weather_df(), operation="merge")
+    assert max(fg.commit_details()) == version_before  # nothing was written
+    assert len(fg.read()) == 4
+
+
+def test_time_travel_changes_and_commits(fs):
+    fg = fs.create_feature_group(f"w_{_uid()}", primary_key=["origin"], event_time="time_hour")
+    with pytest.raises(errors.NotFoundError, match="no data yet"):
+        fg.read()
+    fg.insert(weather_df())
+    import time
+
+    time.sleep(1.1)
+    between = datetime.now(timezone.utc)
+    time.sleep(1.1)
+    fg.insert(
+        pd.DataFrame({"origin": ["JFK", "ORD"], "time_hour": [T0, T0], "temp": [50.0, 6.0], "wind": [1, 1]})
+    )
+    assert len(fg.read(wallclock_time=between)) == 4
+    old = fg.read(wallclock_time=between)
+    assert old.loc[(old.origin == "JFK") & (old.time_hour == T0), "temp"].item() == 1.0
+    assert len(fg.as_of(between).read()) == 4
+    changes = fg.read_changes(between, datetime.now(timezone.utc) + timedelta(seconds=5))
+    assert sorted(changes.origin) == ["JFK", "ORD"] and 50.0 in set(changes.temp)
+    commits = fg.commit_details()
+    assert list(commits) == [1, 0] and commits[1]["operation"] == "upsert" and commits[1]["rows_updated"] == 1
+    with pytest.raises(errors.InvalidArgumentError, match="timezone-aware"):
+        fg.read(wallclock_time=datetime(2024, 1, 1))
+    with pytest.raises(errors.NotFoundError):
+        fg.read(wallclock_time=datetime(2000, 1, 1, tzinfo=timezone.utc))
+
+
+def test_statistics_match_pandas(fs):
+    fg = fs.create_feature_group(f"w_{_uid()}", primary_key=["origin"], event_time="time_hour")
+    df = weather_df()
+    fg.insert(df)
+    stats = fg.get_statistics()
+    temp, wind = stats["columns"]["temp"], stats["columns"]["wind"]
+    assert stats["row_count"] == 4
+    assert temp["min"] == 1.0 and temp["max"] == 4.0 and temp["mean"] == pytest.approx(df.temp.mean())
+    assert temp["stddev"] == pytest.approx(df.temp.std())
+    assert sum(temp["histogram"]["counts"]) == 4 and len(temp["histogram"]["edges"]) == 11
+    assert wind["nulls"] == 1 and wind["count"] == 3
+    assert stats["columns"]["origin"]["approx_distinct"] == 3
+    no_stats = fs.create_feature_group(f"n_{_uid()}", primary_key=["origin"], statistics_config=False)
+    no_stats.insert(df.drop(columns=["time_hour"]).drop_duplicates("origin"))
+    with pytest.raises(errors.NotFoundError):
+        no_stats.get_statistics()
+
+
+def test_filters(fs):
+    fg = fs.create_feature_group(f"w_{_uid()}", primary_key=["origin"], event_time="time_hour")
+    fg.insert(weather_df())
+    assert sorted(fg.filter(fg.temp > 2).read().temp) == [3.0, 4.0]
+    assert sorted(fg.filter((fg.origin == "JFK") & fg.wind.isin([20, 30])).read().temp) == [2.0]
+    assert sorted(fg.filter((fg.origin == "EWR") | fg.origin.like("L%")).read().origin) == ["EWR", "LGA"]
+    assert list(fg.filter(fg.wind.is_null()).read().origin) == ["EWR"]
+    assert len(fg.filter(~(fg.origin == "JFK")).read()) == 2
+    assert len(fg.filter(fg.time_hour >= T0 + timedelta(hours=1)).read()) == 2
+    q = fg.filter(fg.origin == "it's")  # quotes are escaped, not injected
+    assert "'it''s'" in q.to_string() and len(q.read()) == 0
+    with pytest.raises(errors.InvalidArgumentError, match="no feature"):
+        fg.select(["nope"])
+    with pytest.raises(errors.InvalidArgumentError, match="&"):
+        fg.filter((fg.temp > 1) and (fg.temp < 3))
+    with pytest.raises(errors.InvalidArgumentError, match="timezone-aware"):
+        fg.filter(fg.time_hour > datetime(2024, 1, 1))
+
+
+# --- point-in-time joins against an oracle ----------------------------------------------------------
+
+
+def oracle(
+    labels: pd.DataFrame, feats: pd.DataFrame, key: str, cols: list[str], max_age: timedelta | None = None
+) -> pd.DataFrame:
+    """Independent reference: per key, pandas merge_asof (backward, ties included)."""
+    parts = []
+    for k, left in labels.groupby(key, sort=False):
+        right = feats[feats[key] == k].sort_values("ts")
+        left = left.sort_values("ts")
+        if right.empty:
+            merged = left.assign(**{c: np.nan for c in cols})
+        else:
+            merged = pd.merge_asof(
+                left, right[["ts", *cols]], on="ts", direction="backward", tolerance=max_age
+            )
+        parts.append(merged)
+    return pd.concat(parts).sort_values("label_id").reset_index(drop=True)
+
+
+def random_pit_data(seed: int, n_keys: int = 50, n_feats: int = 2000, n_labels: int = 3000):
+    rng = np.random.default_rng(seed)
+    base = pd.Timestamp("2024-01-01", tz="UTC")
+    feats = pd.DataFrame(
+        {
+            "k": rng.integers(0, n_keys, n_feats),
+            "ts": base + pd.to_timedelta(rng.integers(0, 10_000, n_feats), unit="min"),
+            "f1": rng.normal(size=n_feats),
+            "f2": rng.integers(0, 100, n_feats),
+        }
+    ).drop_duplicates(["k", "ts"])
+    labels = pd.DataFrame(
+        {
+            "label_id": np.arange(n_labels),
+            "k": rng.integers(0, n_keys + 10, n_labels),  # some keys have no feature rows at all
+            "ts": base + pd.to_timedelta(rng.integers(-500, 10_500, n_labels), unit="min"),
+            "y": rng.integers(0, 2, n_labels),
+        }
+    )
+    # exact ties: labels at the very time of a feature row must see that row
+    ties = feats.sample(200, random_state=seed)[["k", "ts"]].reset_index(drop=True)
+    labels.loc[: len(ties) - 1, ["k", "ts"]] = ties.values
+    labels["ts"] = pd.to_datetime(labels["ts"], utc=True)
+    return labels, feats
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_point_in_time_join_matches_the_oracle(fs, seed):
+    labels, feats = random_pit_data(seed)
+    lab = fs.create_feature_group(f"l_{_uid()}", primary_key=["label_id"], event_time="ts")
+    fg = fs.create_feature_group(f"f_{_uid()}", primary_key=["k"], event_time="ts")
+    # out-of-order inserts: the newer half first
+    order = feats.sort_values("ts", ascending=False)
+    fg.insert(order.iloc[: len(order) // 2])
+    fg.insert(order.iloc[len(order) // 2 :])
+    lab.insert(labels)
+
+    got = (
+        lab.select_all()
+        .join(fg.select(["f1", "f2"]), on=["k"])
+        .read()
+        .sort_values("label_id")
+        .reset_index(drop=True)
+    )
+    want = oracle(labels, feats, "k", ["f1", "f2"])
+    assert len(got) == len(labels)  # labels without an earlier feature row come back, with nulls
+    assert got["label_id"].tolist() == want["label_id"].tolist()
+    np.testing.assert_allclose(
+        got["f1"].to_numpy(dtype=float), want["f1"].to_numpy(dtype=float), equal_nan=True
+    )
+    np.testing.assert_allclose(
+        got["f2"].to_numpy(dtype=float), want["f2"].to_numpy(dtype=float), equal_nan=True
+    )
+    assert got["f1"].isna().sum() > 0  # the missing-key and too-early cases were exercised
+
+    age = timedelta(minutes=300)
+    got = lab.select_all().join(fg.select(["f1"]), on=["k"], max_age=age).read().sort_values("label_id")
+    want = oracle(labels, feats, "k", ["f1"], max_age=pd.Timedelta(age))
+    np.testing.assert_allclose(
+        got["f1"].to_numpy(dtype=float), want["f1"].to_numpy(dtype=float), equal_nan=True
+    )
+
+    inner = lab.select_all().join(fg.select(["f1"]), on=["k"], join_type="inner").read()
+    assert len(inner) == int(oracle(labels, feats, "k", ["f1"])["f1"].notna().sum())
+    assert "ASOF LEFT JOIN" in lab.select_all().join(fg.select(["f1"]), on=["k"]).to_string()
+
+
+def test_joins_need_keys_and_distinct_names(fs):
+    a = fs.create_feature_group(f"a_{_uid()}", primary_key=["id"], event_time="ts")
+    b = fs.create_feature_group(f"b_{_uid()}", primary_key=["other"], event_time="ts")
+    a.insert(pd.DataFrame({"id": [1], "ts": [T0], "v": [1.0]}))
+    b.insert(pd.DataFrame({"other": [1], "ts": [T0], "v": [2.0]}))
+    with pytest.raises(errors.InvalidArgumentError, match="No common key"):
+        a.select_all().join(b.select_all())
+    with pytest.raises(errors.InvalidArgumentError, match="prefix"):
+        a.select_all().join(b.select_all(), left_on=["id"], right_on=["other"]).read()
+    df = a.select_all().join(b.select_all(), left_on=["id"], right_on=["other"], prefix="b_").read()
+    assert df.columns.tolist() == ["id", "ts", "v", "b_v"] and df.b_v.item() == 2.0
+    with pytest.raises(errors.InvalidArgumentError, match="not a feature"):
+        a.select_all().join(b.select_all(), left_on=["nope"], right_on=["other"])
+
+
+def test_join_without_event_time_takes_the_latest_row_per_key(fs):
+    flights = fs.create_feature_group(f"fl_{_uid()}", primary_key=["id"])
+    planes = fs.create_feature_group(f"pl_{_uid()}", primary_key=["tailnum"], event_time="ts")
+    flights.insert(pd.DataFrame({"id": [1, 2, 3], "tailnum": ["A", "B", "Z"]}))
+    planes.insert(
+        pd.DataFrame(
+            {"tailnum": ["A", "A", "B"], "ts": [T0, T0 + timedelta(days=1), T0], "seats": [100, 150, 200]}
+        )
+    )
+    df = flights.select_all().join(planes.select(["seats"])).read().sort_values("id")
+    assert df.seats.tolist()[:2] == [150, 200] and pd.isna(df.seats.tolist()[2])
+
+
+def test_sql_over_feature_groups(fs):
+    name = f"s_{_uid()}"
+    fg = fs.create_feature_group(name, primary_key=["origin"], event_time="time_hour")
+    fg.insert(weather_df())
+    df = fs.sql(f"SELECT origin, max(temp) AS t FROM {name} GROUP BY origin ORDER BY origin")
+    assert df.to_dict("list") == {"origin": ["EWR", "JFK", "LGA"], "t": [4.0, 2.0, 3.0]}
+    assert len(fs.sql(f"SELECT * FROM {name}_1")) == 4
+    with pytest.raises(errors.InvalidArgumentError, match="SQL failed"):
+        fs.sql("SELECT * FROM no_such_table")
+
+
+# --- feature views, training data --------------------------------------------------------------------
+
+
+@pytest.fixture
+def delays_view(fs):
+    weather = fs.create_feature_group(
+        f"wx_{_uid()}", primary_key=["origin"], event_time="time_hour", online_enabled=True
+    )
+    flights = fs.create_feature_group(f"fl_{_uid()}", primary_key=["id"], event_time="time_hour")
+    weather.insert(weather_df())
+    n = 40
+    flights.insert(
+        pd.DataFrame(
+            {
+                "id": range(n),
+                "origin": ["JFK", "LGA", "EWR", "ORD"] * (n // 4),
+                "time_hour": [T0 + timedelta(minutes=15 * i) for i in range(n)],
+                "distance": [float(i) for i in range(n)],
+                "delayed": [i % 2 for i in range(n)],
+            }
+        )
+    )
+    q = flights.select_all().join(weather.select(["temp", "wind"]), on=["origin"])
+    return fs.create_feature_view(f"delays_{_uid()}", q, labels=["delayed"]), weather, flights
+
+
+def test_feature_view_training_data_and_splits(fs, delays_view):
+    fv, weather, flights = delays_view
+    X, y = fv.training_data()
+    assert X.columns.tolist() == ["origin", "distance", "temp", "wind"] and y.columns.tolist() == ["delayed"]
+    assert len(X) == 40
+    X1, _ = fv.training_data(start_time=T0 + timedelta(hours=5))
+    assert len(X1) == 20
+    Xk, _ = fv.training_data(primary_key=True, event_time=True)
+    assert {"id", "time_hour"} <= set(Xk.columns)
+
+    a = fv.train_test_split(test_size=0.25, seed=7)
+    b = fv.train_test_split(test_size=0.25, seed=7)
+    assert len(a[0]) == 30 and len(a[1]) == 10
+    pd.testing.assert_frame_equal(a[1], b[1])  # reproducible
+    c = fv.train_test_split(test_size=0.25, seed=8)
+    assert not a[1].equals(c[1])
+    cut = T0 + timedelta(hours=7)
+    Xtr, Xte, ytr, yte = fv.train_test_split(train_end=cut, test_start=cut)
+    assert len(Xtr) == 28 and len(Xte) == 12
+    parts = fv.train_validation_test_split(validation_size=0.25, test_size=0.25, seed=1)
+    assert [len(p) for p in parts[:3]] == [20, 10, 10]
+    with pytest.raises(errors.InvalidArgumentError):
+        fv.train_test_split(test_size=1.5)
+
+    again = fs.get_feature_view(fv.name)
+    assert again.version == fv.version and again.labels == ["delayed"]
+    assert again.query.to_string() == fv.query.to_string()
+    with pytest.raises(errors.InvalidArgumentError, match="not columns"):
+        fs.create_feature_view(f"bad_{_uid()}", flights.select_all(), labels=["nope"])
+    assert len(fv.get_batch_data(start_time=T0, end_time=T0 + timedelta(hours=1))) == 4
+
+
+def test_materialized_training_data(fs, delays_view):
+    fv, _, _ = delays_view
+    v1 = fv.create_training_data(description="all")
+    X, y = fv.get_training_data(v1)
+    assert len(X) == 40 and y.columns.tolist() == ["delayed"]
+    cut = T0 + timedelta(hours=7)
+    v2 = fv.create_train_test_split(train_end=cut, test_start=cut, description="time split")
+    Xtr, Xte, ytr, yte = fv.get_train_test_split(v2)
+    assert (len(Xtr), len(Xte)) == (28, 12) and v2 == v1 + 1
+    meta = {t["version"]: t for t in fv.get_training_datasets()}
+    assert meta[v2]["metadata"]["rows"] == {"train": 28, "test": 12}
+    assert "ASOF LEFT JOIN" in meta[v2]["metadata"]["query_sql"]
+    with pytest.raises(errors.NotFoundError):
+        fv.get_training_data(99)
+
+
+# --- online serving ---------------------------------------------------------------------------------
+
+
+def test_online_serving_and_consistency(fs, delays_view):
+    fv, weather, _ = delays_view
+    fv.init_serving()
+    vec = fv.get_feature_vector({"origin": "JFK"}, passed_features={"origin": "JFK", "distance": 12.0})
+    assert vec == ["JFK", 12.0, 2.0, 20]  # the newest JFK row online
+    as_dict = fv.get_feature_vector(
+        {"origin": "LGA"}, return_type="dict", passed_features={"origin": "LGA", "distance": 1.0}
+    )
+    assert as_dict["temp"] == 3.0
+    many = fv.get_feature_vectors(
+        [{"origin": "JFK"}, {"origin": "EWR"}], return_type="pandas", allow_missing=True
+    )
+    assert many.temp.tolist() == [2.0, 4.0]
+    with pytest.raises(errors.NotFoundError, match="ORD"):
+        fv.get_feature_vector({"origin": "ORD"}, passed_features={"origin": "ORD", "distance": 1.0})
+    assert fv.get_feature_vector({"origin": "ORD"}, allow_missing=True)[2] is None
+    with pytest.raises(errors.InvalidArgumentError, match="lacks the key"):
+        fv.get_feature_vector({"nope": 1}, allow_missing=True)
+    with pytest.raises(errors.InvalidArgumentError, match="not online"):
+        fv.get_feature_vector({"origin": "JFK"})
+
+    # new values are online when insert returns; an older event time never overwrites a newer one
+    weather.insert(
+        pd.DataFrame({"origin": ["JFK"], "time_hour": [T0 + timedelta(hours=5)], "temp": [9.5], "wind": [5]})
+    )
+    assert fv.get_feature_vector({"origin": "JFK"}, allow_missing=True)[2] == 9.5
+    weather.insert(
+        pd.DataFrame({"origin": ["JFK"], "time_hour": [T0 - timedelta(days=1)], "temp": [-1.0], "wind": [5]})
+    )
+    assert fv.get_feature_vector({"origin": "JFK"}, allow_missing=True)[2] == 9.5
+
+    online = weather.read(online=True).sort_values("origin").reset_index(drop=True)
+    offline = weather.read()
+    latest = (
+        offline.sort_values("time_hour")
+        .groupby("origin")
+        .tail(1)
+        .sort_values("origin")
+        .reset_index(drop=True)
+    )
+    pd.testing.assert_frame_equal(online, latest[online.columns], check_dtype=False)
+
+
+def test_training_engine_refuses_data_work(platform):
+    host, port = platform.url.removeprefix("https://").split(":")
+    project = f"fs_{_uid()}"
+    platform.api("POST", "/projects", platform.admin_key, json={"name": project})
+    with larder.connection(
+        host=host,
+        port=int(port),
+        project=project,
+        engine="training",
+        api_key_value=platform.admin_key,
+        trust_store_path=platform.ca,
+    ) as c:
+        fs = c.get_feature_store()
+        fg = fs.create_feature_group(f"t_{_uid()}", primary_key=["k"])  # metadata works
+        with pytest.raises(errors.ConfigurationError, match="training"):
+            fg.insert(pd.DataFrame({"k": [1]}))
