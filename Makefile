@@ -7,7 +7,12 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 STAMP := $(VENV)/.installed-$(shell cat python/pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: demo test lint typecheck unit e2e install clean
+.PHONY: demo test lint typecheck unit e2e install sysdeps clean
+
+# System packages the tests use as real services: redis-server (Debian). Java's keytool ships with the JDK.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+sysdeps:
+	@command -v redis-server >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +34,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	cd python && ../$(VENV)/bin/mypy
 
-test: lint typecheck
+test: lint typecheck sysdeps
 	$(VENV)/bin/pytest -q python/tests tests
 
 clean:
