@@ -11,8 +11,9 @@ from datetime import timedelta
 
 import pandas as pd
 import pytest
-from conftest import LarderServer
 from test_feature_store import T0, connect, weather_df
+
+from conftest import LarderServer
 
 
 def _free_port() -> int:
@@ -26,7 +27,10 @@ def redis_url():
     binary = shutil.which("redis-server")
     assert binary, "redis-server is needed: `make test` installs Debian's redis-server package"
     port = _free_port()
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
     import redis
 
     client = redis.Redis(port=port)
@@ -61,15 +65,27 @@ def test_redis_online_store(redis_platform, redis_url):
 
     with connect(redis_platform) as conn:
         fs = conn.get_feature_store()
-        weather = fs.create_feature_group(f"wx_{uuid.uuid4().hex[:6]}", primary_key=["origin"], event_time="time_hour", online_enabled=True)
+        weather = fs.create_feature_group(
+            f"wx_{uuid.uuid4().hex[:6]}", primary_key=["origin"], event_time="time_hour", online_enabled=True
+        )
         weather.insert(weather_df())
         fv = fs.create_feature_view(f"v_{uuid.uuid4().hex[:6]}", weather.select(["origin", "temp"]))
         assert fv.get_feature_vector({"origin": "JFK"}) == [2.0]
         r = redis.Redis.from_url(redis_url)
-        assert len([k for k in r.scan_iter("larder:*") if not k.endswith(b"__keys__")]) == 3  # it really is in Redis
-        weather.insert(pd.DataFrame({"origin": ["JFK"], "time_hour": [T0 - timedelta(days=1)], "temp": [-5.0], "wind": [1]}))
+        assert (
+            len([k for k in r.scan_iter("larder:*") if not k.endswith(b"__keys__")]) == 3
+        )  # it really is in Redis
+        weather.insert(
+            pd.DataFrame(
+                {"origin": ["JFK"], "time_hour": [T0 - timedelta(days=1)], "temp": [-5.0], "wind": [1]}
+            )
+        )
         assert fv.get_feature_vector({"origin": "JFK"}) == [2.0]  # older never overwrites newer
-        weather.insert(pd.DataFrame({"origin": ["JFK"], "time_hour": [T0 + timedelta(days=1)], "temp": [7.0], "wind": [1]}))
+        weather.insert(
+            pd.DataFrame(
+                {"origin": ["JFK"], "time_hour": [T0 + timedelta(days=1)], "temp": [7.0], "wind": [1]}
+            )
+        )
         assert fv.get_feature_vectors([{"origin": "JFK"}, {"origin": "LGA"}]) == [[7.0], [3.0]]
         online = weather.read(online=True).sort_values("origin")
         assert online.temp.tolist() == [4.0, 7.0, 3.0]

@@ -410,10 +410,10 @@ class Connection:
 
     # --- handles ---------------------------------------------------------------------------------
 
-    def _check_visible(self, project: str, what: str) -> None:
+    def _check_visible(self, project: str, what: str, path: str | None = None) -> None:
         assert self._client is not None
         try:
-            self._client.get(f"/projects/{project}")
+            self._client.get(path or f"/projects/{project}")
         except NotFoundError as e:
             raise NotFoundError(
                 f"Cannot open the {what} of project '{project}': it does not exist, or it is not shared "
@@ -484,7 +484,8 @@ class Connection:
             assert self._resolved_project is not None
             target = self._resolved_project if project is None else check_name("project", project)
             if target != self._resolved_project:
-                self._check_visible(target, "model registry")
+                # a shared registry is visible to members of the projects it is shared with
+                self._check_visible(target, "model registry", f"/projects/{target}/models/_registry")
             return ModelRegistry(target, self)
 
     # --- storage: namespaces, datasets, search ---------------------------------------------------

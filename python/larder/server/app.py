@@ -15,13 +15,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from larder import __version__
 from larder.errors import LarderError, PayloadTooLargeError
-from larder.server.api import featurestore_routes, routes, storage_routes
+from larder.server.api import featurestore_routes, registry_routes, routes, storage_routes
 from larder.server.api.deps import Caller
 from larder.server.api.schemas import ErrorBody
 from larder.server.db.session import make_engine, make_session_factory, upgrade
 from larder.server.online import open_store
 from larder.server.security.ca import CertificateAuthority
 from larder.server.security.secretbox import SecretBox
+from larder.server.services.featurestore import ServingCache
 from larder.server.settings import ServerSettings
 
 log = logging.getLogger("larder.server")
@@ -144,8 +145,10 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.state.secret_box = SecretBox(paths.secret_key)
     app.include_router(routes.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(storage_routes.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    app.include_router(registry_routes.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(featurestore_routes.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.state.online_store = open_store(settings.online_store, str(paths.online_db), settings.redis_url)
+    app.state.serving_cache = ServingCache(app.state.session_factory)
 
     @app.get(f"{API_PREFIX}/openapi.json", include_in_schema=False)
     def openapi_spec(caller: Caller) -> JSONResponse:

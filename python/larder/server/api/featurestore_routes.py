@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
+import orjson
 from fastapi import APIRouter, Query, Request, Response
 
 from larder.server.api.deps import DB, Caller
@@ -194,7 +195,7 @@ def online_read(
 @router.post("/projects/{project}/featureviews", status_code=201, summary="Create a feature view version")
 def create_feature_view(project: str, body: FeatureViewCreate, db: DB, caller: Caller) -> FeatureViewOut:
     v = fs.create_feature_view(
-        db, caller, project, body.name, body.version, body.description, body.query, body.labels
+        db, caller, project, body.name, body.version, body.description, body.query.model_dump(), body.labels
     )
     return _fv(v)
 
@@ -276,19 +277,13 @@ def get_training_dataset(
 @router.post(
     "/projects/{project}/featureviews/{name}/{version}/vectors",
     summary="Feature vectors from the online store",
+    response_model=VectorResponse,
 )
-def feature_vectors(
-    project: str, name: str, version: int, body: VectorRequest, request: Request, db: DB, caller: Caller
-) -> VectorResponse:
-    out = fs.feature_vectors(
-        db,
-        caller,
-        request.app.state.online_store,
-        project,
-        name,
-        version,
-        body.entries,
-        body.passed_features,
-        body.allow_missing,
-    )
-    return VectorResponse(**out)
+async def feature_vectors(
+    project: str, name: str, version: int, body: VectorRequest, request: Request
+) -> Response:
+    # The online serving hot path: no thread hop, no per-request database session (see ServingCache).
+    state = request.app.state
+    plan = state.serving_cache.plan(request.headers.get("authorization"), project, name, version)
+    out = fs.feature_vectors(plan, state.online_store, body.entries, body.passed_features, body.allow_missing)
+    return Response(orjson.dumps(out, default=str), media_type="application/json")

@@ -82,11 +82,38 @@ class OnlineRows(BaseModel):
     rows: list[dict[str, Any] | None]
 
 
+class QueryLeft(Strict):
+    id: int
+    name: str = Field(pattern=FEATURE_GROUP_NAME_PATTERN, max_length=63)
+    version: int = Field(ge=1, le=1_000_000)
+    features: list[str] = Field(max_length=2000)
+
+
+class QueryJoin(Strict):
+    query: QuerySpec
+    left_on: list[str] = Field(min_length=1, max_length=16)
+    right_on: list[str] = Field(min_length=1, max_length=16)
+    join_type: Literal["left", "inner"] = "left"
+    prefix: str | None = Field(default=None, max_length=63)
+    max_age_seconds: float | None = Field(default=None, ge=0)
+
+
+class QuerySpec(Strict):
+    """A feature view's query as the client serializes it (``Query.to_dict``)."""
+
+    left: QueryLeft
+    joins: list[QueryJoin] = Field(default_factory=list, max_length=32)
+    filter: dict[str, Any] | None = None
+
+
+QueryJoin.model_rebuild()
+
+
 class FeatureViewCreate(Strict):
     name: str = Field(pattern=FEATURE_GROUP_NAME_PATTERN, max_length=63)
     version: int | None = Field(default=None, ge=1, le=1_000_000)
     description: str = Field(default="", max_length=2000)
-    query: dict[str, Any]
+    query: QuerySpec
     labels: list[str] = Field(default_factory=list, max_length=100)
 
 
