@@ -19,13 +19,13 @@ $(PY):
 	$(PIP) install --upgrade pip
 
 $(STAMP): $(PY) python/pyproject.toml
-	$(PIP) install -e 'python[dev]'
+	$(PIP) install -e 'python[dev,demo]'
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 install: $(STAMP)
 
 demo: $(STAMP)
-	LARDER_HOME=$${LARDER_HOME:-$(CURDIR)/.larder-demo} $(PY) examples/quickstart.py
+	LARDER_HOME=$${LARDER_HOME:-$(CURDIR)/.larder-demo} $(PY) examples/flights_demo.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check python tests benchmarks examples

@@ -62,6 +62,10 @@ class RestClient:
         self.api_url = self.base_url + "/api/v1"
         self.timeout = timeout
         self.session = requests.Session()
+        # Proxies from the environment are resolved once, here; with trust_env left on, requests
+        # re-reads the environment and ~/.netrc on every call (about 1 ms each: too slow for serving).
+        self.session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
+        self.session.trust_env = False
         # Passed on every request: a Session's own ``verify`` loses to REQUESTS_CA_BUNDLE in the
         # environment (requests merges the environment first), which would silently ignore our CA.
         self.verify = verify
