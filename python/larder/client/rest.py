@@ -69,6 +69,8 @@ class RestClient:
         # Passed on every request: a Session's own ``verify`` loses to REQUESTS_CA_BUNDLE in the
         # environment (requests merges the environment first), which would silently ignore our CA.
         self.verify = verify
+        self.hostname_verification = hostname_verification
+        self._fast_pool: Any = None
         self.session.headers["User-Agent"] = f"larder-python/{__version__}"
         if api_key:
             self.session.auth = _ApiKeyAuth(api_key)
@@ -97,6 +99,68 @@ class RestClient:
 
     def close(self) -> None:
         self.session.close()
+        if self._fast_pool is not None:
+            self._fast_pool.close()
+            self._fast_pool = None
+
+    def _pool(self) -> Any:
+        """A bare urllib3 keep-alive pool for latency-critical calls (online serving), with the same
+        TLS settings as the session."""
+        if self._fast_pool is None:
+            import urllib3
+
+            u = urllib3.util.parse_url(self.api_url)
+            common: dict[str, Any] = {
+                "host": u.host,
+                "port": u.port,
+                "maxsize": 8,
+                "block": False,
+                "retries": False,
+                "timeout": urllib3.Timeout(connect=self.timeout, read=self.timeout),
+            }
+            if u.scheme == "https":
+                if self.verify is False:
+                    tls: dict[str, Any] = {"cert_reqs": "CERT_NONE", "assert_hostname": False}
+                else:
+                    from requests.utils import DEFAULT_CA_BUNDLE_PATH
+
+                    ca = self.verify if isinstance(self.verify, str) else DEFAULT_CA_BUNDLE_PATH
+                    tls = {"cert_reqs": "CERT_REQUIRED", "ca_certs": ca}
+                    if not self.hostname_verification:
+                        tls["assert_hostname"] = False
+                self._fast_pool = urllib3.HTTPSConnectionPool(**common, **tls)
+            else:
+                self._fast_pool = urllib3.HTTPConnectionPool(**common)
+        return self._fast_pool
+
+    def post_fast(self, path: str, body: Any) -> Any:
+        """POST JSON on the fast path (no requests machinery); falls back to :meth:`post` (with its
+        retries and error explanations) when the connection fails."""
+        import json
+
+        import urllib3
+
+        auth = self.session.auth
+        headers = {"Content-Type": "application/json", "User-Agent": self.session.headers["User-Agent"]}
+        if isinstance(auth, _ApiKeyAuth):
+            headers["Authorization"] = f"ApiKey {auth._key}"
+        try:
+            resp = self._pool().urlopen(
+                "POST",
+                self.api_url + path,
+                body=json.dumps(body).encode(),
+                headers=headers,
+                preload_content=True,
+            )
+        except urllib3.exceptions.HTTPError:
+            return self.post(path, body)
+        if resp.status >= 400:
+            try:
+                err: Any = json.loads(resp.data)
+            except ValueError:
+                err = resp.data.decode(errors="replace")
+            raise from_response_body(resp.status, err)
+        return json.loads(resp.data)
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         """Send a request to ``/api/v1{path}`` and return the decoded JSON (None for 204)."""

@@ -370,7 +370,7 @@ class FeatureView:
             self.init_serving()
         assert self._serving_features is not None
         body = {"entries": entries, "passed_features": passed_features, "allow_missing": allow_missing}
-        out = self._fs._rest.post(f"{self._path}/vectors", body)
+        out = self._fs._rest.post_fast(f"{self._path}/vectors", body)
         index = {f: i for i, f in enumerate(out["features"])}
         names = self._serving_features
         for i, passed in enumerate(passed_features or []):
