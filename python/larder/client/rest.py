@@ -136,8 +136,6 @@ class RestClient:
     def post_fast(self, path: str, body: Any) -> Any:
         """POST JSON on the fast path (no requests machinery); falls back to :meth:`post` (with its
         retries and error explanations) when the connection fails."""
-        import json
-
         import urllib3
 
         auth = self.session.auth
@@ -148,7 +146,7 @@ class RestClient:
             resp = self._pool().urlopen(
                 "POST",
                 self.api_url + path,
-                body=json.dumps(body).encode(),
+                body=_dumps(body),
                 headers=headers,
                 preload_content=True,
             )
@@ -156,11 +154,11 @@ class RestClient:
             return self.post(path, body)
         if resp.status >= 400:
             try:
-                err: Any = json.loads(resp.data)
+                err: Any = _loads(resp.data)
             except ValueError:
                 err = resp.data.decode(errors="replace")
             raise from_response_body(resp.status, err)
-        return json.loads(resp.data)
+        return _loads(resp.data)
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         """Send a request to ``/api/v1{path}`` and return the decoded JSON (None for 204)."""
@@ -209,6 +207,25 @@ class RestClient:
 
     def delete(self, path: str, **kwargs: Any) -> Any:
         return self.request("DELETE", path, **kwargs)
+
+
+try:  # orjson when installed (the server extra has it): 3-5x faster on large feature vectors
+    import orjson
+
+    def _dumps(obj: Any) -> bytes:
+        return orjson.dumps(obj, default=str)
+
+    def _loads(data: bytes) -> Any:
+        return orjson.loads(data)
+
+except ImportError:  # pragma: no cover - the bare client
+    import json
+
+    def _dumps(obj: Any) -> bytes:
+        return json.dumps(obj, default=str).encode()
+
+    def _loads(data: bytes) -> Any:
+        return json.loads(data)
 
 
 def _reason(e: Exception) -> str:

@@ -14,6 +14,7 @@ import threading
 from datetime import date, datetime, timezone
 from typing import Any
 
+import orjson
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -386,7 +387,7 @@ def online_read(
         )
     pk = json.loads(fg.primary_key_json)
     payloads = online.get(online_table(fg), [key_of(pk, k) for k in keys])
-    return [json.loads(p) if p is not None else None for p in payloads]
+    return [orjson.loads(p) if p is not None else None for p in payloads]
 
 
 # --- feature views and training datasets -------------------------------------------------------------
@@ -727,7 +728,7 @@ def feature_vectors(
                     }
                 )
                 continue
-            row = json.loads(p)
+            row = orjson.loads(p)
             for src, out in g["features"]:
                 vectors[i].setdefault(out, row.get(src))
     if missing and not allow_missing:
