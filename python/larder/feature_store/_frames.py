@@ -107,7 +107,6 @@ def check_insert(
             whose type differs from the feature group's schema.
     """
     pa = _pa()
-    import pyarrow.compute as pc
 
     if table.num_rows == 0:
         raise InvalidArgumentError("The data frame is empty: nothing to insert.")
@@ -144,16 +143,34 @@ def check_insert(
             )
     if schema is not None:
         table = _enforce_schema(table, schema)
-    counts = table.group_by(needed).aggregate([([], "count_all")])
-    dup = counts.filter(pc.greater(counts.column("count_all"), 1))
-    if dup.num_rows:
-        example = {k: v for k, v in dup.slice(0, 1).to_pylist()[0].items() if k != "count_all"}
-        raise InvalidArgumentError(
-            f"{dup.num_rows} key(s) appear more than once in this insert, e.g. {example}; each "
-            f"({', '.join(needed)}) must be unique within one insert.",
-            details={"duplicates": dup.num_rows, "example": {k: str(v) for k, v in example.items()}},
-        )
+    _check_unique(table, needed)
     return table
+
+
+def _check_unique(table: Any, keys: list[str]) -> None:
+    """Refuse duplicate keys within one insert (duckdb's parallel hash aggregate: ~5x pyarrow's)."""
+    import duckdb
+
+    from larder.feature_store.feature import quote_ident
+
+    cols = ", ".join(quote_ident(k) for k in keys)
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.register("t", table.select(keys))
+        sql = f"SELECT {cols}, count(*) AS n FROM t GROUP BY ALL HAVING count(*) > 1"  # noqa: S608 - quoted
+        dup = con.sql(f"SELECT count(*) OVER () AS total, * FROM ({sql}) LIMIT 1").to_arrow_table()  # noqa: S608
+    finally:
+        con.close()
+    if dup.num_rows:
+        row = dup.to_pylist()[0]
+        total = row.pop("total")
+        row.pop("n")
+        raise InvalidArgumentError(
+            f"{total} key(s) appear more than once in this insert, e.g. {row}; each "
+            f"({', '.join(keys)}) must be unique within one insert.",
+            details={"duplicates": total, "example": {k: str(v) for k, v in row.items()}},
+        )
 
 
 def _enforce_schema(table: Any, schema: list[dict[str, str]]) -> Any:

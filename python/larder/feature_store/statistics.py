@@ -60,8 +60,8 @@ def compute(table: Any) -> dict[str, Any]:
             if _is_numeric(f.type):
                 stats["mean"] = _plain(values[f"mean{i}"])
                 stats["stddev"] = _plain(values[f"sd{i}"])
-                stats["histogram"] = _histogram(con, f.name, stats.get("min"), stats.get("max"))
             columns[f.name] = stats
+        _histograms(con, table, columns)
         return {"row_count": n, "columns": columns}
     finally:
         con.close()
@@ -75,20 +75,36 @@ def _plain(v: Any) -> Any:
     return float(v)
 
 
-def _histogram(con: Any, name: str, lo: Any, hi: Any) -> dict[str, Any] | None:
-    if lo is None or hi is None:
-        return None
-    lo, hi = float(lo), float(hi)
-    c = quote_ident(name)
-    if hi == lo:
-        n = con.execute(f"SELECT count({c}) FROM t").fetchall()[0][0]  # noqa: S608
-        return {"edges": [lo, hi], "counts": [int(n)]}
-    width = (hi - lo) / HISTOGRAM_BINS
-    sql = (
-        f"SELECT least(floor(({c}::DOUBLE - {lo!r}) / {width!r}), {HISTOGRAM_BINS - 1})::INT AS b, count(*) "  # noqa: S608
-        f"FROM t WHERE {c} IS NOT NULL GROUP BY b ORDER BY b"
-    )
-    counts = [0] * HISTOGRAM_BINS
-    for b, k in con.execute(sql).fetchall():
-        counts[int(b)] = int(k)
-    return {"edges": [lo + i * width for i in range(HISTOGRAM_BINS)] + [hi], "counts": counts}
+def _histograms(con: Any, table: Any, columns: dict[str, Any]) -> None:
+    """Equal-width histograms of every numeric column, in one pass (duckdb ``histogram``)."""
+    parts, specs = [], []
+    for f in table.schema:
+        st = columns[f.name]
+        if not _is_numeric(f.type):
+            continue
+        lo, hi = st.get("min"), st.get("max")
+        if lo is None or hi is None:
+            st["histogram"] = None
+            continue
+        lo, hi = float(lo), float(hi)
+        c = quote_ident(f.name)
+        if hi == lo:
+            st["histogram"] = {"edges": [lo, hi], "counts": [st["count"]]}
+            continue
+        width = (hi - lo) / HISTOGRAM_BINS
+        parts.append(
+            f"histogram(least(floor(({c}::DOUBLE - {lo!r}) / {width!r}), {HISTOGRAM_BINS - 1})::INT)"
+        )
+        specs.append((f.name, lo, hi, width))
+    if not parts:
+        return
+    row = con.execute(f"SELECT {', '.join(parts)} FROM t").fetchall()[0]  # noqa: S608 - quoted identifiers
+    for (name, lo, hi, width), bins in zip(specs, row, strict=True):
+        counts = [0] * HISTOGRAM_BINS
+        for b, k in (bins or {}).items():
+            if b is not None:
+                counts[int(b)] = int(k)
+        columns[name]["histogram"] = {
+            "edges": [lo + i * width for i in range(HISTOGRAM_BINS)] + [hi],
+            "counts": counts,
+        }
