@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 STAMP := $(VENV)/.installed-$(shell cat python/pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: demo test lint typecheck unit e2e install sysdeps clean
+.PHONY: demo test bench lint typecheck unit e2e install sysdeps clean
 
 # System packages the tests use as real services: redis-server (Debian). Java's keytool ships with the JDK.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -36,6 +36,12 @@ typecheck: $(STAMP)
 
 test: lint typecheck sysdeps
 	$(VENV)/bin/pytest -q python/tests tests
+
+# Side-by-side benchmarks against Feast, MLflow and the raw libraries (~30-40 min at full size).
+# BENCH_ARGS="--smoke" for a quick run, "--only pit,online" for some sections.
+bench: $(STAMP)
+	benchmarks/setup_peers.sh
+	benchmarks/.venv-bench/bin/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .larder-demo
