@@ -105,6 +105,52 @@ def _check_feature_names(kind: str, names: list[str]) -> list[str]:
 # --- feature groups --------------------------------------------------------------------------------
 
 
+def _create_versioned(
+    db: Session, cls: Any, kind: str, project_id: int, name: str, version: int | None, make: Any
+) -> Any:
+    """Insert ``make(version)``; ``version=None`` takes the next one. Concurrent creators race on the
+    unique (project, name, version) constraint; the loser retries with the following number."""
+    for attempt in range(5):
+        v = version
+        if v is None:
+            latest = db.scalar(
+                select(func.max(cls.version)).where(cls.project_id == project_id, cls.name == name)
+            )
+            v = (latest or 0) + 1
+        elif v < 1:
+            raise InvalidArgumentError(f"Versions start at 1, got {v}.", details={"version": v})
+        row = make(v)
+        db.add(row)
+        try:
+            db.commit()
+            return row
+        except IntegrityError:
+            db.rollback()
+            if version is not None:
+                raise AlreadyExistsError(
+                    f"{kind} '{name}' version {version} already exists; omit version to create the next one.",
+                    details={"name": name, "version": version},
+                ) from None
+            log.debug("version race on %s %s (attempt %d)", kind, name, attempt)
+    raise ConflictError(f"Could not assign a version to {kind.lower()} '{name}'; retry.")
+
+
+def _get_versioned(db: Session, cls: Any, kind: str, project: Project, name: str, version: int | None) -> Any:
+    """A version (default: the newest) of a feature group or feature view of ``project``."""
+    stmt = select(cls).where(cls.project_id == project.id, cls.name == name)
+    if version is None:
+        row = db.scalar(stmt.order_by(cls.version.desc()).limit(1))
+    else:
+        row = db.scalar(stmt.where(cls.version == version))
+    if row is None:
+        which = "any version" if version is None else f"version {version}"
+        raise NotFoundError(
+            f"{kind} '{name}' ({which}) was not found in project '{project.name}'.",
+            details={"name": name, "version": version, "project": project.name},
+        )
+    return row
+
+
 def create_feature_group(
     db: Session,
     principal: Principal,
@@ -135,18 +181,9 @@ def create_feature_group(
             )
     if len(set(primary_key)) != len(primary_key):
         raise InvalidArgumentError(f"Duplicate columns in primary_key {primary_key}.")
-    for attempt in range(5):
-        v = version
-        if v is None:
-            latest = db.scalar(
-                select(func.max(FeatureGroup.version)).where(
-                    FeatureGroup.project_id == project.id, FeatureGroup.name == name
-                )
-            )
-            v = (latest or 0) + 1
-        elif v < 1:
-            raise InvalidArgumentError(f"Versions start at 1, got {v}.", details={"version": v})
-        fg = FeatureGroup(
+
+    def make(v: int) -> FeatureGroup:
+        return FeatureGroup(
             project_id=project.id,
             name=name,
             version=v,
@@ -158,37 +195,15 @@ def create_feature_group(
             statistics_enabled=statistics_enabled,
             created_by_id=principal.user_id,
         )
-        db.add(fg)
-        try:
-            db.commit()
-            return fg
-        except IntegrityError:
-            db.rollback()
-            if version is not None:
-                raise AlreadyExistsError(
-                    f"Feature group '{name}' version {version} already exists; omit version to create the next one.",
-                    details={"name": name, "version": version},
-                ) from None
-            log.debug("version race on %s (attempt %d)", name, attempt)
-    raise ConflictError(f"Could not assign a version to feature group '{name}'; retry.")
+
+    return _create_versioned(db, FeatureGroup, "Feature group", project.id, name, version, make)
 
 
 def get_feature_group(
     db: Session, principal: Principal, project_name: str, name: str, version: int | None
 ) -> FeatureGroup:
     project = project_for(db, principal, project_name)
-    stmt = select(FeatureGroup).where(FeatureGroup.project_id == project.id, FeatureGroup.name == name)
-    if version is None:
-        fg = db.scalar(stmt.order_by(FeatureGroup.version.desc()).limit(1))
-    else:
-        fg = db.scalar(stmt.where(FeatureGroup.version == version))
-    if fg is None:
-        which = "any version" if version is None else f"version {version}"
-        raise NotFoundError(
-            f"Feature group '{name}' ({which}) was not found in project '{project_name}'.",
-            details={"name": name, "version": version, "project": project_name},
-        )
-    return fg
+    return _get_versioned(db, FeatureGroup, "Feature group", project, name, version)
 
 
 def list_feature_groups(
@@ -424,16 +439,9 @@ def create_feature_view(
                 f"The query reads feature group '{ref.get('name')}', which is not visible here.",
                 details={"feature_group": ref.get("name")},
             )
-    for attempt in range(5):
-        v = version
-        if v is None:
-            latest = db.scalar(
-                select(func.max(FeatureView.version)).where(
-                    FeatureView.project_id == project.id, FeatureView.name == name
-                )
-            )
-            v = (latest or 0) + 1
-        fv = FeatureView(
+
+    def make(v: int) -> FeatureView:
+        return FeatureView(
             project_id=project.id,
             name=name,
             version=v,
@@ -442,37 +450,15 @@ def create_feature_view(
             labels_json=json.dumps(labels),
             created_by_id=principal.user_id,
         )
-        db.add(fv)
-        try:
-            db.commit()
-            return fv
-        except IntegrityError:
-            db.rollback()
-            if version is not None:
-                raise AlreadyExistsError(
-                    f"Feature view '{name}' version {version} already exists; omit version to create the next one.",
-                    details={"name": name, "version": version},
-                ) from None
-            log.debug("version race on view %s (attempt %d)", name, attempt)
-    raise ConflictError(f"Could not assign a version to feature view '{name}'; retry.")
+
+    return _create_versioned(db, FeatureView, "Feature view", project.id, name, version, make)
 
 
 def get_feature_view(
     db: Session, principal: Principal, project_name: str, name: str, version: int | None
 ) -> FeatureView:
     project = project_for(db, principal, project_name)
-    stmt = select(FeatureView).where(FeatureView.project_id == project.id, FeatureView.name == name)
-    if version is None:
-        fv = db.scalar(stmt.order_by(FeatureView.version.desc()).limit(1))
-    else:
-        fv = db.scalar(stmt.where(FeatureView.version == version))
-    if fv is None:
-        which = "any version" if version is None else f"version {version}"
-        raise NotFoundError(
-            f"Feature view '{name}' ({which}) was not found in project '{project_name}'.",
-            details={"name": name, "version": version},
-        )
-    return fv
+    return _get_versioned(db, FeatureView, "Feature view", project, name, version)
 
 
 def list_feature_views(
