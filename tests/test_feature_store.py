@@ -492,3 +492,38 @@ def test_training_engine_refuses_data_work(platform):
         fg = fs.create_feature_group(f"t_{_uid()}", primary_key=["k"])  # metadata works
         with pytest.raises(errors.ConfigurationError, match="training"):
             fg.insert(pd.DataFrame({"k": [1]}))
+
+
+def test_sharing_a_feature_store_read_only(platform, tmp_path):
+    owner = connect(platform)
+    fs = owner.get_feature_store()
+    fg = fs.create_feature_group(f"w_{_uid()}", primary_key=["origin"], event_time="time_hour")
+    fg.insert(weather_df())
+    user = f"reader{_uid()}"
+    platform.create_user(user)
+    key, _ = platform.create_key(user, "project,featurestore,dataset", tmp_path)
+    theirs = f"their_{_uid()}"
+    assert platform.api("POST", "/projects", key, json={"name": theirs}).status_code == 201
+    host, port = platform.url.removeprefix("https://").split(":")
+    reader = larder.connection(
+        host=host, port=int(port), project=theirs, api_key_value=key, trust_store_path=platform.ca
+    )
+    try:
+        with pytest.raises(errors.NotFoundError, match="not shared"):
+            reader.get_feature_store(fs.name)
+        with pytest.raises(errors.NotFoundError):  # a non-member cannot share it to himself
+            reader.get_feature_store()._rest.put(f"/projects/{fs.project}/featurestore/shares/{theirs}")
+        fs.share_with(theirs)
+        assert fs.shared_with == [theirs]
+        shared = reader.get_feature_store(fs.name)
+        assert len(shared.get_feature_group(fg.name).read()) == 4  # catalog and data, read only
+        with pytest.raises(errors.PermissionDeniedError):
+            shared.create_feature_group(f"x_{_uid()}", primary_key=["k"])
+        with pytest.raises(errors.PermissionDeniedError):
+            shared.get_feature_group(fg.name).insert(weather_df())
+        fs.stop_sharing(theirs)
+        with pytest.raises(errors.NotFoundError):
+            reader.get_feature_store(fs.name)
+    finally:
+        reader.close()
+        owner.close()

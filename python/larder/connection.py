@@ -121,8 +121,9 @@ class Connection:
             :mod:`larder.client.apikey`.
         hostname_verification (bool): verify that the server certificate names ``host`` (default
             True). False still verifies the certificate chain.
-        trust_store_path (str | None): a PEM CA bundle to verify the server with (default: the
-            system CAs, or ``LARDER_TRUST_STORE``, or the embedded platform's CA).
+        trust_store_path (str | None): a PEM CA bundle to verify the server with (default:
+            ``LARDER_TRUST_STORE``, else the public CAs of the ``certifi`` bundle that requests ships
+            (not the operating system's store), or the embedded platform's CA).
         cert_folder (str | None): where the client certificates are written (default
             ``~/.larder/certs``; see :mod:`larder.client.certificates`).
         api_key_file (str | None): a file holding the API key; used whatever ``secrets_store`` is.
@@ -453,7 +454,8 @@ class Connection:
                 project = name[: -len(FEATURE_STORE_SUFFIX)] if name.endswith(FEATURE_STORE_SUFFIX) else name
                 check_name("project", project)
                 if project != self._resolved_project:
-                    self._check_visible(project, "feature store")
+                    # visible to members, and to members of projects it is shared with
+                    self._check_visible(project, "feature store", f"/projects/{project}/featurestore")
             return FeatureStore(f"{project}{FEATURE_STORE_SUFFIX}", project, self)
 
     def get_model_registry(self, project: str | None = None) -> ModelRegistry:
@@ -528,6 +530,9 @@ class Connection:
     def list_namespaces(self) -> list[Namespace]:
         """All namespaces of the platform (their datasets stay private to who may read them).
 
+        Returns:
+            list[Namespace]: every namespace, by name.
+
         Example:
             >>> [ns.name for ns in conn.list_namespaces()]  # doctest: +SKIP
             ['default']
@@ -535,7 +540,13 @@ class Connection:
         return self._storage().list_namespaces()
 
     def get_namespace(self, name: str = "default") -> Namespace:
-        """A namespace by name (default ``"default"``, the server's built-in local namespace).
+        """A namespace by name.
+
+        Args:
+            name (str): the namespace (default ``"default"``, the server's built-in local namespace).
+
+        Returns:
+            Namespace: the namespace; its datasets are listed by :meth:`Namespace.list_datasets`.
 
         Raises:
             larder.errors.NotFoundError: when it does not exist.
@@ -546,10 +557,18 @@ class Connection:
         return self._storage().get_namespace(name)
 
     def delete_namespace(self, name: str) -> None:
-        """Delete an empty namespace (platform admins only).
+        """Delete an empty namespace (platform admins only). Its bucket or folder is left in place.
+
+        Args:
+            name (str): the namespace.
 
         Raises:
             larder.errors.ConflictError: while it still holds datasets; the message lists them.
+            larder.errors.PermissionDeniedError: when you are not a platform admin.
+            larder.errors.NotFoundError: when it does not exist.
+
+        Example:
+            >>> conn.delete_namespace("lake")  # doctest: +SKIP
         """
         self._storage().delete_namespace(name)
 
@@ -566,16 +585,18 @@ class Connection:
 
         Args:
             metadata (dict[str, str] | None): pairs that must all match (AND).
-            namespace (str | None): only this namespace. dataset (str | None): only this dataset
-                (needs ``namespace``).
-            modified_after / modified_before (datetime | None): timezone-aware bounds (UTC).
+            namespace (str | None): only this namespace (default: all).
+            dataset (str | None): only this dataset (needs ``namespace``).
+            modified_after (datetime | None): only objects written after this time (timezone-aware).
+            modified_before (datetime | None): only objects written before this time (timezone-aware).
             limit (int): at most this many results, 1-1000 (default 100), newest first.
 
         Returns:
             list[DatasetRef]: the matching objects.
 
         Raises:
-            ValueError: on a naive datetime. larder.errors.InvalidArgumentError: on a bad limit.
+            ValueError: on a naive datetime.
+            larder.errors.InvalidArgumentError: on a bad limit.
 
         Example:
             >>> refs = conn.search(metadata={"source": "crm", "year": "2024"})  # doctest: +SKIP
@@ -585,8 +606,16 @@ class Connection:
     def get_engine(self) -> Engine:
         """The engine data work runs on (see :mod:`larder.engine`).
 
+        Returns:
+            Engine: the connection's engine; ``.name`` is ``"python"``, ``"spark"``, ``"hive"`` or
+            ``"training"``.
+
         Raises:
             larder.errors.ConfigurationError: when the connection is closed.
+
+        Example:
+            >>> conn.get_engine().name  # doctest: +SKIP
+            'python'
         """
         self._require_connected("get_engine()")
         assert self._engine_instance is not None
@@ -772,7 +801,7 @@ def connection(
         region_name (str): AWS region of the AWS secrets stores (default: boto3's default).
         secrets_store (str): ``"local"`` (default), ``"secretsmanager"`` or ``"parameterstore"``.
         hostname_verification (bool): verify that the certificate names the host (default True).
-        trust_store_path (str | None): PEM CA bundle (default: system CAs or ``LARDER_TRUST_STORE``).
+        trust_store_path (str | None): PEM CA bundle (default: ``LARDER_TRUST_STORE``, else certifi's public CAs).
         cert_folder (str | None): where client certificates go (default ``~/.larder/certs``).
         api_key_file (str | None): a file holding the API key.
         api_key_value (str | None): the API key itself.

@@ -55,7 +55,14 @@ class Feature:
     Attributes:
         name (str): the column name.
         type (str): the Arrow type, e.g. ``"double"``, ``"string"``, ``"timestamp[us, tz=UTC]"``.
-        primary (bool): part of the primary key. event_time (bool): the event time column.
+        primary (bool): part of the primary key.
+        event_time (bool): the event time column.
+        feature_group (FeatureGroup | None): the feature group it belongs to.
+
+    Example:
+        >>> temp = Feature("temp", "double")
+        >>> (temp > 10).to_sql()
+        '"temp" > 10'
     """
 
     name: str
@@ -92,24 +99,68 @@ class Feature:
         return hash((self.name, self.type))
 
     def isin(self, values: list[Any] | tuple[Any, ...] | set[Any]) -> Filter:
-        """True where the feature's value is one of ``values`` (a non-empty list)."""
+        """True where the feature's value is one of some values (SQL ``IN``).
+
+        Args:
+            values (list | tuple | set): the values, at least one.
+
+        Returns:
+            Filter: the condition.
+
+        Raises:
+            InvalidArgumentError: on an empty collection, or a value that cannot be a SQL literal.
+
+        Example:
+            >>> print(Feature("carrier", "string").isin(["AA", "UA"]).to_sql())
+            "carrier" IN ('AA', 'UA')
+        """
         values = list(values)
         if not values:
             raise InvalidArgumentError(f"isin() on '{self.name}' needs at least one value.")
         return self._filter("IN", values)
 
     def like(self, pattern: str) -> Filter:
-        """SQL ``LIKE``: ``%`` matches any run of characters, ``_`` one character."""
+        """True where the feature matches a SQL ``LIKE`` pattern.
+
+        Args:
+            pattern (str): ``%`` matches any run of characters, ``_`` one character.
+
+        Returns:
+            Filter: the condition.
+
+        Raises:
+            InvalidArgumentError: when ``pattern`` is not a string.
+
+        Example:
+            >>> print(Feature("tailnum", "string").like("N1%").to_sql())
+            "tailnum" LIKE 'N1%'
+        """
         if not isinstance(pattern, str):
             raise InvalidArgumentError(f"like() on '{self.name}' needs a string pattern, got {pattern!r}.")
         return self._filter("LIKE", pattern)
 
     def is_null(self) -> Filter:
-        """True where the feature is null."""
+        """True where the feature is null.
+
+        Returns:
+            Filter: the condition.
+
+        Example:
+            >>> Feature("wind_gust", "double").is_null().to_sql()
+            '"wind_gust" IS NULL'
+        """
         return self._filter("IS NULL", None)
 
     def not_null(self) -> Filter:
-        """True where the feature is not null."""
+        """True where the feature is not null.
+
+        Returns:
+            Filter: the condition.
+
+        Example:
+            >>> Feature("wind_gust", "double").not_null().to_sql()
+            '"wind_gust" IS NOT NULL'
+        """
         return self._filter("IS NOT NULL", None)
 
 
@@ -143,7 +194,24 @@ def _check_condition(value: Any) -> _Condition:
 
 
 class Filter(_Condition):
-    """One condition on one feature, e.g. ``fg.temp > 10``."""
+    """One condition on one feature, e.g. ``fg.temp > 10``; made by comparing a :class:`Feature`.
+
+    Combine filters with ``&`` (AND), ``|`` (OR) and ``~`` (NOT), with parentheses; ``and``/``or``
+    raise :class:`~larder.errors.InvalidArgumentError`, since a filter has no truth value.
+
+    Attributes:
+        feature (Feature): the feature it tests.
+        op (str): the SQL operator: ``=``, ``<>``, ``<``, ``<=``, ``>``, ``>=``, ``IN``, ``LIKE``,
+            ``IS NULL`` or ``IS NOT NULL``.
+        value (Any): the value compared with (a list for ``IN``; None for the null tests).
+
+    Example:
+        >>> f = Feature("temp", "double") > 10
+        >>> f
+        Filter(temp > 10)
+        >>> print((f & (Feature("origin", "string") == "JFK")).to_sql())
+        ("temp" > 10 AND "origin" = 'JFK')
+    """
 
     def __init__(self, feature: Feature, op: str, value: Any) -> None:
         self.feature = feature
@@ -160,6 +228,18 @@ class Filter(_Condition):
         return f"Filter({self.feature.name} {self.op} {self.value!r})"
 
     def to_sql(self, alias: str | None = None) -> str:
+        """The condition as duckdb SQL; values are SQL literals, never pasted text.
+
+        Args:
+            alias (str | None): a table alias to qualify the column with (default none).
+
+        Returns:
+            str: e.g. ``'fg0."temp" > 10'``.
+
+        Example:
+            >>> (Feature("temp", "double") > 10).to_sql("fg0")
+            'fg0."temp" > 10'
+        """
         col = (f"{alias}." if alias else "") + quote_ident(self.feature.name)
         if self.op in ("IS NULL", "IS NOT NULL"):
             return f"{col} {self.op}"
@@ -170,11 +250,31 @@ class Filter(_Condition):
         return f"{col} {self.op} {sql_literal(self.value)}"
 
     def features(self) -> list[Feature]:
+        """The features the condition uses.
+
+        Returns:
+            list[Feature]: ``[self.feature]``.
+
+        Example:
+            >>> (Feature("temp", "double") > 10).features()
+            [Feature('temp', 'double')]
+        """
         return [self.feature]
 
 
 class Logic(_Condition):
-    """Filters combined with ``&`` (AND), ``|`` (OR) and ``~`` (NOT)."""
+    """Filters combined with ``&`` (AND), ``|`` (OR) and ``~`` (NOT).
+
+    Attributes:
+        op (str): ``"AND"``, ``"OR"`` or ``"NOT"``.
+        left (Filter | Logic): the first operand.
+        right (Filter | Logic | None): the second operand (None for ``NOT``).
+
+    Example:
+        >>> temp, origin = Feature("temp", "double"), Feature("origin", "string")
+        >>> print((~((temp > 10) | (origin == "EWR"))).to_sql())
+        (NOT ("temp" > 10 OR "origin" = 'EWR'))
+    """
 
     def __init__(self, op: str, left: _Condition, right: _Condition | None) -> None:
         self.op = op
@@ -185,10 +285,31 @@ class Logic(_Condition):
         return f"Logic({self.op}, {self.left!r}, {self.right!r})"
 
     def to_sql(self, alias: str | None = None) -> str:
+        """The combined condition as duckdb SQL, in parentheses.
+
+        Args:
+            alias (str | None): a table alias to qualify the columns with (default none).
+
+        Returns:
+            str: e.g. ``'("temp" > 10 AND "origin" = 'JFK')'``.
+
+        Example:
+            >>> ((Feature("a", "double") > 1) & (Feature("b", "double") < 2)).to_sql()
+            '("a" > 1 AND "b" < 2)'
+        """
         if self.op == "NOT":
             return f"(NOT {self.left.to_sql(alias)})"
         assert self.right is not None
         return f"({self.left.to_sql(alias)} {self.op} {self.right.to_sql(alias)})"
 
     def features(self) -> list[Feature]:
+        """The features the combined condition uses, left to right (with repeats).
+
+        Returns:
+            list[Feature]: the features of both operands.
+
+        Example:
+            >>> ((Feature("a", "double") > 1) & (Feature("b", "double") < 2)).features()
+            [Feature('a', 'double'), Feature('b', 'double')]
+        """
         return self.left.features() + (self.right.features() if self.right is not None else [])

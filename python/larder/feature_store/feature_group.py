@@ -50,10 +50,20 @@ class FeatureGroup:
     builds filters (``fg.temp > 10``).
 
     Attributes:
-        name (str), version (int), description (str).
-        primary_key (list[str]): the key columns. event_time (str | None): the event time column.
-        partition_key (list[str]): Delta partition columns. online_enabled (bool).
+        name (str): the feature group's name.
+        version (int): the version, from 1.
+        description (str): what it holds.
+        primary_key (list[str]): the key columns.
+        event_time (str | None): the event time column (timezone-aware timestamps, stored as UTC).
+        partition_key (list[str]): Delta partition columns.
+        online_enabled (bool): whether the latest row per key is kept in the online store.
+        statistics_enabled (bool): whether statistics are computed at each commit.
         features (list[Feature]): the schema (empty until the first insert).
+
+    Example:
+        >>> weather = fs.create_feature_group("weather", primary_key=["origin"], event_time="time_hour")  # doctest: +SKIP
+        >>> weather.insert(weather_df)  # doctest: +SKIP
+        >>> weather.filter(weather.temp > 10).read()  # doctest: +SKIP
     """
 
     def __init__(self, feature_store: FeatureStore, info: dict[str, Any]) -> None:
@@ -90,10 +100,20 @@ class FeatureGroup:
         ]
 
     def get_feature(self, name: str) -> Feature:
-        """A feature by name.
+        """A feature by name (also ``fg[name]`` and ``fg.<name>``).
+
+        Args:
+            name (str): the feature (column) name.
+
+        Returns:
+            Feature: the feature, which builds filters.
 
         Raises:
             InvalidArgumentError: when the feature group has no such feature (the message lists them).
+
+        Example:
+            >>> weather.get_feature("temp")  # doctest: +SKIP
+            Feature('temp', 'double')
         """
         for f in self.features:
             if f.name == name:
@@ -300,7 +320,10 @@ class FeatureGroup:
                 timezone-aware). Default None: now.
             online (bool): read the online store instead (online-enabled groups only).
             dataframe_type (str): ``"pandas"`` (default), ``"polars"``, ``"pyarrow"``, ``"numpy"``
-                or ``"python"`` (a list of rows).
+                or ``"python"`` (a list of rows, each a list of values in column order).
+
+        Returns:
+            Any: the rows in the requested type.
 
         Raises:
             NotFoundError: before the first insert, or when nothing existed at ``wallclock_time``.
@@ -333,13 +356,34 @@ class FeatureGroup:
         return _frames.normalize(_cast_like(table, offline.schema))
 
     def show(self, n: int = 10, online: bool = False) -> Any:
-        """The first ``n`` rows as a pandas DataFrame (printed nicely in notebooks)."""
+        """The first rows as a pandas DataFrame (printed nicely in notebooks).
+
+        Args:
+            n (int): how many rows (default 10).
+            online (bool): read the online store instead (online-enabled groups only).
+
+        Returns:
+            pandas.DataFrame: at most ``n`` rows.
+
+        Example:
+            >>> weather.show(5)  # doctest: +SKIP
+        """
         if online:
             return self.read(online=True).head(n)
         return _frames.from_arrow(self._read_arrow().slice(0, n), "pandas")
 
     def as_of(self, wallclock_time: datetime | str) -> Query:
-        """A query of every feature as the table was at ``wallclock_time`` (UTC)."""
+        """A query of every feature as the table was at a past time (time travel).
+
+        Args:
+            wallclock_time (datetime | str): a timezone-aware time (or ISO 8601 string), UTC.
+
+        Returns:
+            Query: ``select_all()`` as of that time.
+
+        Example:
+            >>> weather.as_of(datetime(2024, 1, 1, tzinfo=timezone.utc)).read()  # doctest: +SKIP
+        """
         return self.select_all().as_of(wallclock_time)
 
     def read_changes(
@@ -348,7 +392,24 @@ class FeatureGroup:
         end_wallclock_time: datetime | str,
         dataframe_type: str = "pandas",
     ) -> Any:
-        """Rows inserted or updated by commits in ``(start, end]`` (UTC), from the Delta change feed."""
+        """Rows inserted or updated by the commits made in ``(start, end]``, from the Delta change feed.
+
+        Args:
+            start_wallclock_time (datetime | str): the start, exclusive (timezone-aware, UTC).
+            end_wallclock_time (datetime | str): the end, inclusive (timezone-aware, UTC).
+            dataframe_type (str): ``"pandas"`` (default), ``"polars"``, ``"pyarrow"``, ``"numpy"``
+                or ``"python"``.
+
+        Returns:
+            Any: the rows written by those commits (empty when there was none).
+
+        Raises:
+            InvalidArgumentError: when the end is not after the start, or a time is naive.
+            NotFoundError: before the first insert.
+
+        Example:
+            >>> weather.read_changes(yesterday, datetime.now(timezone.utc))  # doctest: +SKIP
+        """
         import pyarrow as pa
         import pyarrow.compute as pc
 
@@ -372,7 +433,19 @@ class FeatureGroup:
         return _frames.from_arrow(cdf.select(keep), dataframe_type)
 
     def commit_details(self, limit: int | None = None) -> dict[int, dict[str, Any]]:
-        """The commits, newest first: ``{delta_version: {committed_at, operation, rows_inserted, ...}}``."""
+        """The commits of this version, newest first.
+
+        Args:
+            limit (int | None): at most this many (default: all).
+
+        Returns:
+            dict[int, dict]: ``{delta_version: {"committed_at", "operation", "rows_inserted",
+            "rows_updated", "rows_deleted"}}``.
+
+        Example:
+            >>> weather.commit_details(limit=1)  # doctest: +SKIP
+            {2: {'operation': 'upsert', 'rows_inserted': 1, 'rows_updated': 0, ...}}
+        """
         commits = self._fs._rest.get(f"{self._path}/commits")
         out = {}
         for c in sorted(commits, key=lambda c: -c["delta_version"])[:limit]:
@@ -380,11 +453,22 @@ class FeatureGroup:
         return out
 
     def get_statistics(self, delta_version: int | None = None) -> dict[str, Any]:
-        """The statistics computed for a commit (default: the newest): count, nulls, min, max, mean,
-        stddev, approx distinct and a histogram per numeric feature.
+        """The statistics computed for a commit: per column its count, nulls, approximate distinct
+        values, min and max, and for numbers the mean, standard deviation and a 10-bin histogram.
+
+        Args:
+            delta_version (int | None): the commit's Delta version; default None: the newest commit
+                that has statistics.
+
+        Returns:
+            dict: ``{"delta_version", "row_count", "columns": {name: {...}}}``.
 
         Raises:
             NotFoundError: when there is no such commit, or statistics were disabled for it.
+
+        Example:
+            >>> weather.get_statistics()["columns"]["temp"]["mean"]  # doctest: +SKIP
+            4.33
         """
         commits = self._fs._rest.get(f"{self._path}/commits")
         if delta_version is not None:
@@ -402,16 +486,32 @@ class FeatureGroup:
     # --- queries ----------------------------------------------------------------------------------
 
     def select_all(self) -> Query:
-        """A query of every feature."""
+        """A query of every feature.
+
+        Returns:
+            Query: a query to join, filter or read.
+
+        Example:
+            >>> flights.select_all().join(weather.select(["temp"]), on=["origin"])  # doctest: +SKIP
+        """
         from larder.feature_store.query import Query
 
         return Query(self, None)
 
     def select(self, features: list[str | Feature]) -> Query:
-        """A query of the given features (names or :class:`Feature`).
+        """A query of some features.
+
+        Args:
+            features (list[str | Feature]): feature names or :class:`Feature` objects.
+
+        Returns:
+            Query: a query to join, filter or read.
 
         Raises:
             InvalidArgumentError: on an unknown feature name.
+
+        Example:
+            >>> weather.select(["temp", "wind_speed"]).read()  # doctest: +SKIP
         """
         from larder.feature_store.query import Query
 
@@ -421,7 +521,20 @@ class FeatureGroup:
         return Query(self, names)
 
     def select_except(self, features: list[str | Feature]) -> Query:
-        """A query of every feature except the given ones."""
+        """A query of every feature except some.
+
+        Args:
+            features (list[str | Feature]): the features to leave out (names or :class:`Feature`).
+
+        Returns:
+            Query: a query to join, filter or read.
+
+        Raises:
+            InvalidArgumentError: on an unknown feature name.
+
+        Example:
+            >>> weather.select_except(["origin", "time_hour"])  # doctest: +SKIP
+        """
         from larder.feature_store.query import Query
 
         drop = {f.name if isinstance(f, Feature) else f for f in features}
@@ -430,11 +543,25 @@ class FeatureGroup:
         return Query(self, [f.name for f in self.features if f.name not in drop])
 
     def filter(self, condition: Filter | Logic) -> Query:
-        """A query of every feature, filtered: ``fg.filter(fg.temp > 10)``."""
+        """A query of every feature, keeping the rows that match a condition.
+
+        Args:
+            condition (Filter | Logic): e.g. ``fg.temp > 10`` or ``(fg.temp > 10) & (fg.origin == "JFK")``.
+
+        Returns:
+            Query: ``select_all().filter(condition)``.
+
+        Example:
+            >>> weather.filter((weather.temp > 10) & weather.origin.isin(["JFK", "LGA"])).read()  # doctest: +SKIP
+        """
         return self.select_all().filter(condition)
 
     def delete(self) -> None:
-        """Delete this version: its catalog entry, its Delta table and its online rows."""
+        """Delete this version: its catalog entry, its Delta table and its online rows.
+
+        Example:
+            >>> fs.get_feature_group("weather", version=2).delete()  # doctest: +SKIP
+        """
         self._fs._rest.delete(self._path)
 
     def _refresh(self) -> None:

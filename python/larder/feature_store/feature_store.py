@@ -93,10 +93,35 @@ class FeatureStore:
     def _dataset(self) -> Dataset:
         """The project's feature store dataset (where Delta tables and training data live)."""
         if self._dataset_handle is None:
-            project = self._rest.get(f"/projects/{self._project}")
-            namespace = self._connection.get_namespace(project.get("namespace") or "default")
-            self._dataset_handle = namespace.get_dataset(f"{self._project}_featurestore")
+            info = self._rest.get(f"/projects/{self._project}/featurestore")
+            self._dataset_handle = self._connection.get_namespace(info["namespace"]).get_dataset(
+                info["dataset"]
+            )
         return self._dataset_handle
+
+    def share_with(self, project: str) -> None:
+        """Let every member of ``project`` read this feature store (its feature groups, feature
+        views and data; not write). Needs the data_owner role here.
+
+        Raises:
+            PermissionDeniedError: when you are not a data_owner of this project.
+            NotFoundError: when ``project`` does not exist.
+
+        Example:
+            >>> fs.share_with("fraud_analytics")  # doctest: +SKIP
+        """
+        check_name("project", project)
+        self._rest.put(f"/projects/{self._project}/featurestore/shares/{project}")
+
+    def stop_sharing(self, project: str) -> None:
+        """Withdraw what :meth:`share_with` granted to ``project``."""
+        check_name("project", project)
+        self._rest.delete(f"/projects/{self._project}/featurestore/shares/{project}")
+
+    @property
+    def shared_with(self) -> list[str]:
+        """The projects this feature store is shared with (read only)."""
+        return list(self._rest.get(f"/projects/{self._project}/featurestore")["shared_with"])
 
     # --- feature groups ---------------------------------------------------------------------------
 
@@ -162,10 +187,21 @@ class FeatureStore:
         return FeatureGroup(self, self._rest.post(f"/projects/{self._project}/featuregroups", body))
 
     def get_feature_group(self, name: str, version: int | None = None) -> FeatureGroup:
-        """A feature group version (default: the newest).
+        """A feature group version.
+
+        Args:
+            name (str): the feature group's name.
+            version (int | None): the version; default None: the newest.
+
+        Returns:
+            FeatureGroup: the version's handle (its data is read with :meth:`FeatureGroup.read`).
 
         Raises:
             NotFoundError: naming the feature group and version.
+
+        Example:
+            >>> weather = fs.get_feature_group("weather")  # doctest: +SKIP
+            >>> first = fs.get_feature_group("weather", version=1)  # doctest: +SKIP
         """
         from larder.feature_store.feature_group import FeatureGroup
 
@@ -176,7 +212,18 @@ class FeatureStore:
         )
 
     def get_feature_groups(self, name: str | None = None) -> list[FeatureGroup]:
-        """Every version of ``name`` (or of every feature group when None)."""
+        """Every version of a feature group, or of every feature group.
+
+        Args:
+            name (str | None): the feature group's name; default None: all feature groups.
+
+        Returns:
+            list[FeatureGroup]: ordered by name, then version (``[]`` when there is none).
+
+        Example:
+            >>> [g.version for g in fs.get_feature_groups("weather")]  # doctest: +SKIP
+            [1, 2]
+        """
         from larder.feature_store.feature_group import FeatureGroup
 
         params = {"name": name} if name else None
@@ -188,8 +235,21 @@ class FeatureStore:
     def get_or_create_feature_group(
         self, name: str, version: int | None = None, **kwargs: Any
     ) -> FeatureGroup:
-        """The feature group version if it exists (default: newest), else a new one with ``kwargs``
-        (see :meth:`create_feature_group`)."""
+        """The feature group version if it exists, else a new one.
+
+        Args:
+            name (str): the feature group's name.
+            version (int | None): the version; default None: the newest, or version 1 when created.
+            **kwargs: the other arguments of :meth:`create_feature_group` (``primary_key``,
+                ``event_time``, ``online_enabled``, ...), used only when it is created.
+
+        Returns:
+            FeatureGroup: the existing or new version.
+
+        Example:
+            >>> weather = fs.get_or_create_feature_group("weather", primary_key=["origin"],
+            ...                                          event_time="time_hour")  # doctest: +SKIP
+        """
         try:
             return self.get_feature_group(name, version)
         except NotFoundError:
@@ -230,8 +290,12 @@ class FeatureStore:
             labels (list[str] | None): columns of the query that are labels (``y``).
             description (str): what it is for.
 
+        Returns:
+            FeatureView: the new version.
+
         Raises:
             InvalidArgumentError: a bad name, or a label that is not a column of the query.
+            AlreadyExistsError: the given version exists.
 
         Example:
             >>> fv = fs.create_feature_view("delays", query, labels=["delayed"])  # doctest: +SKIP
@@ -259,10 +323,20 @@ class FeatureStore:
         return self._feature_view(self._rest.post(f"/projects/{self._project}/featureviews", body))
 
     def get_feature_view(self, name: str, version: int | None = None) -> FeatureView:
-        """A feature view version (default: the newest).
+        """A feature view version.
+
+        Args:
+            name (str): the feature view's name.
+            version (int | None): the version; default None: the newest.
+
+        Returns:
+            FeatureView: the view, with its query rebuilt over its feature groups.
 
         Raises:
             NotFoundError: naming the feature view and version.
+
+        Example:
+            >>> fv = fs.get_feature_view("delays")  # doctest: +SKIP
         """
         check_name("feature view", name)
         params = {"version": version} if version is not None else None
@@ -271,7 +345,18 @@ class FeatureStore:
         )
 
     def get_feature_views(self, name: str | None = None) -> list[FeatureView]:
-        """Every version of ``name`` (or every feature view when None)."""
+        """Every version of a feature view, or of every feature view.
+
+        Args:
+            name (str | None): the feature view's name; default None: all feature views.
+
+        Returns:
+            list[FeatureView]: ordered by name, then version.
+
+        Example:
+            >>> [v.version for v in fs.get_feature_views("delays")]  # doctest: +SKIP
+            [1]
+        """
         params = {"name": name} if name else None
         return [
             self._feature_view(v)
@@ -286,7 +371,21 @@ class FeatureStore:
         labels: list[str] | None = None,
         description: str = "",
     ) -> FeatureView:
-        """The feature view if it exists (default: newest version), else a new one."""
+        """The feature view version if it exists, else a new one.
+
+        Args:
+            name (str): the feature view's name.
+            query (Query): the query to create it from (used only when it is created).
+            version (int | None): the version; default None: the newest, or the next when created.
+            labels (list[str] | None): the label columns (used only when it is created).
+            description (str): what it is for (used only when it is created).
+
+        Returns:
+            FeatureView: the existing or new version.
+
+        Example:
+            >>> fv = fs.get_or_create_feature_view("delays", query, labels=["delayed"])  # doctest: +SKIP
+        """
         try:
             return self.get_feature_view(name, version)
         except NotFoundError:
@@ -298,7 +397,20 @@ class FeatureStore:
         """Run SQL (duckdb dialect) over the project's feature groups, by name.
 
         Each feature group is a table named after it (its newest version) and ``<name>_<version>``
-        (every version).
+        (every version). The query runs in duckdb inside this process, over the Delta tables.
+
+        Args:
+            query (str): the SQL, e.g. ``"SELECT origin, avg(temp) FROM weather GROUP BY origin"``.
+            dataframe_type (str): ``"pandas"`` (default), ``"polars"``, ``"pyarrow"``, ``"numpy"`` or
+                ``"python"``.
+
+        Returns:
+            Any: the result in the requested type.
+
+        Raises:
+            InvalidArgumentError: when duckdb refuses the SQL (the message has duckdb's reason and
+                the table names), or on an unknown ``dataframe_type``.
+            ConfigurationError: on an engine other than ``python``.
 
         Example:
             >>> fs.sql("SELECT origin, avg(temp) FROM weather GROUP BY origin")  # doctest: +SKIP

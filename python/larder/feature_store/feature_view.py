@@ -29,9 +29,18 @@ class FeatureView:
     :meth:`FeatureStore.get_feature_view`.
 
     Attributes:
-        name (str), version (int), description (str).
+        name (str): the feature view's name.
+        version (int): the version, from 1.
+        description (str): what it is for.
         query (Query): the features and their (point-in-time) joins.
-        labels (list[str]): the label columns (``y``); every other selected column is a feature (``X``).
+        labels (list[str]): the label columns (``y``); the other columns, less the left feature
+            group's primary key and the event times, are the features (``X``).
+
+    Example:
+        >>> query = flights.select_all().join(weather.select(["temp"]), on=["origin"])  # doctest: +SKIP
+        >>> fv = fs.create_feature_view("delays", query, labels=["delayed"])  # doctest: +SKIP
+        >>> X, y = fv.training_data()  # doctest: +SKIP
+        >>> fv.get_feature_vector({"origin": "JFK"}, passed_features={"origin": "JFK"})  # doctest: +SKIP
     """
 
     def __init__(self, feature_store: FeatureStore, info: dict[str, Any], query: Query) -> None:
@@ -106,13 +115,19 @@ class FeatureView:
         """Point-in-time correct training data: ``(X, y)``.
 
         Args:
-            start_time / end_time (datetime | str | None): keep rows whose (left) event time is in
-                ``[start_time, end_time)`` (UTC, timezone-aware). Default: all.
+            start_time (datetime | str | None): keep rows whose (left) event time is at or after
+                this (timezone-aware, UTC). Default: no lower bound.
+            end_time (datetime | str | None): keep rows whose (left) event time is before this.
+                Default: no upper bound.
             dataframe_type (str): ``"pandas"`` (default), ``"polars"``, ``"pyarrow"``, ``"numpy"``, ``"python"``.
-            primary_key / event_time (bool): keep the key / event-time columns in ``X`` (default False).
+            primary_key (bool): keep the left feature group's primary key columns in ``X`` (default False).
+            event_time (bool): keep the event time columns in ``X`` (default False).
 
         Returns:
             tuple: ``(X, y)``; ``y`` is None when the view has no labels.
+
+        Raises:
+            InvalidArgumentError: a naive time, or times on a view whose left group has no event time.
 
         Example:
             >>> X, y = fv.training_data(start_time=datetime(2013, 1, 1, tzinfo=timezone.utc))  # doctest: +SKIP
@@ -180,9 +195,22 @@ class FeatureView:
         primary_key: bool = False,
         event_time: bool = False,
     ) -> tuple[Any, Any, Any, Any]:
-        """``X_train, X_test, y_train, y_test``: a random split (``test_size``, reproducible with
-        ``seed``) or a time split (``train_start/train_end``, ``test_start/test_end``: UTC, the end
-        exclusive).
+        """Training data split in two: a random split (reproducible with ``seed``) or a time split.
+
+        Args:
+            test_size (float | None): the fraction of rows in the test split, in (0, 1), for a
+                random split.
+            train_start (datetime | str | None): time split: the train split's first event time.
+            train_end (datetime | str | None): time split: the end of the train split (exclusive).
+            test_start (datetime | str | None): time split: the test split's first event time.
+            test_end (datetime | str | None): time split: the end of the test split (exclusive).
+            seed (int | None): the random split's seed (default None: a new split every time).
+            dataframe_type (str): ``"pandas"`` (default), ``"polars"``, ``"pyarrow"``, ``"numpy"``, ``"python"``.
+            primary_key (bool): keep the primary key columns in ``X`` (default False).
+            event_time (bool): keep the event time columns in ``X`` (default False).
+
+        Returns:
+            tuple: ``(X_train, X_test, y_train, y_test)``.
 
         Raises:
             InvalidArgumentError: when neither a size nor times are given, or sizes are out of range.
@@ -216,8 +244,33 @@ class FeatureView:
         primary_key: bool = False,
         event_time: bool = False,
     ) -> tuple[Any, Any, Any, Any, Any, Any]:
-        """``X_train, X_val, X_test, y_train, y_val, y_test``, random or by time (see
-        :meth:`train_test_split`)."""
+        """Training data split in three, randomly or by time (see :meth:`train_test_split`).
+
+        Args:
+            validation_size (float | None): random split: the fraction of rows for validation.
+            test_size (float | None): random split: the fraction of rows for test (the sizes sum
+                below 1; train gets the rest).
+            train_start (datetime | str | None): time split: the train split's first event time.
+            train_end (datetime | str | None): time split: the end of the train split (exclusive).
+            validation_start (datetime | str | None): time split: the validation split's start.
+            validation_end (datetime | str | None): time split: its end (exclusive).
+            test_start (datetime | str | None): time split: the test split's start.
+            test_end (datetime | str | None): time split: its end (exclusive).
+            seed (int | None): the random split's seed.
+            dataframe_type (str): ``"pandas"`` (default), ``"polars"``, ``"pyarrow"``, ``"numpy"``, ``"python"``.
+            primary_key (bool): keep the primary key columns in ``X`` (default False).
+            event_time (bool): keep the event time columns in ``X`` (default False).
+
+        Returns:
+            tuple: ``(X_train, X_val, X_test, y_train, y_val, y_test)``.
+
+        Raises:
+            InvalidArgumentError: when neither sizes nor times are given, or sizes are out of range.
+
+        Example:
+            >>> X_tr, X_va, X_te, y_tr, y_va, y_te = fv.train_validation_test_split(
+            ...     validation_size=0.1, test_size=0.2, seed=7)  # doctest: +SKIP
+        """
         _frames.check_dataframe_type(dataframe_type)
         parts = self._split(
             self._table(),
@@ -262,6 +315,27 @@ class FeatureView:
         Without split arguments one ``all`` split is written; with sizes or times, ``train`` /
         ``validation`` / ``test`` splits (as :meth:`train_test_split`). The query, the split and the
         row counts are recorded with it.
+
+        Args:
+            start_time (datetime | str | None): keep rows whose (left) event time is at or after this.
+            end_time (datetime | str | None): keep rows whose (left) event time is before this.
+            description (str): what this training dataset is (default ``""``).
+            test_size (float | None): random split: the test fraction.
+            validation_size (float | None): random split: the validation fraction.
+            train_start (datetime | str | None): time split: the train split's start.
+            train_end (datetime | str | None): time split: the train split's end (exclusive).
+            validation_start (datetime | str | None): time split: the validation split's start.
+            validation_end (datetime | str | None): time split: the validation split's end (exclusive).
+            test_start (datetime | str | None): time split: the test split's start.
+            test_end (datetime | str | None): time split: the test split's end (exclusive).
+            seed (int | None): the random split's seed.
+
+        Returns:
+            int: the training dataset version (1, 2, ...).
+
+        Raises:
+            InvalidArgumentError: a naive time, sizes out of range, or a time split on a view without
+                an event time.
 
         Example:
             >>> v = fv.create_training_data(train_end=nov1, test_start=nov1, description="Jan-Oct / Nov-Dec")  # doctest: +SKIP
@@ -312,7 +386,18 @@ class FeatureView:
         return int(td["version"])
 
     def create_train_test_split(self, **kwargs: Any) -> int:
-        """:meth:`create_training_data` with a train/test split (hsfs name)."""
+        """:meth:`create_training_data` with a train/test split (hsfs's name for it).
+
+        Args:
+            **kwargs: the arguments of :meth:`create_training_data` (``test_size``, ``seed``, or
+                ``train_end`` and ``test_start``, ...).
+
+        Returns:
+            int: the training dataset version.
+
+        Example:
+            >>> v = fv.create_train_test_split(test_size=0.2, seed=42)  # doctest: +SKIP
+        """
         return self.create_training_data(**kwargs)
 
     def get_training_data(
@@ -322,11 +407,23 @@ class FeatureView:
         primary_key: bool = False,
         event_time: bool = False,
     ) -> tuple[Any, ...]:
-        """Read a materialized training dataset: ``(X, y)``, or with splits
-        ``X_train, X_test, y_train, y_test`` (and the validation pair when it has one).
+        """Read a materialized training dataset.
+
+        Args:
+            training_dataset_version (int): the version :meth:`create_training_data` returned.
+            dataframe_type (str): ``"pandas"`` (default), ``"polars"``, ``"pyarrow"``, ``"numpy"``, ``"python"``.
+            primary_key (bool): keep the primary key columns in ``X`` (default False).
+            event_time (bool): keep the event time columns in ``X`` (default False).
+
+        Returns:
+            tuple: ``(X, y)`` without splits; ``(X_train, X_test, y_train, y_test)`` with a train/test
+            split; ``(X_train, X_val, X_test, y_train, y_val, y_test)`` with three.
 
         Raises:
             NotFoundError: when the version does not exist (or is still being written).
+
+        Example:
+            >>> X_train, X_test, y_train, y_test = fv.get_training_data(1)  # doctest: +SKIP
         """
         import pyarrow.parquet as pq
 
@@ -341,17 +438,49 @@ class FeatureView:
         return tuple(p[0] for p in pairs) + tuple(p[1] for p in pairs)
 
     def get_train_test_split(self, training_dataset_version: int, **kwargs: Any) -> tuple[Any, ...]:
-        """:meth:`get_training_data` (hsfs name)."""
+        """:meth:`get_training_data` (hsfs's name for it).
+
+        Args:
+            training_dataset_version (int): the training dataset version.
+            **kwargs: the other arguments of :meth:`get_training_data`.
+
+        Returns:
+            tuple: ``(X_train, X_test, y_train, y_test)`` for a train/test split.
+
+        Example:
+            >>> X_train, X_test, y_train, y_test = fv.get_train_test_split(1)  # doctest: +SKIP
+        """
         return self.get_training_data(training_dataset_version, **kwargs)
 
     def get_training_datasets(self) -> list[dict[str, Any]]:
-        """The materialized training datasets: version, description, metadata, created_at."""
+        """The materialized training datasets of this feature view version.
+
+        Returns:
+            list[dict]: one ``{"version", "description", "metadata", "created_at", ...}`` each; the
+            metadata holds the query's SQL, the split and the row counts per split.
+
+        Example:
+            >>> [td["version"] for td in fv.get_training_datasets()]  # doctest: +SKIP
+            [1, 2]
+        """
         return list(self._fs._rest.get(f"{self._path}/trainingdatasets"))
 
     def get_batch_data(
         self, start_time: Any = None, end_time: Any = None, dataframe_type: str = "pandas"
     ) -> Any:
-        """Features (no labels) for batch inference, for rows with event time in ``[start, end)``."""
+        """Features without labels, for batch inference.
+
+        Args:
+            start_time (datetime | str | None): keep rows whose (left) event time is at or after this.
+            end_time (datetime | str | None): keep rows whose (left) event time is before this.
+            dataframe_type (str): ``"pandas"`` (default), ``"polars"``, ``"pyarrow"``, ``"numpy"``, ``"python"``.
+
+        Returns:
+            Any: ``X`` in the requested type.
+
+        Example:
+            >>> X = fv.get_batch_data(start_time=datetime(2013, 12, 1, tzinfo=timezone.utc))  # doctest: +SKIP
+        """
         _frames.check_dataframe_type(dataframe_type)
         x, _ = self._xy(self._table(start_time, end_time), dataframe_type, False, False)
         return x
@@ -359,7 +488,13 @@ class FeatureView:
     # --- serving ---------------------------------------------------------------------------------------
 
     def init_serving(self) -> None:
-        """Prepare online serving: fixes the feature order of the vectors (as ``X``'s columns)."""
+        """Prepare online serving: fixes the feature order of the vectors (as ``X``'s columns).
+
+        Called by the first :meth:`get_feature_vector` when you do not call it yourself.
+
+        Example:
+            >>> fv.init_serving()  # doctest: +SKIP
+        """
         columns = self.query._plan(with_tables=False).columns
         self._serving_features = self._feature_columns(columns, False, False)
 
@@ -396,6 +531,9 @@ class FeatureView:
                 or those of a feature group that is not online).
             allow_missing (bool): nulls for keys missing online instead of an error.
 
+        Returns:
+            Any: a list of values (default), a dict by feature name, or a one-row pandas DataFrame.
+
         Raises:
             NotFoundError: a key has no online row (unless ``allow_missing``); the message names it.
             InvalidArgumentError: the entry lacks a key column, or an unknown ``return_type``.
@@ -416,7 +554,25 @@ class FeatureView:
         passed_features: list[dict[str, Any]] | None = None,
         allow_missing: bool = False,
     ) -> Any:
-        """Many feature vectors in one request (see :meth:`get_feature_vector`)."""
+        """Many feature vectors in one request (see :meth:`get_feature_vector`).
+
+        Args:
+            entries (list[dict]): one entry of key columns per vector.
+            return_type (str): ``"list"`` (default: a list of lists), ``"dict"`` (a list of dicts) or
+                ``"pandas"`` (a DataFrame, one row per entry).
+            passed_features (list[dict] | None): feature values you provide, one dict per entry.
+            allow_missing (bool): nulls for keys missing online instead of an error.
+
+        Returns:
+            Any: the vectors, in the order of ``entries``.
+
+        Raises:
+            InvalidArgumentError: no entries, an entry without a key column, an unknown ``return_type``.
+            NotFoundError: a key has no online row (unless ``allow_missing``).
+
+        Example:
+            >>> fv.get_feature_vectors([{"origin": "JFK"}, {"origin": "LGA"}], return_type="pandas")  # doctest: +SKIP
+        """
         if return_type not in RETURN_TYPES:
             raise InvalidArgumentError(f"Unknown return_type {return_type!r}; use one of {RETURN_TYPES}.")
         if not entries:
@@ -436,5 +592,9 @@ class FeatureView:
         return vectors[0] if single else vectors
 
     def delete(self) -> None:
-        """Delete this feature view version and its training datasets."""
+        """Delete this feature view version and its training datasets.
+
+        Example:
+            >>> fs.get_feature_view("delays", version=1).delete()  # doctest: +SKIP
+        """
         self._fs._rest.delete(self._path)

@@ -93,7 +93,8 @@ class Query:
             sub_query (Query): the right side, e.g. ``weather.select(["temp"])``.
             on (list[str] | None): key columns with the same name on both sides. Default: the right
                 feature group's primary key, when the left side has those columns.
-            left_on / right_on (list[str] | None): key columns with different names.
+            left_on (list[str] | None): the left side's key columns, when the names differ.
+            right_on (list[str] | None): the right side's key columns, in the same order.
             join_type (str): ``"left"`` (default: every left row stays) or ``"inner"``.
             prefix (str | None): prepended to the right side's feature names in the result.
             max_age (timedelta | None): point-in-time joins only: a match older than this leaves
@@ -105,6 +106,11 @@ class Query:
         Raises:
             InvalidArgumentError: no common key, unknown key columns, mismatched key lists, an
                 unknown join type, or max_age on a join without event times.
+
+        Example:
+            >>> q = (flights.select_all()
+            ...      .join(weather.select(["temp"]), on=["origin"], max_age=timedelta(hours=3))
+            ...      .join(airports.select(["alt"]), left_on=["dest"], right_on=["faa"], prefix="dest_"))  # doctest: +SKIP
         """
         if not isinstance(sub_query, Query):
             raise InvalidArgumentError(
@@ -152,7 +158,23 @@ class Query:
         return self
 
     def filter(self, condition: Filter | Logic) -> Query:
-        """Keep rows matching ``condition`` (filters on any joined feature group's features)."""
+        """Keep the rows matching a condition; several calls combine with AND.
+
+        Args:
+            condition (Filter | Logic): a condition on the features of any feature group in the
+                query, e.g. ``weather.temp > 10``.
+
+        Returns:
+            Query: this query.
+
+        Raises:
+            InvalidArgumentError: when ``condition`` is not a filter, or uses a feature group that is
+                not in the query.
+
+        Example:
+            >>> q = flights.select_all().join(weather.select(["temp"]), on=["origin"])  # doctest: +SKIP
+            >>> q.filter((weather.temp < 0) & (flights.origin == "JFK")).read()  # doctest: +SKIP
+        """
         if not isinstance(condition, _Condition):
             raise InvalidArgumentError(
                 f"filter() takes a condition such as fg.temp > 10, not {type(condition).__name__}."
@@ -168,7 +190,18 @@ class Query:
         return self
 
     def as_of(self, wallclock_time: datetime | str | None) -> Query:
-        """Read every feature group as its table was at ``wallclock_time`` (UTC; None: now)."""
+        """Read every feature group of the query as its table was at a past time (time travel).
+
+        Args:
+            wallclock_time (datetime | str | None): a timezone-aware time or ISO 8601 string (UTC);
+                None: now.
+
+        Returns:
+            Query: this query.
+
+        Example:
+            >>> q.as_of(datetime(2024, 1, 1, tzinfo=timezone.utc)).read()  # doctest: +SKIP
+        """
         from larder.feature_store.feature_group import _aware
 
         self._as_of = _aware(wallclock_time, "wallclock_time")
@@ -305,7 +338,17 @@ class Query:
         return render(self._filter)
 
     def to_string(self) -> str:
-        """The duckdb SQL this query runs (tables are named ``fg0``, ``fg1``, ... in join order)."""
+        """The duckdb SQL this query runs (tables are named ``fg0``, ``fg1``, ... in join order).
+
+        Returns:
+            str: the SQL; point-in-time joins show as ``ASOF LEFT JOIN``.
+
+        Example:
+            >>> print(q.to_string())  # doctest: +SKIP
+            SELECT fg0."flight_id" AS "flight_id", ..., fg1."temp" AS "temp"
+            FROM fg0
+            ASOF LEFT JOIN fg1 ON fg0."origin" = fg1."origin" AND fg0."time_hour" >= fg1."time_hour"
+        """
         return self._plan(with_tables=False).sql
 
     # --- running -----------------------------------------------------------------------------------
@@ -328,19 +371,47 @@ class Query:
             con.close()
 
     def read(self, dataframe_type: str = "pandas") -> Any:
-        """Run the query and return the rows (``"pandas"``, ``"polars"``, ``"pyarrow"``, ``"numpy"``,
-        ``"python"``)."""
+        """Run the query and return the rows (in no particular order).
+
+        Args:
+            dataframe_type (str): ``"pandas"`` (default), ``"polars"``, ``"pyarrow"``, ``"numpy"``
+                or ``"python"`` (a list of rows).
+
+        Returns:
+            Any: the rows in the requested type.
+
+        Example:
+            >>> df = flights.select_all().join(weather.select(["temp"]), on=["origin"]).read()  # doctest: +SKIP
+        """
         _frames.check_dataframe_type(dataframe_type)
         return _frames.from_arrow(self._arrow(), dataframe_type)
 
     def show(self, n: int = 10) -> Any:
-        """The first ``n`` rows as a pandas DataFrame."""
+        """The first rows as a pandas DataFrame.
+
+        Args:
+            n (int): how many rows (default 10).
+
+        Returns:
+            pandas.DataFrame: at most ``n`` rows.
+
+        Example:
+            >>> q.show(5)  # doctest: +SKIP
+        """
         return _frames.from_arrow(self._arrow().slice(0, n), "pandas")
 
     # --- serialization (feature views store their query) ------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-able description (feature group ids/names/versions, features, joins, filter)."""
+        """A JSON-able description of the query, as feature views store it.
+
+        Returns:
+            dict: ``{"left": {"id", "name", "version", "features"}, "joins": [...], "filter": ...}``.
+
+        Example:
+            >>> weather.select(["temp"]).to_dict()["left"]  # doctest: +SKIP
+            {'id': 1, 'name': 'weather', 'version': 1, 'features': ['temp']}
+        """
         return {
             "left": {
                 "id": self._fg._id,
@@ -364,7 +435,19 @@ class Query:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], groups: dict[tuple[str, int], FeatureGroup]) -> Query:
-        """Rebuild a query from :meth:`to_dict` with the feature groups it names."""
+        """Rebuild a query from :meth:`to_dict`'s output.
+
+        Args:
+            data (dict): what :meth:`to_dict` returned.
+            groups (dict[tuple[str, int], FeatureGroup]): the feature groups it names, by
+                ``(name, version)``.
+
+        Returns:
+            Query: the rebuilt query.
+
+        Example:
+            >>> q2 = Query.from_dict(q.to_dict(), {("weather", 1): weather, ("flights", 1): flights})  # doctest: +SKIP
+        """
         left = data["left"]
         fg = groups[(left["name"], left["version"])]
         q = cls(fg, list(left["features"]))

@@ -66,7 +66,9 @@ def delete_dataset_objects(namespace: Namespace, dataset_name: str, box: SecretB
         if keys:
             client.delete_objects(Bucket=namespace.bucket, Delete={"Objects": keys, "Quiet": True})
             deleted += len(keys)
-    for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=namespace.bucket, Prefix=prefix):
+    for page in client.get_paginator("list_multipart_uploads").paginate(
+        Bucket=namespace.bucket, Prefix=prefix
+    ):
         for up in page.get("Uploads", []):
             client.abort_multipart_upload(Bucket=namespace.bucket, Key=up["Key"], UploadId=up["UploadId"])
     return deleted

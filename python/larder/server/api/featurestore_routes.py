@@ -4,7 +4,7 @@ reads, feature views, training datasets and feature vectors (scope ``featurestor
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query, Request, Response
@@ -87,6 +87,23 @@ def _td(db: DB, fv: FeatureView, td: TrainingDataset) -> TrainingDatasetOut:
         metadata=json.loads(td.metadata_json),
         created_at=td.created_at,
     )
+
+
+@router.get(
+    "/projects/{project}/featurestore", summary="The feature store: its dataset and who it is shared with"
+)
+def get_feature_store(project: str, db: DB, caller: Caller) -> dict[str, Any]:
+    return fs.feature_store_info(db, caller, project)
+
+
+@router.put("/projects/{project}/featurestore/shares/{other}", summary="Share the feature store (read only)")
+def share_feature_store(project: str, other: str, db: DB, caller: Caller) -> dict[str, Any]:
+    return fs.share(db, caller, project, other, True)
+
+
+@router.delete("/projects/{project}/featurestore/shares/{other}", summary="Stop sharing the feature store")
+def unshare_feature_store(project: str, other: str, db: DB, caller: Caller) -> dict[str, Any]:
+    return fs.share(db, caller, project, other, False)
 
 
 # --- feature groups --------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from larder.names import FEATURE_NAME_PATTERN, check_name
 from larder.server import storage_backend
 from larder.server.db.models import (
     Dataset,
+    DatasetPermission,
     FeatureGroup,
     FeatureGroupCommit,
     FeatureView,
@@ -39,7 +40,7 @@ from larder.server.db.models import (
 from larder.server.online import OnlineStore
 from larder.server.security.authz import Principal
 from larder.server.security.secretbox import SecretBox
-from larder.server.services import projects
+from larder.server.services import datasets, projects
 
 log = logging.getLogger("larder.server.featurestore")
 
@@ -48,8 +49,56 @@ log = logging.getLogger("larder.server.featurestore")
 
 
 def project_for(db: Session, principal: Principal, project: str) -> Project:
+    """The project whose feature store the caller may read: as a member (or admin), or because its
+    feature store is shared with one of the caller's projects. Anything else is the usual 404."""
     principal.require_scope("featurestore")
-    return projects.get_visible(db, principal, project)
+    proj = db.scalar(select(Project).where(Project.name == project))
+    if proj is not None:
+        if principal.is_admin or projects.member_role(proj, principal.user_id) is not None:
+            return proj
+        mine = datasets.my_project_ids(db, principal.user_id)
+        ds = fs_dataset(db, proj)
+        if any(p.project_id in mine for p in ds.permissions if p.project_id is not None):
+            return proj
+    return projects.get_visible(db, principal, project)  # raises the same 404 as for a missing project
+
+
+def feature_store_info(db: Session, principal: Principal, project_name: str) -> dict[str, Any]:
+    project = project_for(db, principal, project_name)
+    ds = fs_dataset(db, project)
+    shared = sorted(
+        p.project.name for p in ds.permissions if p.project is not None and p.project_id != project.id
+    )
+    return {
+        "name": f"{project.name}_featurestore",
+        "project": project.name,
+        "namespace": ds.namespace.name,
+        "dataset": ds.name,
+        "member": projects.member_role(project, principal.user_id) is not None,
+        "shared_with": shared,
+    }
+
+
+def share(db: Session, principal: Principal, project_name: str, other: str, on: bool) -> dict[str, Any]:
+    """Grant (or withdraw) read access to the feature store for every member of project ``other``."""
+    project = projects.get_visible(db, principal, project_name)
+    if projects.member_role(project, principal.user_id) != "data_owner" and not principal.is_admin:
+        raise PermissionDeniedError(
+            f"Only a data_owner of project '{project.name}' may share its feature store.",
+            details={"project": project.name},
+        )
+    target = db.scalar(select(Project).where(Project.name == other))
+    if target is None:
+        raise NotFoundError(f"Project '{other}' was not found.", details={"project": other})
+    ds = fs_dataset(db, project)
+    existing = [p for p in ds.permissions if p.project_id == target.id and p.user_id is None]
+    for p in existing:
+        ds.permissions.remove(p)
+    if on:
+        ds.permissions.append(DatasetPermission(project_id=target.id, access="r"))
+    db.commit()
+    db.refresh(ds)
+    return feature_store_info(db, principal, project_name)
 
 
 def fs_dataset(db: Session, project: Project) -> Dataset:
@@ -165,6 +214,7 @@ def create_feature_group(
     statistics_enabled: bool,
 ) -> FeatureGroup:
     project = project_for(db, principal, project_name)
+    _require_member_write(db, principal, project)
     check_name("feature group", name)
     if not primary_key:
         raise InvalidArgumentError(
@@ -527,6 +577,7 @@ def finish_training_dataset(
     metadata: dict[str, Any],
 ) -> TrainingDataset:
     td = get_training_dataset(db, principal, project_name, name, version, td_version, include_pending=True)
+    _require_member_write(db, principal, get_feature_view(db, principal, project_name, name, version).project)
     current = json.loads(td.metadata_json)
     if current.get("status") == "ready":
         raise ConflictError(f"Training dataset version {td_version} is immutable once ready.")
