@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 STAMP := $(VENV)/.installed-$(shell cat python/pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: demo test bench lint typecheck unit e2e install sysdeps clean
+.PHONY: demo test bench docs lint typecheck unit e2e install sysdeps clean
 
 # System packages the tests use as real services: redis-server (Debian). Java's keytool ships with the JDK.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -34,8 +34,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	cd python && ../$(VENV)/bin/mypy
 
-test: lint typecheck sysdeps
+test: lint typecheck sysdeps docs
 	$(VENV)/bin/pytest -q python/tests tests
+
+# The documentation site into site/, strictly (broken links and warnings fail). mkdocs runs
+# auto_doc.py as a hook, which writes the API, CLI and benchmark pages into docs/generated/.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
 # Side-by-side benchmarks against Feast, MLflow and the raw libraries (~30-40 min at full size).
 # BENCH_ARGS="--smoke" for a quick run, "--only pit,online" for some sections.

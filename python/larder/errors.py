@@ -43,7 +43,15 @@ class LarderError(Exception):
         self.details: dict[str, Any] = dict(details or {})
 
     def to_body(self) -> dict[str, Any]:
-        """The REST error body: ``{"error_code", "message", "details"}``."""
+        """The REST error body the server answers with.
+
+        Returns:
+            dict: ``{"error_code": ..., "message": ..., "details": {...}}``.
+
+        Example:
+            >>> NotFoundError("Project 'x' was not found.", {"project": "x"}).to_body()
+            {'error_code': 'not_found', 'message': "Project 'x' was not found.", 'details': {'project': 'x'}}
+        """
         return {"error_code": self.error_code, "message": self.message, "details": self.details}
 
     def __repr__(self) -> str:
@@ -145,6 +153,7 @@ for _cls in (
     PayloadTooLargeError,
     ServiceUnavailableError,
     ServerError,
+    ConfigurationError,
 ):
     _BY_CODE[_cls.error_code] = _cls
 
@@ -153,6 +162,7 @@ _BY_STATUS: dict[int, type[LarderError]] = {
     401: AuthenticationError,
     403: PermissionDeniedError,
     404: NotFoundError,
+    405: InvalidArgumentError,
     409: ConflictError,
     413: PayloadTooLargeError,
     422: InvalidArgumentError,
@@ -170,6 +180,13 @@ def from_response_body(status: int, body: Any) -> LarderError:
     Returns:
         LarderError: an instance of the class named by ``error_code`` (or chosen by the status
         when the body is not a Larder error body).
+
+    Example:
+        >>> e = from_response_body(404, {"error_code": "not_found", "message": "No such project.", "details": {}})
+        >>> type(e).__name__, e.message
+        ('NotFoundError', 'No such project.')
+        >>> type(from_response_body(502, "Bad Gateway")).__name__
+        'ServerError'
     """
     if isinstance(body, dict) and isinstance(body.get("error_code"), str):
         cls = _BY_CODE.get(body["error_code"]) or _BY_STATUS.get(status, ServerError)

@@ -40,7 +40,7 @@ class RestClient:
     Args:
         base_url (str): e.g. ``"https://larder.example.com:8181"`` (``/api/v1`` is appended).
         api_key (str | None): the API key; None for public routes only.
-        verify (bool | str): True (system CAs), a PEM CA bundle path, or False (no verification).
+        verify (bool | str): True (certifi's public CAs), a PEM CA bundle path, or False (no verification).
         timeout (float): seconds to wait for connect and for each read (default 30).
         retries (int): retries on connection errors and 502/503/504 for idempotent calls (default 3).
 

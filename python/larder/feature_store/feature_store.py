@@ -103,6 +103,9 @@ class FeatureStore:
         """Let every member of ``project`` read this feature store (its feature groups, feature
         views and data; not write). Needs the data_owner role here.
 
+        Args:
+            project (str): the project whose members get read access.
+
         Raises:
             PermissionDeniedError: when you are not a data_owner of this project.
             NotFoundError: when ``project`` does not exist.
@@ -114,7 +117,14 @@ class FeatureStore:
         self._rest.put(f"/projects/{self._project}/featurestore/shares/{project}")
 
     def stop_sharing(self, project: str) -> None:
-        """Withdraw what :meth:`share_with` granted to ``project``."""
+        """Withdraw what :meth:`share_with` granted to ``project``.
+
+        Args:
+            project (str): the project to withdraw the read access from.
+
+        Example:
+            >>> fs.stop_sharing("fraud_analytics")  # doctest: +SKIP
+        """
         check_name("project", project)
         self._rest.delete(f"/projects/{self._project}/featurestore/shares/{project}")
 

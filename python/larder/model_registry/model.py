@@ -138,11 +138,22 @@ class Model:
         metrics (dict[str, float]): e.g. ``{"auc": 0.83}``; ``training_metrics`` is an alias.
         model_schema (dict | None): the :class:`ModelSchema` as a dict.
         input_example (Any): the input example as JSON values.
-        feature_view_name (str | None), feature_view_version (int | None), feature_store (str | None),
-        training_dataset_version (int | None): the lineage.
+        feature_view_name (str | None): lineage: the feature view it was trained from.
+        feature_view_version (int | None): lineage: that feature view's version.
+        feature_store (str | None): lineage: the feature store of that view.
+        training_dataset_version (int | None): lineage: the training dataset version it was trained on.
         status (str): ``"new"`` (not saved yet), ``"ready"``, or ``"deleted"``.
-        created_by (str | None), created_at (datetime | None, UTC), file_count (int),
-        total_size (int, bytes): set once saved.
+        created_by (str | None): the user who saved it (set once saved).
+        created_at (datetime | None): when it was saved, UTC (set once saved).
+        file_count (int): how many artifact files it has (set once saved).
+        total_size (int): the artifacts' total size in bytes (set once saved).
+
+    Example:
+        >>> model = mr.sklearn.create_model("fraud", metrics={"auc": 0.91})  # doctest: +SKIP
+        >>> model.save("model_dir")  # doctest: +SKIP
+        Model(name='fraud', version=1, framework='sklearn', status='ready')
+        >>> mr.get_model("fraud", 1).download("/tmp/fraud")  # doctest: +SKIP
+        '/tmp/fraud'
     """
 
     def __init__(
@@ -479,6 +490,12 @@ class Model:
 
     def get_tag(self, name: str) -> Any:
         """The value of a tag.
+
+        Args:
+            name (str): the tag's name.
+
+        Returns:
+            Any: the JSON value that was set.
 
         Raises:
             larder.errors.NotFoundError: when the version has no such tag.

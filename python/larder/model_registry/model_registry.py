@@ -105,8 +105,8 @@ class ModelRegistry:
     needs the ``modelregistry`` scope, plus ``dataset`` to move artifacts.
 
     Sharing: a data_owner of project A calls ``mr.share_with("b")``; every member of project B may
-    then read A's registry (``ModelRegistry("a", conn)``, or ``conn.get_model_registry("a")`` once
-    the connection accepts shared registries) and download its models, but not change it.
+    then read A's registry (``conn.get_model_registry("a")``) and download its models, but not
+    change it.
 
     Args:
         project (str): the project that owns the registry (the caller's, or a shared project).
@@ -211,7 +211,16 @@ class ModelRegistry:
         return Model._from_json(self, data)
 
     def get_models(self, name: str) -> list[Model]:
-        """Every ready version of a model, oldest first (``[]`` when there is none).
+        """Every ready version of a model, oldest first.
+
+        Args:
+            name (str): the model name.
+
+        Returns:
+            list[Model]: the versions (``[]`` when there is none).
+
+        Raises:
+            larder.errors.InvalidArgumentError: on a name outside the pattern.
 
         Example:
             >>> [m.version for m in mr.get_models("fraud")]  # doctest: +SKIP
@@ -277,6 +286,9 @@ class ModelRegistry:
         Technically a read grant for that project on the ``<project>_models`` dataset; undo it with
         :meth:`stop_sharing`.
 
+        Args:
+            project (str): the project whose members get read access.
+
         Raises:
             larder.errors.PermissionDeniedError: unless you are a data_owner of this registry's project.
             larder.errors.NotFoundError: when ``project`` does not exist.
@@ -293,6 +305,9 @@ class ModelRegistry:
         Members of ``project`` lose catalog access at once; artifact reads stop when the storage
         credentials already vended to them expire (at most the server's
         ``vended_credentials_seconds``).
+
+        Args:
+            project (str): the project to withdraw the access from.
 
         Raises:
             larder.errors.PermissionDeniedError: unless you are a data_owner of this registry's project.
@@ -311,8 +326,15 @@ class ModelRegistry:
         default age) whenever a new version is created in the project, so you rarely need it; pass
         0 only when no save is running.
 
+        Args:
+            older_than_seconds (int): remove pending versions without a heartbeat for this many
+                seconds (>= 0, default 900).
+
         Returns:
             list[tuple[str, int]]: the (name, version) pairs removed.
+
+        Raises:
+            larder.errors.InvalidArgumentError: when ``older_than_seconds`` is not an integer >= 0.
 
         Example:
             >>> mr.cleanup(older_than_seconds=3600)  # doctest: +SKIP

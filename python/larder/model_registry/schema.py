@@ -85,21 +85,48 @@ class Schema:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"columnar_schema": [...]}`` or ``{"tensor_schema": [...]}`` (JSON-ready)."""
+        """The schema as a JSON-ready dict.
+
+        Returns:
+            dict: ``{"columnar_schema": [{"name", "type"}, ...]}`` or
+            ``{"tensor_schema": [{"type", "shape"}]}``.
+
+        Example:
+            >>> Schema([{"name": "age", "type": "int64"}]).to_dict()
+            {'columnar_schema': [{'name': 'age', 'type': 'int64'}]}
+        """
         if self.columnar_schema is not None:
             return {"columnar_schema": [dict(c) for c in self.columnar_schema]}
         return {"tensor_schema": [dict(t) for t in self.tensor_schema or []]}
 
     def to_json(self) -> str:
-        """:meth:`to_dict` as a JSON string."""
+        """:meth:`to_dict` as a JSON string.
+
+        Returns:
+            str: the JSON text.
+
+        Example:
+            >>> Schema([{"type": "float32", "shape": [2, 3]}]).to_json()
+            '{"tensor_schema": [{"type": "float32", "shape": [2, 3]}]}'
+        """
         return json.dumps(self.to_dict())
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Schema:
         """Rebuild a schema from :meth:`to_dict`'s output.
 
+        Args:
+            data (dict): ``{"columnar_schema": [...]}`` or ``{"tensor_schema": [...]}``.
+
+        Returns:
+            Schema: the schema.
+
         Raises:
             larder.errors.InvalidArgumentError: when ``data`` has neither key.
+
+        Example:
+            >>> Schema.from_dict({"columnar_schema": [{"name": "age", "type": "int64"}]})
+            Schema(columns=['age'])
         """
         entries = data.get("columnar_schema") if isinstance(data, dict) else None
         if entries is None and isinstance(data, dict):
@@ -124,6 +151,9 @@ class ModelSchema:
         input_schema (Schema | None): what the model takes (e.g. ``Schema(X_train)``).
         output_schema (Schema | None): what it returns (e.g. ``Schema(y_train)``).
 
+    Raises:
+        larder.errors.InvalidArgumentError: when a schema is not a :class:`Schema`.
+
     Example:
         >>> import numpy as np
         >>> ms = ModelSchema(Schema(np.zeros((2, 4))), Schema(np.zeros(2, dtype="int64")))
@@ -142,19 +172,51 @@ class ModelSchema:
         self.output_schema = output_schema
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"input_schema": {...} | None, "output_schema": {...} | None}`` (JSON-ready)."""
+        """The model schema as a JSON-ready dict (as stored with a model version).
+
+        Returns:
+            dict: ``{"input_schema": {...} | None, "output_schema": {...} | None}``.
+
+        Example:
+            >>> ModelSchema(Schema([{"name": "age", "type": "int64"}])).to_dict()
+            {'input_schema': {'columnar_schema': [{'name': 'age', 'type': 'int64'}]}, 'output_schema': None}
+        """
         return {
             "input_schema": None if self.input_schema is None else self.input_schema.to_dict(),
             "output_schema": None if self.output_schema is None else self.output_schema.to_dict(),
         }
 
     def to_json(self) -> str:
-        """:meth:`to_dict` as a JSON string."""
+        """:meth:`to_dict` as a JSON string.
+
+        Returns:
+            str: the JSON text.
+
+        Example:
+            >>> ModelSchema().to_json()
+            '{"input_schema": null, "output_schema": null}'
+        """
         return json.dumps(self.to_dict())
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelSchema:
-        """Rebuild a model schema from :meth:`to_dict`'s output (as stored with a model version)."""
+        """Rebuild a model schema from :meth:`to_dict`'s output (as stored with a model version).
+
+        Args:
+            data (dict): ``{"input_schema": ..., "output_schema": ...}``, e.g. ``model.model_schema``.
+
+        Returns:
+            ModelSchema: the model schema.
+
+        Raises:
+            larder.errors.InvalidArgumentError: when a part is not a schema dict.
+
+        Example:
+            >>> ms = ModelSchema.from_dict({"input_schema": {"tensor_schema": [{"type": "float32", "shape": [1, 4]}]},
+            ...                             "output_schema": None})
+            >>> ms.input_schema
+            Schema(tensors=[{'type': 'float32', 'shape': [1, 4]}])
+        """
         i, o = data.get("input_schema"), data.get("output_schema")
         return cls(None if i is None else Schema.from_dict(i), None if o is None else Schema.from_dict(o))
 

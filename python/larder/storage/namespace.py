@@ -119,7 +119,9 @@ def _iso(t: datetime | None) -> str | None:
     if t is None:
         return None
     if t.tzinfo is None:
-        raise ValueError(f"Use a timezone-aware datetime (UTC), got the naive {t.isoformat()}.")
+        from larder.errors import InvalidArgumentError
+
+        raise InvalidArgumentError(f"Use a timezone-aware datetime (UTC), got the naive {t.isoformat()}.")
     return t.isoformat()
 
 
@@ -133,6 +135,10 @@ class Namespace:
         description (str): what it holds.
         object_store (str): the object store it lives on.
         bucket (str): the bucket (or folder) on that store.
+
+    Example:
+        >>> ns = conn.get_namespace("default")  # doctest: +SKIP
+        >>> ds = ns.get_dataset("default_models")  # doctest: +SKIP
     """
 
     def __init__(self, storage: Storage, info: dict[str, Any]) -> None:
@@ -156,7 +162,8 @@ class Namespace:
             Dataset: the new dataset; you own it and have ``rw`` access.
 
         Raises:
-            InvalidArgumentError: on a bad name. AlreadyExistsError: when it exists.
+            InvalidArgumentError: on a bad name.
+            AlreadyExistsError: when it exists.
             PermissionDeniedError: when your role may not create datasets.
 
         Example:
@@ -169,28 +176,66 @@ class Namespace:
         return Dataset(self, info)
 
     def list_datasets(self) -> list[Dataset]:
-        """The datasets of this namespace that you may read (only those)."""
+        """The datasets of this namespace that you may read (only those).
+
+        Returns:
+            list[Dataset]: by name, each with your ``access``.
+
+        Example:
+            >>> [ds.name for ds in conn.get_namespace("default").list_datasets()]  # doctest: +SKIP
+            ['default_featurestore', 'default_models']
+        """
         return [Dataset(self, d) for d in self._storage._rest.get(f"/namespaces/{self.name}/datasets")]
 
     def get_dataset(self, name: str) -> Dataset:
         """A dataset by name.
 
+        Args:
+            name (str): the dataset name.
+
+        Returns:
+            Dataset: the dataset, with your ``access``.
+
         Raises:
             NotFoundError: when it does not exist or you have no access to it (indistinguishable).
+
+        Example:
+            >>> ds = conn.get_namespace("default").get_dataset("raw_events")  # doctest: +SKIP
         """
         check_name("dataset", name)
         return Dataset(self, self._storage._rest.get(f"/namespaces/{self.name}/datasets/{name}"))
 
     def delete_dataset(self, name: str) -> None:
         """Delete a dataset and every object under its prefix (owner or admin). Siblings sharing a
-        name prefix (``foo`` vs ``foobar``) are never touched."""
+        name prefix (``foo`` vs ``foobar``) are never touched.
+
+        Args:
+            name (str): the dataset name.
+
+        Raises:
+            NotFoundError: when it does not exist or you cannot see it.
+            PermissionDeniedError: when you are neither its owner nor an admin.
+
+        Example:
+            >>> conn.get_namespace("default").delete_dataset("raw_events")  # doctest: +SKIP
+        """
         check_name("dataset", name)
         self._storage._rest.delete(f"/namespaces/{self.name}/datasets/{name}")
 
 
 @dataclass(frozen=True)
 class Permission:
-    """One grant on a dataset: to a user or to a project's members (a group)."""
+    """One grant on a dataset: to a user or to a project's members (a group).
+
+    Attributes:
+        user (str | None): the user granted to (None for a project grant).
+        project (str | None): the project whose members are granted to (None for a user grant).
+        access (str): ``"r"`` or ``"rw"``.
+
+    Example:
+        >>> ds.permissions  # doctest: +SKIP
+        [Permission(user=None, project='fraud', access='rw'), Permission(user='bob', project=None, access='r')]
+    """
 
     user: str | None
     project: str | None
@@ -204,9 +249,17 @@ class Dataset:
     Attributes:
         namespace (Namespace): where it lives.
         name (str): the dataset name.
-        description (str), owner (str), created_at (datetime, UTC).
+        description (str): what it holds.
+        owner (str): the user who owns it.
+        project (str | None): the project it belongs to (a project's own datasets), else None.
+        created_at (datetime | None): when it was created, UTC.
         access (str): your access, ``"r"`` or ``"rw"``.
         permissions (list[Permission]): the grants.
+
+    Example:
+        >>> ds = conn.get_namespace("default").create_dataset("raw_events")  # doctest: +SKIP
+        >>> (ds / "2024" / "day1.csv").write_text("user,page\\nalice,/home\\n")  # doctest: +SKIP
+        >>> ds.set_group_permission("fraud", "r")  # doctest: +SKIP
     """
 
     def __init__(self, namespace: Namespace, info: dict[str, Any]) -> None:
@@ -252,16 +305,37 @@ class Dataset:
         return self._backend().uri(self.name)
 
     def set_user_permission(self, user: str, access: str | None) -> None:
-        """Grant ``"r"`` or ``"rw"`` to a user, or remove the grant with None (owner or admin).
+        """Grant ``"r"`` or ``"rw"`` to a user, or remove the grant (owner or admin).
+
+        Args:
+            user (str): the user name.
+            access (str | None): ``"r"``, ``"rw"``, or None to remove the user's grant.
 
         Raises:
-            InvalidArgumentError: on another access value. NotFoundError: unknown user.
+            InvalidArgumentError: on another access value.
+            NotFoundError: on an unknown user.
             PermissionDeniedError: when you do not own the dataset.
+
+        Example:
+            >>> ds.set_user_permission("bob", "r")  # doctest: +SKIP
         """
         self._set_permission({"user": user, "access": access})
 
     def set_group_permission(self, project: str, access: str | None) -> None:
-        """Grant ``"r"``/``"rw"`` to every member of a project (a group), or remove it with None."""
+        """Grant ``"r"`` or ``"rw"`` to every member of a project (a group), or remove the grant.
+
+        Args:
+            project (str): the project name.
+            access (str | None): ``"r"``, ``"rw"``, or None to remove the project's grant.
+
+        Raises:
+            InvalidArgumentError: on another access value.
+            NotFoundError: on an unknown project.
+            PermissionDeniedError: when you do not own the dataset.
+
+        Example:
+            >>> ds.set_group_permission("fraud", "rw")  # doctest: +SKIP
+        """
         self._set_permission({"project": project, "access": access})
 
     def _set_permission(self, body: dict[str, Any]) -> None:
@@ -271,7 +345,11 @@ class Dataset:
         self._load(info)
 
     def delete(self) -> None:
-        """Delete this dataset and its objects (owner or admin)."""
+        """Delete this dataset and its objects (owner or admin); see :meth:`Namespace.delete_dataset`.
+
+        Example:
+            >>> ds.delete()  # doctest: +SKIP
+        """
         self.namespace.delete_dataset(self.name)
 
     def storage_options(self) -> dict[str, str]:
@@ -280,9 +358,13 @@ class Dataset:
         For S3 stores they hold short-lived vended credentials (secrets: don't log them); call again
         after they expire. For local stores they are empty (use :attr:`uri`).
 
+        Returns:
+            dict[str, str]: ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``,
+            ``AWS_REGION`` and, for a custom endpoint, ``AWS_ENDPOINT_URL``; ``{}`` for local stores.
+
         Example:
             >>> import deltalake                                     # doctest: +SKIP
-            >>> deltalake.write_deltalake(f"{ds.uri}/t", table, storage_options=ds.storage_options())
+            >>> deltalake.write_deltalake(f"{ds.uri}/t", table, storage_options=ds.storage_options())  # doctest: +SKIP
         """
         creds = self._storage.credentials(self.namespace.name, [self.name])
         if creds.type == "local":
@@ -301,7 +383,21 @@ class Dataset:
         return opts
 
     def filesystem(self) -> Any:
-        """A ``pyarrow.fs`` filesystem rooted at this dataset (needs ``pip install 'larder[python]'``)."""
+        """A ``pyarrow.fs`` filesystem rooted at this dataset (needs ``pip install 'larder[python]'``).
+
+        Paths are relative to the dataset. On a local store, create folders before writing into them
+        (``fs.create_dir("tables", recursive=True)``).
+
+        Returns:
+            pyarrow.fs.FileSystem: a ``SubTreeFileSystem`` over the local directory or the S3 bucket.
+
+        Raises:
+            ConfigurationError: when pyarrow is not installed.
+
+        Example:
+            >>> import pyarrow.parquet as pq  # doctest: +SKIP
+            >>> pq.write_table(table, "clicks.parquet", filesystem=ds.filesystem())  # doctest: +SKIP
+        """
         try:
             from pyarrow import fs
         except ImportError as e:

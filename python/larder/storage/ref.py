@@ -62,6 +62,15 @@ class DatasetRef:
     Attributes:
         dataset (Dataset): the dataset it lives in.
         key (str): the path inside the dataset (``""`` for the dataset's top folder).
+
+    Raises:
+        larder.errors.InvalidArgumentError: on an invalid key (see :func:`larder.names.check_object_key`).
+
+    Example:
+        >>> ref = ds / "raw" / "2024.csv"  # doctest: +SKIP
+        >>> ref.write_text("a,b\\n1,2\\n", metadata={"source": "crm"})  # doctest: +SKIP
+        >>> ref.name, ref.suffix, ref.parent.key  # doctest: +SKIP
+        ('2024.csv', '.csv', 'raw')
     """
 
     def __init__(self, dataset: Dataset, key: str) -> None:
@@ -141,15 +150,39 @@ class DatasetRef:
         return info
 
     def exists(self) -> bool:
-        """True when an object or a folder is at this path."""
+        """Whether an object or a folder is at this path.
+
+        Returns:
+            bool: True for an object, or a folder with objects under it.
+
+        Example:
+            >>> (ds / "raw" / "2024.csv").exists()  # doctest: +SKIP
+            True
+        """
         return self.is_file() or self.is_dir()
 
     def is_file(self) -> bool:
-        """True when an object is at this path."""
+        """Whether an object is at this path.
+
+        Returns:
+            bool: True for an object (False for a folder or nothing).
+
+        Example:
+            >>> (ds / "raw").is_file()  # doctest: +SKIP
+            False
+        """
         return bool(self.key) and self._backend().head(self._full) is not None
 
     def is_dir(self) -> bool:
-        """True when objects exist under this path (the dataset's top folder always is one)."""
+        """Whether objects exist under this path (the dataset's top folder always is a folder).
+
+        Returns:
+            bool: True for a folder.
+
+        Example:
+            >>> (ds / "raw").is_dir()  # doctest: +SKIP
+            True
+        """
         return not self.key or self._backend().is_dir(self._full)
 
     @property
@@ -180,12 +213,35 @@ class DatasetRef:
             return dict(self._info().metadata)
 
     def iterdir(self) -> Iterator[DatasetRef]:
-        """The objects and folders directly under this folder."""
+        """The objects and folders directly under this folder.
+
+        Returns:
+            Iterator[DatasetRef]: one ref per object or sub-folder.
+
+        Example:
+            >>> [p.name for p in ds.root.iterdir()]  # doctest: +SKIP
+            ['raw', 'readme.txt']
+        """
         for entry in self._backend().list(self._full, recursive=False):
             yield self._rel(entry.key)
 
     def glob(self, pattern: str) -> Iterator[DatasetRef]:
-        """Objects under this folder whose relative path matches ``pattern`` (``*``, ``?``, ``**``)."""
+        """Objects under this folder whose path relative to it matches a pattern.
+
+        Args:
+            pattern (str): ``*`` and ``?`` match within one path segment, ``**`` any number of
+                segments, e.g. ``"2024/*.csv"`` or ``"**/*.parquet"``.
+
+        Returns:
+            Iterator[DatasetRef]: the matching objects.
+
+        Raises:
+            larder.errors.InvalidArgumentError: on an absolute pattern.
+
+        Example:
+            >>> [p.key for p in ds.root.glob("raw/*.csv")]  # doctest: +SKIP
+            ['raw/2024.csv']
+        """
         if pattern.startswith("/"):
             raise InvalidArgumentError(f"Glob patterns are relative, got {pattern!r}.")
         rx = _glob_regex(pattern)
@@ -197,7 +253,18 @@ class DatasetRef:
                 yield self._rel(entry.key)
 
     def rglob(self, pattern: str) -> Iterator[DatasetRef]:
-        """Like :meth:`glob` with ``**/`` in front: matches at any depth."""
+        """Like :meth:`glob` with ``**/`` in front: matches at any depth.
+
+        Args:
+            pattern (str): e.g. ``"*.csv"``.
+
+        Returns:
+            Iterator[DatasetRef]: the matching objects.
+
+        Example:
+            >>> [p.key for p in ds.root.rglob("*.csv")]  # doctest: +SKIP
+            ['raw/2024.csv', 'raw/old/2023.csv']
+        """
         return self.glob(f"**/{pattern}")
 
     # --- reading and writing -------------------------------------------------------------------
@@ -234,9 +301,19 @@ class DatasetRef:
             mode (str): ``"rb"`` or ``"wb"``.
             metadata (dict[str, str] | None): user metadata, with ``"wb"``.
 
+        Returns:
+            BinaryIO: a binary file object; use it in a ``with`` block.
+
         Raises:
-            InvalidArgumentError: on another mode. PermissionDeniedError: writing with read access.
+            InvalidArgumentError: on another mode.
+            PermissionDeniedError: writing with read access.
             NotFoundError: reading a missing object.
+
+        Example:
+            >>> with (ds / "big.bin").open("wb", metadata={"kind": "blob"}) as f:  # doctest: +SKIP
+            ...     f.write(chunk)
+            >>> with (ds / "big.bin").open("rb") as f:  # doctest: +SKIP
+            ...     head = f.read(1024)
         """
         if mode == "rb":
             return self._backend().open_read(self._file_key())
@@ -249,22 +326,66 @@ class DatasetRef:
         raise InvalidArgumentError(f"Unsupported mode {mode!r}: use 'rb' or 'wb'.", details={"mode": mode})
 
     def read_bytes(self) -> bytes:
-        """The whole object as bytes."""
+        """The whole object as bytes (use :meth:`open` to stream a large one).
+
+        Returns:
+            bytes: the content.
+
+        Example:
+            >>> (ds / "raw" / "2024.csv").read_bytes()  # doctest: +SKIP
+            b'a,b\\n1,2\\n'
+        """
         with self.open("rb") as f:
             return f.read()
 
     def read_text(self, encoding: str = "utf-8") -> str:
-        """The whole object decoded as text (default UTF-8)."""
+        """The whole object decoded as text.
+
+        Args:
+            encoding (str): the text encoding (default ``"utf-8"``).
+
+        Returns:
+            str: the content.
+
+        Example:
+            >>> (ds / "raw" / "2024.csv").read_text()  # doctest: +SKIP
+            'a,b\\n1,2\\n'
+        """
         return self.read_bytes().decode(encoding)
 
     def write_bytes(self, data: bytes, metadata: dict[str, str] | None = None) -> int:
-        """Write ``data`` (replacing any object here) and return the number of bytes written."""
+        """Write an object, replacing any object here; it appears complete or not at all.
+
+        Args:
+            data (bytes): the content.
+            metadata (dict[str, str] | None): user metadata, searchable with ``conn.search``.
+
+        Returns:
+            int: the number of bytes written.
+
+        Example:
+            >>> (ds / "blob.bin").write_bytes(b"\\x00\\x01", metadata={"kind": "test"})  # doctest: +SKIP
+            2
+        """
         with self.open("wb", metadata) as f:
             f.write(data)
         return len(data)
 
     def write_text(self, text: str, encoding: str = "utf-8", metadata: dict[str, str] | None = None) -> int:
-        """Write ``text`` encoded (default UTF-8); returns the number of bytes written."""
+        """Write text as an object, replacing any object here.
+
+        Args:
+            text (str): the content.
+            encoding (str): the text encoding (default ``"utf-8"``).
+            metadata (dict[str, str] | None): user metadata, searchable with ``conn.search``.
+
+        Returns:
+            int: the number of bytes written.
+
+        Example:
+            >>> (ds / "notes.txt").write_text("hello", metadata={"owner": "alice"})  # doctest: +SKIP
+            5
+        """
         return self.write_bytes(text.encode(encoding), metadata)
 
     def upload(
@@ -284,7 +405,11 @@ class DatasetRef:
             DatasetRef: this ref.
 
         Raises:
-            FileNotFoundError: when ``local_path`` is not a file. PermissionDeniedError: read-only access.
+            FileNotFoundError: when ``local_path`` is not a file.
+            PermissionDeniedError: with read-only access.
+
+        Example:
+            >>> (ds / "raw" / "2024.csv").upload("2024.csv", progress=True)  # doctest: +SKIP
         """
         local = Path(local_path)
         if not local.is_file():
@@ -297,9 +422,19 @@ class DatasetRef:
         return self
 
     def download(self, local_path: str | os.PathLike[str] | None = None, progress: bool = False) -> Path:
-        """Download to ``local_path`` (default: the object's name in the current directory).
+        """Download the object to a local file, which appears complete or not at all.
 
-        The local file appears complete or not at all. Returns the local path.
+        Args:
+            local_path (str | os.PathLike | None): the file, or a directory to put it in under its
+                own name. Default None: the object's name in the current directory.
+            progress (bool): show a tqdm progress bar (default False).
+
+        Returns:
+            Path: the local file.
+
+        Example:
+            >>> (ds / "raw" / "2024.csv").download("/tmp")  # doctest: +SKIP
+            PosixPath('/tmp/2024.csv')
         """
         target = Path(local_path) if local_path is not None else Path.cwd() / self.name
         if target.is_dir():
@@ -310,7 +445,18 @@ class DatasetRef:
         return target
 
     def unlink(self, missing_ok: bool = False) -> None:
-        """Delete the object. Raises NotFoundError when missing, unless ``missing_ok``."""
+        """Delete the object.
+
+        Args:
+            missing_ok (bool): do not raise when there is no object here (default False).
+
+        Raises:
+            NotFoundError: when there is no object here, unless ``missing_ok``.
+            PermissionDeniedError: with read-only access.
+
+        Example:
+            >>> (ds / "tmp.csv").unlink(missing_ok=True)  # doctest: +SKIP
+        """
         self.dataset._require_write(f"delete {self.key}")
         try:
             self._backend().delete(self._file_key())
@@ -328,7 +474,20 @@ class DatasetRef:
         return backend
 
     def copy_to(self, target: DatasetRef) -> DatasetRef:
-        """Copy this object to ``target`` (any dataset you may write), metadata included."""
+        """Copy this object, with its metadata (server-side within one namespace, else streamed).
+
+        Args:
+            target (DatasetRef): where to copy it: a path in any dataset you may write.
+
+        Returns:
+            DatasetRef: ``target``.
+
+        Raises:
+            PermissionDeniedError: when you may not write to the target's dataset.
+
+        Example:
+            >>> (ds / "raw" / "2024.csv").copy_to(archive / "2024.csv")  # doctest: +SKIP
+        """
         target.dataset._require_write(f"write {target.key}")
         md = self.metadata
         backend = self._same_store_backend(target)
@@ -342,7 +501,20 @@ class DatasetRef:
         return target
 
     def move(self, target: DatasetRef) -> DatasetRef:
-        """Move this object to ``target`` (copy, then delete this one)."""
+        """Move this object, with its metadata (copy, then delete this one).
+
+        Args:
+            target (DatasetRef): the new path, in any dataset you may write.
+
+        Returns:
+            DatasetRef: ``target``.
+
+        Raises:
+            PermissionDeniedError: when you may not write to both datasets.
+
+        Example:
+            >>> (ds / "incoming" / "a.csv").move(ds / "done" / "a.csv")  # doctest: +SKIP
+        """
         self.dataset._require_write(f"move {self.key}")
         target.dataset._require_write(f"write {target.key}")
         md = self.metadata
