@@ -22,6 +22,146 @@ Rules for implementers (so the figures stay comparable):
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+# --------------------------------------------------------------------------- helpers (untimed set-up)
+
+ROLE_ARN = "arn:aws:iam::123456789012:role/larder-bench"
+FEATURES_A = ["a0", "a1", "a2", "a3", "a4"]
+FEATURES_B = ["b0", "b1", "b2", "b3", "b4"]
+FLIGHT_WEATHER = ["temp", "dewp", "humid", "wind_speed", "precip", "visib"]
+FLIGHT_PLANES = ["plane_year", "seats", "engines"]
+
+
+def _home(work_dir: str) -> Path:
+    """The embedded platform's home for this benchmark: ``<work_dir>/larder-home`` (also LARDER_HOME)."""
+    home = Path(work_dir).resolve() / "larder-home"
+    home.parent.mkdir(parents=True, exist_ok=True)
+    os.environ["LARDER_HOME"] = str(home)
+    return home
+
+
+@contextlib.contextmanager
+def _platform(work_dir: str) -> Iterator[tuple[Any, Path]]:
+    """``larder.connection()`` on the embedded platform under ``work_dir``; the connection is closed
+    and the embedded server stopped on exit (also on errors)."""
+    home = _home(work_dir)
+    conn = None
+    try:
+        import larder
+
+        conn = larder.connection()
+        yield conn, home
+    finally:
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+        _stop(home)
+
+
+def _stop(home: Path) -> None:
+    from larder.client.embedded import stop_platform
+
+    stop_platform(home)
+    pid_file = home / "server.pid"  # make sure: no server of ours survives this process
+    if pid_file.exists():
+        with contextlib.suppress(ValueError, ProcessLookupError, PermissionError):
+            os.kill(int(pid_file.read_text().strip()), signal.SIGKILL)
+
+
+def _warm_imports() -> None:
+    """Import the data libraries before the clock starts, as the raw limits do (``import deltalake``
+    is not part of ``write_deltalake``'s figure either); Larder imports them lazily on first use."""
+    import deltalake  # noqa: F401
+    import duckdb  # noqa: F401
+    import pandas  # noqa: F401
+    import pyarrow  # noqa: F401
+    import pyarrow.compute  # noqa: F401
+    import pyarrow.dataset  # noqa: F401
+
+
+def _fresh(path: Path) -> Path:
+    shutil.rmtree(path, ignore_errors=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _group(fs: Any, name: str, data: Any, primary_key: list[str], event_time: str | None, **kw: Any) -> Any:
+    """A feature group holding ``data``, created (and filled) once per platform; a marker file in the
+    home says the insert completed, so a later call re-uses it (set-up is untimed anyway)."""
+    from larder.errors import NotFoundError
+
+    marker = Path(os.environ["LARDER_HOME"]) / f"bench-{name}.done"
+    if marker.exists():
+        return fs.get_feature_group(name, version=1)
+    with contextlib.suppress(NotFoundError):
+        fs.get_feature_group(name, version=1).delete()
+    fg = fs.create_feature_group(name, version=1, primary_key=primary_key, event_time=event_time, **kw)
+    fg.insert(data() if callable(data) else data, write_options={"progress": False})
+    marker.write_text("ok\n")
+    return fg
+
+
+def _read_arrow(path: str, drop: list[str] | None = None) -> Any:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    return table.drop_columns(drop) if drop else table
+
+
+def _view(fs: Any, name: str, query: Any, labels: list[str] | None = None) -> Any:
+    from larder.errors import NotFoundError
+
+    try:
+        return fs.get_feature_view(name, version=1)
+    except NotFoundError:
+        return fs.create_feature_view(name, query, version=1, labels=labels or [])
+
+
+def _admin(home: Path, url: str) -> Any:
+    from larder.client.rest import RestClient
+
+    key = (home / "admin_api_key").read_text().strip()
+    return RestClient(url, key, verify=str(home / "tls" / "ca.pem"))
+
+
+def _s3_namespace(conn: Any, home: Path, s3_endpoint: str, name: str) -> None:
+    """Register the moto_server as an object store and create namespace ``name`` on it (admin key)."""
+    from larder.errors import AlreadyExistsError
+
+    admin = _admin(home, conn.url)
+    try:
+        with contextlib.suppress(AlreadyExistsError):
+            admin.post(
+                "/objectstores",
+                {
+                    "name": "moto",
+                    "type": "s3",
+                    "endpoint_url": s3_endpoint,
+                    "region": "us-east-1",
+                    "access_key_id": "testing",
+                    "secret_access_key": "testing",
+                    "role_arn": ROLE_ARN,
+                },
+            )
+        with contextlib.suppress(AlreadyExistsError):
+            admin.post(
+                "/namespaces", {"name": name, "object_store": "moto", "bucket": name.replace("_", "-")}
+            )
+    finally:
+        admin.close()
+
+
+# --------------------------------------------------------------------------- the slots
+
 
 def connect(work_dir: str) -> dict | None:
     """Connect to the embedded platform the way a newcomer does.
@@ -34,7 +174,32 @@ def connect(work_dir: str) -> dict | None:
     Returns:
         ``{"import_s": float, "connect_s": float}`` (seconds), or None while not built.
     """
-    return None
+    home = _home(work_dir)
+    try:
+        t0 = time.perf_counter()
+        import larder
+
+        import_s = time.perf_counter() - t0
+        was_running = (home / "server.url").exists()
+        t0 = time.perf_counter()
+        conn = larder.connection()
+        conn.get_feature_store()
+        connect_s = time.perf_counter() - t0
+        # for the record: a second connection while the server runs (what every later process sees)
+        t0 = time.perf_counter()
+        again = larder.connection()
+        again.get_feature_store()
+        reconnect_s = time.perf_counter() - t0
+        again.close()
+        conn.close()
+    finally:
+        _stop(home)
+    return {
+        "import_s": import_s,
+        "connect_s": connect_s,
+        "reconnect_running_server_s": reconnect_s,
+        "server_was_running": was_running,
+    }
 
 
 def insert(data_path: str, work_dir: str) -> dict | None:
@@ -49,7 +214,31 @@ def insert(data_path: str, work_dir: str) -> dict | None:
     Returns:
         ``{"seconds": float, "rows": int}``, or None while not built.
     """
-    return None
+    import pandas as pd
+
+    df = pd.read_parquet(data_path)
+    with _platform(work_dir) as (conn, _home_dir):
+        from larder.errors import NotFoundError
+
+        fs = conn.get_feature_store()
+        with contextlib.suppress(NotFoundError):  # the previous repeat's table: free its disk
+            fs.get_feature_group("bench_insert", version=1).delete()
+        _warm_imports()
+        fg = fs.create_feature_group(
+            "bench_insert", version=1, primary_key=["key"], event_time="event_timestamp", online_enabled=False
+        )
+        os.sync()
+        t0 = time.perf_counter()
+        commit = fg.insert(df, wait=True)
+        seconds = time.perf_counter() - t0
+        version = commit.get("delta_version") if isinstance(commit, dict) else None
+    return {
+        "seconds": seconds,
+        "rows": len(df),
+        "columns": len(df.columns),
+        "rows_per_s": len(df) / seconds,
+        "delta_version": version,
+    }
 
 
 def read(data_path: str, work_dir: str) -> dict | None:
@@ -62,7 +251,21 @@ def read(data_path: str, work_dir: str) -> dict | None:
     Returns:
         ``{"seconds": float, "rows": int}``, or None while not built.
     """
-    return None
+    with _platform(work_dir) as (conn, _home_dir):
+        fs = conn.get_feature_store()
+        fg = _group(
+            fs,
+            "bench_read",
+            lambda: __import__("pandas").read_parquet(data_path),
+            ["key"],
+            "event_timestamp",
+            online_enabled=False,
+        )
+        _warm_imports()
+        t0 = time.perf_counter()
+        df = fg.read(dataframe_type="pandas")
+        seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "rows": len(df), "columns": len(df.columns), "rows_per_s": len(df) / seconds}
 
 
 def pit_training_data(
@@ -86,7 +289,30 @@ def pit_training_data(
     Returns:
         ``{"seconds": float, "rows": int}``, or None while not built.
     """
-    return None
+    import pandas as pd
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from common import pit_summary
+
+    with _platform(work_dir) as (conn, _home_dir):
+        fs = conn.get_feature_store()
+        a = _group(fs, "bench_fg_a", lambda: _read_arrow(fg_a), ["key"], "event_timestamp")
+        b = _group(fs, "bench_fg_b", lambda: _read_arrow(fg_b), ["key"], "event_timestamp")
+        lab = _group(fs, "bench_labels", lambda: _read_arrow(labels), ["label_id"], "event_timestamp")
+        query = lab.select_all().join(a.select(FEATURES_A), on=["key"]).join(b.select(FEATURES_B), on=["key"])
+        fv = _view(fs, "bench_pit", query, labels=["label"])
+        _warm_imports()
+        t0 = time.perf_counter()
+        x, y = fv.training_data(primary_key=True)
+        df = pd.concat([x, y], axis=1)
+        seconds = time.perf_counter() - t0
+        # for the record (untimed by the runner's figure): the same join through query.read()
+        t0 = time.perf_counter()
+        q_rows = len(fv.query.read(dataframe_type="pandas"))
+        query_read_s = time.perf_counter() - t0
+    if result_path:
+        df[["label_id", *FEATURES_A, *FEATURES_B]].to_parquet(result_path, index=False)
+    return {"seconds": seconds, "query_read_s": query_read_s, "query_read_rows": q_rows, **pit_summary(df)}
 
 
 def pit_flights(
@@ -101,7 +327,31 @@ def pit_flights(
     Returns:
         ``{"seconds": float, "rows": int}``, or None while not built.
     """
-    return None
+    import pandas as pd
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from common import flights_summary
+
+    with _platform(work_dir) as (conn, _home_dir):
+        fs = conn.get_feature_store()
+        w = _group(fs, "bench_weather", lambda: _read_arrow(weather), ["origin"], "event_timestamp")
+        # planes have no event time (the file's constant 1970 date is dropped): a plain key join
+        p = _group(fs, "bench_planes", lambda: _read_arrow(planes, ["event_timestamp"]), ["tailnum"], None)
+        f = _group(fs, "bench_flights", lambda: _read_arrow(flights), ["id"], "event_timestamp")
+        query = (
+            f.select_all()
+            .join(w.select(FLIGHT_WEATHER), on=["origin"])
+            .join(p.select(FLIGHT_PLANES), on=["tailnum"])
+        )
+        fv = _view(fs, "bench_flights", query, labels=["label"])
+        _warm_imports()
+        t0 = time.perf_counter()
+        x, y = fv.training_data(primary_key=True)
+        df = pd.concat([x, y], axis=1)
+        seconds = time.perf_counter() - t0
+    if result_path:
+        df[["id", *FLIGHT_WEATHER, *FLIGHT_PLANES]].to_parquet(result_path, index=False)
+    return {"seconds": seconds, **flights_summary(df)}
 
 
 def online_setup(fg_a: str, fg_b: str, work_dir: str) -> dict | None:
@@ -116,7 +366,35 @@ def online_setup(fg_a: str, fg_b: str, work_dir: str) -> dict | None:
         ``{"setup_s": float}`` (insert until online-visible, the analogue of Feast's
         materialize), or None while not built.
     """
-    return None
+    home = _home(work_dir)
+    _fresh(home)  # a new platform: the setup time includes both inserts into the online store
+    ta, tb = _read_arrow(fg_a), _read_arrow(fg_b)
+    with _platform(work_dir) as (conn, _home_dir):
+        fs = conn.get_feature_store()
+        a = fs.create_feature_group(
+            "bench_online_a",
+            version=1,
+            primary_key=["key"],
+            event_time="event_timestamp",
+            online_enabled=True,
+        )
+        b = fs.create_feature_group(
+            "bench_online_b",
+            version=1,
+            primary_key=["key"],
+            event_time="event_timestamp",
+            online_enabled=True,
+        )
+        t0 = time.perf_counter()
+        a.insert(ta, write_options={"progress": False})
+        b.insert(tb, write_options={"progress": False})
+        setup_s = time.perf_counter() - t0  # insert() returns once the rows are visible online
+        query = a.select(FEATURES_A).join(b.select(FEATURES_B), on=["key"])
+        fs.create_feature_view("bench_online", query, version=1)
+    # (no fg.read(online=True) check here: in larder 0.1.0 it fails to parse event times with
+    # microseconds, "Failed to parse string ... as a scalar of type timestamp[us]"; the online_*
+    # functions check the vectors instead)
+    return {"setup_s": setup_s, "rows": ta.num_rows + tb.num_rows}
 
 
 def online_single(
@@ -133,7 +411,7 @@ def online_single(
         ``{"p50_ms", "p99_ms", "rps", "count"}`` (``common.latency_summary`` builds it; a
         ``(p50_ms, p99_ms)`` tuple is accepted too), or None while not built.
     """
-    return None
+    return _online(work_dir, 1, n_keys, max_calls, max_seconds, seed)
 
 
 def online_batch(
@@ -145,7 +423,7 @@ def online_batch(
     Returns:
         ``{"p50_ms", "p99_ms", "rps", "count"}`` or ``(p50_ms, p99_ms)``, or None while not built.
     """
-    return None
+    return _online(work_dir, 100, n_keys, max_calls, max_seconds, seed)
 
 
 def model_save_download(
@@ -165,7 +443,71 @@ def model_save_download(
     Returns:
         ``{"save_s", "download_s", "peak_rss_save_mb", "peak_rss_download_mb"}``, or None.
     """
-    return None
+    import uuid
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from common import TreeRssSampler, current_rss_mb
+
+    home = _home(work_dir)
+    _fresh(home)  # a fresh platform per run (an s3 store points at this run's moto_server)
+    target = _fresh(Path(work_dir).resolve() / "download")
+    with _platform(work_dir) as (conn, home):
+        if store == "s3":
+            if not s3_endpoint:
+                raise ValueError("store='s3' needs s3_endpoint (a moto_server URL)")
+            import larder
+
+            _s3_namespace(conn, home, s3_endpoint, "bench_models")
+            project = f"bench_s3_{uuid.uuid4().hex[:6]}"
+            admin = _admin(home, conn.url)
+            try:
+                admin.post("/projects", {"name": project, "namespace": "bench_models"})
+            finally:
+                admin.close()
+            host, port = conn.url.removeprefix("https://").split(":")
+            mr_conn = larder.connection(
+                host=host,
+                port=int(port),
+                project=project,
+                api_key_value=(home / "admin_api_key").read_text().strip(),
+                trust_store_path=str(home / "tls" / "ca.pem"),
+            )
+        elif store == "local":
+            mr_conn = conn
+        else:
+            raise ValueError(f"unknown store {store!r}: 'local' or 's3'")
+        try:
+            mr = mr_conn.get_model_registry()
+            rss_before = current_rss_mb()
+            os.sync()
+            with TreeRssSampler(os.getpid(), children=False) as save_rss:
+                t0 = time.perf_counter()
+                model = mr.python.create_model("bench", metrics={"auc": 0.5})
+                model.save(model_dir, progress=False)
+                save_s = time.perf_counter() - t0
+            version = model.version
+            os.sync()
+            with TreeRssSampler(os.getpid(), children=False) as dl_rss:
+                t0 = time.perf_counter()
+                got = mr.get_model("bench", version).download(str(target), progress=False)
+                download_s = time.perf_counter() - t0
+        finally:
+            if mr_conn is not conn:
+                mr_conn.close()
+    size = sum(f.stat().st_size for f in Path(got).rglob("*") if f.is_file())
+    files = sum(1 for f in Path(got).rglob("*") if f.is_file())
+    shutil.rmtree(target, ignore_errors=True)
+    return {
+        "save_s": save_s,
+        "download_s": download_s,
+        "peak_rss_save_mb": save_rss.peak_mb,
+        "peak_rss_download_mb": dl_rss.peak_mb,
+        "rss_before_mb": rss_before,
+        "bytes": size,
+        "files": files,
+        "store": store,
+        "version": version,
+    }
 
 
 def dataset_upload_download(
@@ -182,4 +524,74 @@ def dataset_upload_download(
     Returns:
         ``{"upload_s": float, "download_s": float}``, or None while not built.
     """
-    return None
+    import uuid
+
+    home = _home(work_dir)
+    _fresh(home)  # a fresh platform per run (an s3 store points at this run's moto_server)
+    dl = _fresh(Path(work_dir).resolve() / "download") / "blob.bin"
+    dl.parent.mkdir(parents=True)
+    with _platform(work_dir) as (conn, home):
+        if store == "s3":
+            if not s3_endpoint:
+                raise ValueError("store='s3' needs s3_endpoint (a moto_server URL)")
+            _s3_namespace(conn, home, s3_endpoint, "bench_lake")
+            ns_name = "bench_lake"
+        elif store == "local":
+            ns_name = "default"
+        else:
+            raise ValueError(f"unknown store {store!r}: 'local' or 's3'")
+        ds = conn.get_namespace(ns_name).create_dataset(f"bench-{uuid.uuid4().hex[:6]}")
+        ref = ds / "blob.bin"
+        os.sync()
+        t0 = time.perf_counter()
+        ref.upload(src)
+        upload_s = time.perf_counter() - t0
+        os.sync()
+        t0 = time.perf_counter()
+        ref.download(dl)
+        download_s = time.perf_counter() - t0
+        size = dl.stat().st_size
+        if size != os.path.getsize(src):
+            raise RuntimeError(f"downloaded {size} bytes, expected {os.path.getsize(src)}")
+        with contextlib.suppress(Exception):
+            ds.delete()
+    shutil.rmtree(dl.parent, ignore_errors=True)
+    return {"upload_s": upload_s, "download_s": download_s, "bytes": size, "store": store}
+
+
+def _online(work_dir: str, batch: int, n_keys: int, max_calls: int, max_seconds: float, seed: int) -> dict:
+    """The online loop shared by ``online_single`` (batch 1) and ``online_batch`` (batch 100)."""
+    import random
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from common import latency_summary, timed_loop
+
+    rng = random.Random(seed)
+    warmup = 20
+    entries = [[{"key": rng.randrange(n_keys)} for _ in range(batch)] for _ in range(max_calls + warmup)]
+    with _platform(work_dir) as (conn, _home_dir):
+        fv = conn.get_feature_store().get_feature_view("bench_online", version=1)
+        fv.init_serving()
+        if batch == 1:
+
+            def call(i: int) -> Any:
+                return fv.get_feature_vector(entries[i][0], allow_missing=True)
+        else:
+
+            def call(i: int) -> Any:
+                return fv.get_feature_vectors(entries[i], allow_missing=True)
+
+        lat, wall = timed_loop(call, max_calls, max_seconds, warmup=warmup)
+        # checks, after the clock: the vectors have the 10 features, and how many keys were missing
+        sample = [call(i) for i in range(min(20, len(entries)))]
+    vectors = [v for s in sample for v in ([s] if batch == 1 else s)]
+    out = latency_summary(lat, wall)
+    out.update(
+        {
+            "batch": batch,
+            "features": len(vectors[0]) if vectors else 0,
+            "sample_vectors": len(vectors),
+            "sample_all_null": sum(1 for v in vectors if all(x is None for x in v)),
+        }
+    )
+    return out

@@ -527,3 +527,11 @@ def test_sharing_a_feature_store_read_only(platform, tmp_path):
     finally:
         reader.close()
         owner.close()
+
+
+def test_online_read_keeps_microseconds(fs):
+    fg = fs.create_feature_group(f"us_{_uid()}", primary_key=["k"], event_time="ts", online_enabled=True)
+    ts = datetime(2024, 7, 16, 20, 4, 42, 502029, tzinfo=timezone.utc)
+    fg.insert(pd.DataFrame({"k": [1, 2], "ts": [ts, ts.replace(microsecond=0)], "v": [1.5, 2.5]}))
+    online = fg.read(online=True).sort_values("k")
+    assert online.ts.tolist() == [ts, ts.replace(microsecond=0)] and online.v.tolist() == [1.5, 2.5]

@@ -593,12 +593,8 @@ def _cast_like(table: Any, schema: Any) -> Any:
     cols = []
     for f in schema:
         col = table.column(f.name) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
-        if pa.types.is_timestamp(f.type) and (
-            pa.types.is_string(col.type) or pa.types.is_large_string(col.type)
-        ):
-            col = pc.cast(pc.strptime(col, format="%Y-%m-%dT%H:%M:%S%z", unit="us"), f.type)
-        elif col.type != f.type:
-            col = pc.cast(col, f.type)
+        if col.type != f.type:
+            col = pc.cast(col, f.type)  # ISO 8601 text (with fractions and offsets) casts to timestamps
         cols.append(col)
     return pa.Table.from_arrays(cols, schema=schema)
 
