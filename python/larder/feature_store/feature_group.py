@@ -220,6 +220,12 @@ class FeatureGroup:
         if unknown:
             raise InvalidArgumentError(f"Unknown write_options {sorted(unknown)}; known: ['progress'].")
         table = _frames.normalize(_frames.to_arrow(features))
+        stats: dict[str, Any] = {}
+        worker = None
+        if self.statistics_enabled and (self._schema is None or _frames.schema_of(table) == self._schema):
+            # statistics run on the other core while the checks and the Delta write run here
+            worker = threading.Thread(target=_stats_into, args=(table, stats), daemon=True)
+            worker.start()
         table = _frames.check_insert(table, self.primary_key, self.event_time, self._schema)
         if self.partition_key:
             missing = [c for c in self.partition_key if c not in table.column_names]
@@ -228,11 +234,9 @@ class FeatureGroup:
         progress = options.get("progress", table.num_rows >= PROGRESS_ROWS)
         bar = _Steps(progress, f"insert {self.name} v{self.version}", table.num_rows)
 
-        stats: dict[str, Any] = {}
-        worker = None
-        if self.statistics_enabled:
+        if self.statistics_enabled and worker is None:  # the checks cast some columns: use the cast table
             worker = threading.Thread(target=_stats_into, args=(table, stats), daemon=True)
-            worker.start()  # native code on the other core, while Delta writes
+            worker.start()
         if self._schema is None:
             info = self._fs._rest.put(f"{self._path}/schema", {"features": _frames.schema_of(table)})
             self._load(info)
