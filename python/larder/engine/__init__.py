@@ -98,6 +98,23 @@ class Engine(ABC):
                 details={"engine": self.name, "missing": missing, "extra": self.extra},
             )
 
+    def require_data(self, operation: str) -> None:
+        """Check that this engine can do data work before a data operation starts.
+
+        Args:
+            operation (str): what is about to run, e.g. ``"insert"``; named in the error.
+
+        Raises:
+            ConfigurationError: when the engine is metadata-only (``training``) or its extra is
+                not installed.
+
+        Example:
+            >>> get_engine("training").require_data("insert")  # doctest: +SKIP
+            Traceback (most recent call last):
+            larder.errors.ConfigurationError: The 'training' engine is metadata-only and cannot insert; ...
+        """
+        self.check_available()
+
     @abstractmethod
     def read(
         self,
@@ -225,6 +242,20 @@ class TrainingEngine(Engine):
     """Metadata only, for training jobs that read prepared files: every data operation raises."""
 
     name = "training"
+
+    def require_data(self, operation: str) -> None:
+        """Always refuses: the training engine does no data work (see :meth:`Engine.require_data`).
+
+        Args:
+            operation (str): what was about to run, named in the error.
+
+        Raises:
+            ConfigurationError: always, naming the engine and the engines that can do it.
+
+        Example:
+            >>> TrainingEngine().require_data("read")  # doctest: +SKIP
+        """
+        raise self._refuse(operation)
 
     def _refuse(self, operation: str) -> ConfigurationError:
         return ConfigurationError(

@@ -81,14 +81,12 @@ class FeatureStore:
     def _require_data(self, operation: str) -> None:
         """Data operations run on the python engine (Spark and Hive engines are not built yet)."""
         engine = self._connection.get_engine()
-        if engine.metadata_only:
-            engine.read("", "delta")  # raises the engine's own clear error
+        engine.require_data(operation)
         if engine.name != "python":
             raise ConfigurationError(
                 f"{operation}() on the '{engine.name}' engine is not available yet; connect with engine='python'.",
                 details={"engine": engine.name, "operation": operation},
             )
-        engine.check_available()
 
     def _dataset(self) -> Dataset:
         """The project's feature store dataset (where Delta tables and training data live)."""
