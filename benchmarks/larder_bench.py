@@ -446,7 +446,7 @@ def model_save_download(
     import uuid
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from common import TreeRssSampler, current_rss_mb
+    from common import TreeRssSampler, current_rss_mb, settle_io
 
     home = _home(work_dir)
     _fresh(home)  # a fresh platform per run (an s3 store points at this run's moto_server)
@@ -479,14 +479,14 @@ def model_save_download(
         try:
             mr = mr_conn.get_model_registry()
             rss_before = current_rss_mb()
-            os.sync()
+            settle_io(model_dir)
             with TreeRssSampler(os.getpid(), children=False) as save_rss:
                 t0 = time.perf_counter()
                 model = mr.python.create_model("bench", metrics={"auc": 0.5})
                 model.save(model_dir, progress=False)
                 save_s = time.perf_counter() - t0
             version = model.version
-            os.sync()
+            settle_io(*([home / "data"] if store == "local" else []))  # what the download reads
             with TreeRssSampler(os.getpid(), children=False) as dl_rss:
                 t0 = time.perf_counter()
                 got = mr.get_model("bench", version).download(str(target), progress=False)
@@ -526,6 +526,9 @@ def dataset_upload_download(
     """
     import uuid
 
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from common import settle_io
+
     home = _home(work_dir)
     _fresh(home)  # a fresh platform per run (an s3 store points at this run's moto_server)
     dl = _fresh(Path(work_dir).resolve() / "download") / "blob.bin"
@@ -542,11 +545,11 @@ def dataset_upload_download(
             raise ValueError(f"unknown store {store!r}: 'local' or 's3'")
         ds = conn.get_namespace(ns_name).create_dataset(f"bench-{uuid.uuid4().hex[:6]}")
         ref = ds / "blob.bin"
-        os.sync()
+        settle_io(src)
         t0 = time.perf_counter()
         ref.upload(src)
         upload_s = time.perf_counter() - t0
-        os.sync()
+        settle_io(*([ref._backend().path(ref._file_key())] if store == "local" else []))
         t0 = time.perf_counter()
         ref.download(dl)
         download_s = time.perf_counter() - t0

@@ -14,7 +14,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from common import flights_summary, latency_summary, pit_summary, timed_loop
+from common import flights_summary, latency_summary, pit_summary, settle_io, timed_loop
 
 FEATURES_A = ["a0", "a1", "a2", "a3", "a4"]
 FEATURES_B = ["b0", "b1", "b2", "b3", "b4"]
@@ -178,18 +178,19 @@ def delta_read(data_path: str, work_dir: str) -> dict:
 def file_copy(src: str, work_dir: str) -> dict:
     """``shutil.copyfile`` of one file into a store directory (upload) and back out (download).
 
-    Dirty pages are flushed (``os.sync``) before each copy but not inside it: like any store write
-    without fsync, the figure includes the page cache.
+    Before each copy ``settle_io`` flushes dirty pages, drops the cache and reads the source once;
+    nothing is flushed inside the copy: like any store write without fsync, the figure includes
+    the page cache.
     """
     root = _fresh_dir(work_dir)
     store, dl = root / "store" / "blob.bin", root / "download" / "blob.bin"
     store.parent.mkdir()
     dl.parent.mkdir()
-    os.sync()
+    settle_io(src)
     t0 = time.perf_counter()
     shutil.copyfile(src, store)
     up = time.perf_counter() - t0
-    os.sync()
+    settle_io(store)
     t0 = time.perf_counter()
     shutil.copyfile(store, dl)
     down = time.perf_counter() - t0
@@ -201,11 +202,11 @@ def file_copy(src: str, work_dir: str) -> dict:
 def copy_tree(src: str, work_dir: str) -> dict:
     """``shutil.copytree`` of a model directory into a store directory and back out."""
     root = _fresh_dir(work_dir)
-    os.sync()
+    settle_io(src)
     t0 = time.perf_counter()
     shutil.copytree(src, root / "store" / "model")
     up = time.perf_counter() - t0
-    os.sync()
+    settle_io(root / "store" / "model")
     t0 = time.perf_counter()
     shutil.copytree(root / "store" / "model", root / "download" / "model")
     down = time.perf_counter() - t0

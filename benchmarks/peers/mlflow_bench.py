@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import TreeRssSampler, current_rss_mb, free_port, server
+from common import TreeRssSampler, current_rss_mb, free_port, server, settle_io
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
@@ -33,7 +33,9 @@ def _tree_bytes(path: Path) -> tuple[int, int]:
     return sum(f.stat().st_size for f in files), len(files)
 
 
-def _save_and_download(model_dir: str, tracking_uri: str, dl_dir: Path, artifact_root: Path | None) -> dict:
+def _save_and_download(
+    model_dir: str, tracking_uri: str, dl_dir: Path, artifact_root: Path | None, stored: Path
+) -> dict:
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri)
@@ -44,13 +46,13 @@ def _save_and_download(model_dir: str, tracking_uri: str, dl_dir: Path, artifact
             experiment_id=mlflow.create_experiment("larder-bench", artifact_location=artifact_root.as_uri())
         )
     baseline = current_rss_mb()
-    os.sync()
+    settle_io(model_dir)
     with TreeRssSampler(os.getpid(), children=False) as rss_save:
         t0 = time.perf_counter()
         with mlflow.start_run() as run:
             mlflow.log_artifacts(model_dir, artifact_path="model")
         save_s = time.perf_counter() - t0
-    os.sync()
+    settle_io(stored)  # where the artifacts landed
     with TreeRssSampler(os.getpid(), children=False) as rss_dl:
         t0 = time.perf_counter()
         local = mlflow.artifacts.download_artifacts(
@@ -77,7 +79,11 @@ def model_local(model_dir: str, work_dir: str) -> dict:
     Seconds for each, and the client's RSS before and its peak during each (sampled every 50 ms)."""
     root = _fresh(work_dir)
     out = _save_and_download(
-        model_dir, f"sqlite:///{root / 'mlflow.db'}", root / "download", artifact_root=root / "artifacts"
+        model_dir,
+        f"sqlite:///{root / 'mlflow.db'}",
+        root / "download",
+        artifact_root=root / "artifacts",
+        stored=root / "artifacts",
     )
     shutil.rmtree(root)
     return out
@@ -123,7 +129,9 @@ def model_http(model_dir: str, work_dir: str, workers: int = 1) -> dict:
         start_s = time.perf_counter() - t0
         idle_mb = _settled_rss(proc.pid)
         with TreeRssSampler(proc.pid) as server_rss:
-            out = _save_and_download(model_dir, f"http://127.0.0.1:{port}", root / "download", None)
+            out = _save_and_download(
+                model_dir, f"http://127.0.0.1:{port}", root / "download", None, stored=root / "artifacts"
+            )
     out["server_start_s"] = start_s
     out["server_idle_rss_mb"] = idle_mb
     out["server_peak_rss_mb"] = server_rss.peak_mb

@@ -291,8 +291,9 @@ class Model:
         """Upload the model's files and register the version.
 
         The files go straight to the project's models dataset (``<name>/<version>/...``) in the object
-        store, streamed in 8 MiB parts with several parts in flight, each part and each whole file
-        hashed with SHA-256 (S3 verifies every part it receives); memory use does not grow with the
+        store, streamed in 8 MiB parts with several parts in flight, each part hashed with SHA-256
+        (S3 verifies every part it receives) and each file checked by the composite SHA-256 of its
+        parts (the SHA-256 of the part digests, as S3 computes it); memory use does not grow with the
         model's size. The version is registered *pending*: it becomes visible to
         :meth:`ModelRegistry.get_model` and friends only once every file is uploaded and its checksum
         recorded. If anything fails (or you press Ctrl-C), what was uploaded is removed and no version
