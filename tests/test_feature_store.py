@@ -476,6 +476,71 @@ def test_online_serving_and_consistency(fs, delays_view):
     pd.testing.assert_frame_equal(online, latest[online.columns], check_dtype=False)
 
 
+def test_vectors_endpoint_over_rest(platform, conn, delays_view):
+    """The serving endpoint answers before FastAPI's routing (VectorsFastPath): the same contract
+    as every route: error body shape, 401/404/400/413, the access-log line."""
+    fv, weather, _ = delays_view
+    path = f"/projects/{conn.project}/featureviews/{fv.name}/{fv.version}/vectors"
+    key = platform.admin_key
+
+    r = platform.api(
+        "POST", path, key, json={"entries": [{"origin": "JFK"}, {"origin": "ORD"}], "allow_missing": True}
+    )
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["vectors"][0][out["features"].index("temp")] == 2.0
+    assert out["missing"] == [{"entry": 1, "feature_group": weather.name, "key": {"origin": "ORD"}}]
+
+    def error(r, status: int, code: str, fragment: str) -> dict:
+        assert r.status_code == status, (r.status_code, r.text)
+        body = r.json()
+        assert set(body) == {"error_code", "message", "details"}, body
+        assert body["error_code"] == code and fragment in body["message"], body
+        return body
+
+    body = {"entries": [{"origin": "JFK"}]}
+    r = platform.api("POST", path, None, json=body)
+    error(r, 401, "unauthenticated", "API key")
+    assert r.headers["WWW-Authenticate"] == "ApiKey"
+    error(platform.api("POST", path, "lk_nope.bad", json=body), 401, "unauthenticated", "")
+    error(platform.api("POST", path.replace(fv.name, "no_such_view"), key, json=body), 404, "not_found", "")
+    error(platform.api("POST", path, key, json={"entries": []}), 400, "invalid_argument", "entries")
+    error(platform.api("POST", path, key, json={**body, "surprise": 1}), 400, "invalid_argument", "surprise")
+    bad_json = {"data": b"{nope", "headers": {"Content-Type": "application/json"}}
+    error(platform.api("POST", path, key, **bad_json), 400, "invalid_argument", "")
+    error(
+        platform.api("POST", path, key, json={"entries": [{"x": 1}], "allow_missing": True}),
+        400,
+        "invalid_argument",
+        "lacks the key",
+    )
+    ord_ = {"entries": [{"origin": "ORD"}], "passed_features": [{"origin": "ORD", "distance": 1.0}]}
+    error(platform.api("POST", path, key, json=ord_), 404, "not_found", "allow_missing")
+    error(platform.api("POST", path, key, json=body), 400, "invalid_argument", "not online")
+    big = b'{"entries": [' + b" " * (2 * 1024 * 1024) + b"]}"
+    error(
+        platform.api("POST", path, key, data=big, headers={"Content-Type": "application/json"}),
+        413,
+        "payload_too_large",
+        "limit",
+    )
+
+    def chunks():  # no Content-Length: the limit applies to what streams in
+        for _ in range(3):
+            yield b" " * (1024 * 1024)
+
+    error(
+        platform.api("POST", path, key, data=chunks(), headers={"Content-Type": "application/json"}),
+        413,
+        "payload_too_large",
+        "limit",
+    )
+    log = platform.log_path.read_text()
+    assert "POST /api/v1/projects/{project}/featureviews/{name}/{version}/vectors 200" in log
+    assert "vectors 401" in log and "user=admin" in log
+    assert key.split(".")[1] not in log  # never the secret
+
+
 def test_training_engine_refuses_data_work(platform):
     host, port = platform.url.removeprefix("https://").split(":")
     project = f"fs_{_uid()}"

@@ -288,6 +288,15 @@ def test_bad_input_gets_4xx_with_the_error_body(any_platform: LarderServer, tmp_
             {"data": b"{" + b" " * (2 * 1024 * 1024) + b"}", "headers": {"Content-Type": "application/json"}},
             413,
         ),
+        (  # streamed without Content-Length: the limit applies to what arrives
+            "POST",
+            "/projects",
+            {
+                "data": (b" " * (1024 * 1024) for _ in range(3)),
+                "headers": {"Content-Type": "application/json"},
+            },
+            413,
+        ),
         ("GET", "/nowhere", {}, 404),
         ("PATCH", "/projects", {}, 405),
     ]

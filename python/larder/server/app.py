@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from larder import __version__
 from larder.errors import LarderError, PayloadTooLargeError
 from larder.server.api import featurestore_routes, registry_routes, routes, storage_routes
+from larder.server.api.asgi import Disconnected, read_body, replay
 from larder.server.api.deps import Caller
 from larder.server.api.schemas import ErrorBody
 from larder.server.db.session import make_engine, make_session_factory, upgrade
@@ -72,18 +73,16 @@ class BodyLimitMiddleware:
                 if declared > self.max_bytes:
                     await _error_response(413, too_large.to_body())(scope, receive, send)
                     return
-        seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise too_large
-            return message
-
-        await self.app(scope, limited, send)
+        # Read the body here, under the limit, and replay it: an exception raised from inside
+        # receive() while FastAPI parses a body would come out as a 400 "error parsing the body".
+        try:
+            body = await read_body(receive, self.max_bytes)
+        except Disconnected:
+            return
+        if body is None:
+            await _error_response(413, too_large.to_body())(scope, receive, send)
+            return
+        await self.app(scope, replay(body, receive), send)
 
 
 def _route_template(scope: Scope) -> str:
@@ -196,5 +195,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
         return _error_response(500, body)
 
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(AccessLogMiddleware)  # outermost: logs 413s too
+    app.add_middleware(AccessLogMiddleware)  # logs 413s too
+    # outermost: online serving answers here, before routing (see VectorsFastPath)
+    app.add_middleware(
+        featurestore_routes.VectorsFastPath, state=app.state, max_bytes=settings.max_body_bytes
+    )
     return app

@@ -4,11 +4,18 @@ reads, feature views, training datasets and feature vectors (scope ``featurestor
 from __future__ import annotations
 
 import json
+import logging
+import re
+import time
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query, Request, Response
+from pydantic import ValidationError
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from larder.errors import LarderError, PayloadTooLargeError
+from larder.server.api.asgi import Disconnected, read_body, replay
 from larder.server.api.deps import DB, Caller
 from larder.server.api.fs_schemas import (
     CommitCreate,
@@ -31,6 +38,8 @@ from larder.server.api.fs_schemas import (
 from larder.server.db.models import FeatureGroup, FeatureGroupCommit, FeatureView, TrainingDataset
 from larder.server.services import featurestore as fs
 
+log = logging.getLogger("larder.server")
+access_log = logging.getLogger("larder.server.access")
 router = APIRouter(tags=["featurestore"])
 Version = Annotated[int | None, Query(ge=1, le=1_000_000)]
 Name = Annotated[str | None, Query(max_length=63)]
@@ -300,7 +309,116 @@ async def feature_vectors(
     project: str, name: str, version: int, body: VectorRequest, request: Request
 ) -> Response:
     # The online serving hot path: no thread hop, no per-request database session (see ServingCache).
+    # Requests normally never get here: VectorsFastPath (below) answers them before FastAPI's
+    # routing; this route documents the endpoint and serves requests the fast path hands over.
     state = request.app.state
-    plan = state.serving_cache.plan(request.headers.get("authorization"), project, name, version)
+    plan, user = state.serving_cache.plan(request.headers.get("authorization"), project, name, version)
+    request.state.user = user
     out = fs.feature_vectors(plan, state.online_store, body.entries, body.passed_features, body.allow_missing)
     return Response(orjson.dumps(out, default=str), media_type="application/json")
+
+
+_VECTORS_PATH = re.compile(
+    r"/api/v1/projects/(?P<project>[^/]+)/featureviews/(?P<name>[^/]+)/(?P<version>[1-9][0-9]{0,6})/vectors"
+)
+
+
+class VectorsFastPath:
+    """The online-serving hot path as a bare ASGI middleware, in front of FastAPI.
+
+    ``POST .../featureviews/{name}/{version}/vectors`` is the one route whose latency users feel
+    on every prediction. Going through FastAPI's routing (a regex per route, in order), its
+    dependency resolution and three exception middlewares cost more CPU than the lookup itself
+    (profiled: 0.42 ms of server CPU per single-key request, 27% of it in route matching). This
+    middleware parses the path once, validates the body with the same pydantic model
+    (``VectorRequest.model_validate_json``), answers from the serving cache and the online store,
+    and writes the same access-log line. Errors keep the API's body shape. Whatever it does not
+    handle itself (a body that fails validation, a malformed path) is replayed to the full stack,
+    so the 400 messages are the documented ones.
+    """
+
+    def __init__(self, app: ASGIApp, state: Any, max_bytes: int) -> None:
+        self.app = app
+        self.state = state
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].endswith("/vectors"):
+            await self.app(scope, receive, send)
+            return
+        match = _VECTORS_PATH.fullmatch(scope["path"])
+        if match is None:
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        authorization: str | None = None
+        for key, value in scope["headers"]:
+            if key == b"authorization":
+                authorization = value.decode("latin-1")
+            elif key == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+                await self.app(scope, receive, send)  # the body limit answers 413
+                return
+        try:
+            body = await read_body(receive, self.max_bytes)
+        except Disconnected:
+            return
+        if body is None:
+            status, user, headers = 413, "-", [(b"content-type", b"application/json")]
+            payload = orjson.dumps(
+                PayloadTooLargeError(
+                    f"Request body exceeds the limit of {self.max_bytes} bytes.",
+                    details={"limit": self.max_bytes},
+                ).to_body()
+            )
+            await self._respond(send, scope, start, status, headers, payload, user)
+            return
+        try:
+            req = VectorRequest.model_validate_json(body)
+        except ValidationError:
+            await self.app(scope, replay(body, receive), send)  # the documented 400 message
+            return
+        status, user, headers = 200, "-", [(b"content-type", b"application/json")]
+        try:
+            plan, user = self.state.serving_cache.plan(
+                authorization, match["project"], match["name"], int(match["version"])
+            )
+            out = fs.feature_vectors(
+                plan, self.state.online_store, req.entries, req.passed_features, req.allow_missing
+            )
+            payload = orjson.dumps(out, default=str)
+        except LarderError as exc:
+            status, payload = exc.http_status, orjson.dumps(exc.to_body(), default=str)
+            if status == 401:
+                headers.append((b"www-authenticate", b"ApiKey"))
+        except Exception:
+            log.exception("unexpected error on POST %s", scope["path"])
+            status = 500
+            payload = orjson.dumps(
+                {
+                    "error_code": "internal_error",
+                    "message": "Internal server error; see the server log.",
+                    "details": {},
+                }
+            )
+        await self._respond(send, scope, start, status, headers, payload, user)
+
+    @staticmethod
+    async def _respond(
+        send: Send,
+        scope: Scope,
+        start: float,
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        payload: bytes,
+        user: str,
+    ) -> None:
+        headers.append((b"content-length", str(len(payload)).encode()))
+        try:
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": payload})
+        finally:
+            ms = (time.perf_counter() - start) * 1000
+            access_log.info("%s %s %d %.1fms user=%s", scope["method"], _VECTORS_TEMPLATE, status, ms, user)
+
+
+_VECTORS_TEMPLATE = "/api/v1/projects/{project}/featureviews/{name}/{version}/vectors"

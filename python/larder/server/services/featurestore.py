@@ -684,10 +684,17 @@ class ServingCache:
     def __init__(self, session_factory: Any, ttl_s: float = 2.0) -> None:
         self._session_factory = session_factory
         self.ttl_s = ttl_s
-        self._entries: dict[tuple[str, str, str, int], tuple[float, str, str, dict[str, Any]]] = {}
+        self._entries: dict[tuple[str, str, str, int], tuple[float, str, str, dict[str, Any], str]] = {}
         self._lock = threading.Lock()
 
-    def plan(self, authorization: str | None, project: str, name: str, version: int) -> dict[str, Any]:
+    def plan(
+        self, authorization: str | None, project: str, name: str, version: int
+    ) -> tuple[dict[str, Any], str]:
+        """The serving plan of a feature view for this caller, and the caller's user name.
+
+        Raises:
+            UnauthenticatedError, PermissionDeniedError, NotFoundError: as the rest of the API.
+        """
         import time
 
         from larder.server.security import apikeys
@@ -703,7 +710,7 @@ class ServingCache:
                 and time.monotonic() - hit[0] < self.ttl_s
                 and apikeys.matches(hit[1], hit[2], parts[1])
             ):
-                return hit[3]
+                return hit[3], hit[4]
         with self._session_factory() as db:
             principal = authenticate(db, authorization)
             fv = get_feature_view(db, principal, project, name, version)
@@ -718,8 +725,9 @@ class ServingCache:
                     row.salt,
                     row.secret_hash,
                     plan,
+                    principal.username,
                 )
-        return plan
+        return plan, principal.username
 
 
 def feature_vectors(
