@@ -228,13 +228,27 @@ def timed_loop(
 
 
 class JsonHttp:
-    """A keep-alive HTTP/1.1 JSON client to 127.0.0.1 on the standard library (low client overhead)."""
+    """A keep-alive HTTP/1.1 JSON client to 127.0.0.1 on the standard library (low client overhead).
+    With ``cafile`` it speaks HTTPS, verifying the server against that CA (Larder's server); the
+    same client drives every server, so the client's own cost is the same on both sides."""
 
-    def __init__(self, port: int, timeout: float = 30.0, headers: dict | None = None):
+    def __init__(
+        self, port: int, timeout: float = 30.0, headers: dict | None = None, cafile: str | None = None
+    ):
         self.port = port
         self.timeout = timeout
         self.headers = {"Content-Type": "application/json", **(headers or {})}
-        self.conn = http.client.HTTPConnection(LOOPBACK, port, timeout=timeout)
+        self._ctx = None
+        if cafile:
+            import ssl
+
+            self._ctx = ssl.create_default_context(cafile=cafile)
+        self.conn = self._connect()
+
+    def _connect(self) -> http.client.HTTPConnection:
+        if self._ctx is not None:
+            return http.client.HTTPSConnection(LOOPBACK, self.port, timeout=self.timeout, context=self._ctx)
+        return http.client.HTTPConnection(LOOPBACK, self.port, timeout=self.timeout)
 
     def post(self, path: str, body: bytes) -> bytes:
         for attempt in (0, 1):
@@ -248,7 +262,7 @@ class JsonHttp:
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
                 # the server closed the keep-alive connection (e.g. a worker restart): reconnect once
                 self.conn.close()
-                self.conn = http.client.HTTPConnection(LOOPBACK, self.port, timeout=self.timeout)
+                self.conn = self._connect()
                 if attempt:
                     raise
         raise AssertionError("unreachable")
@@ -257,9 +271,17 @@ class JsonHttp:
         self.conn.close()
 
 
-def http_latency(port: int, path: str, bodies: Sequence[bytes], max_calls: int, max_seconds: float) -> dict:
+def http_latency(
+    port: int,
+    path: str,
+    bodies: Sequence[bytes],
+    max_calls: int,
+    max_seconds: float,
+    headers: dict | None = None,
+    cafile: str | None = None,
+) -> dict:
     """Sequential POSTs over one keep-alive connection, bounded; p50/p99 and requests/s."""
-    client = JsonHttp(port)
+    client = JsonHttp(port, headers=headers, cafile=cafile)
     try:
         lat, wall = timed_loop(lambda i: client.post(path, bodies[i % len(bodies)]), max_calls, max_seconds)
     finally:
@@ -268,7 +290,14 @@ def http_latency(port: int, path: str, bodies: Sequence[bytes], max_calls: int, 
 
 
 def http_throughput(
-    port: int, path: str, bodies: Sequence[bytes], concurrency: int, max_calls: int, max_seconds: float
+    port: int,
+    path: str,
+    bodies: Sequence[bytes],
+    concurrency: int,
+    max_calls: int,
+    max_seconds: float,
+    headers: dict | None = None,
+    cafile: str | None = None,
 ) -> dict:
     """``concurrency`` threads, each with its own keep-alive connection, share ``max_calls`` POSTs
     (bounded by ``max_seconds``). Returns latency percentiles and total requests/s."""
@@ -279,7 +308,7 @@ def http_throughput(
     deadline = time.perf_counter() + max_seconds
 
     def worker() -> None:
-        client = JsonHttp(port)
+        client = JsonHttp(port, headers=headers, cafile=cafile)
         try:
             client.post(path, bodies[0])  # warm the connection
             while time.perf_counter() < deadline:

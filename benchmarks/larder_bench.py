@@ -562,6 +562,47 @@ def dataset_upload_download(
     return {"upload_s": upload_s, "download_s": download_s, "bytes": size, "store": store}
 
 
+def online_http(
+    work_dir: str,
+    n_keys: int = 100_000,
+    max_calls: int = 5_000,
+    max_seconds: float = 30.0,
+    concurrency: int = 4,
+    seed: int = 7,
+) -> dict | None:
+    """The same single-key lookups as Feast's ``online_http``, through Larder's REST endpoint with
+    the benchmark's own client (``common.JsonHttp``, over HTTPS with the platform's CA and API
+    key): the same keys (``feast_bench._keys`` with the same seed), sequential over one keep-alive
+    connection, then ``concurrency`` client threads. The server is the embedded platform's
+    (``larder server``, one process), started untimed.
+
+    Returns:
+        ``{"single": {...}, "throughput": {...}}`` (latency summaries, requests/s).
+    """
+    import json
+    import random
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from common import http_latency, http_throughput
+
+    rng = random.Random(seed)
+    keys = [rng.randrange(n_keys) for _ in range(2_000)]  # as feast_bench._keys(n_keys, 2_000, seed)
+    bodies = [json.dumps({"entries": [{"key": k}], "allow_missing": True}).encode() for k in keys]
+    with _platform(work_dir) as (conn, home):
+        fs = conn.get_feature_store()
+        fv = fs.get_feature_view("bench_online", version=1)
+        path = f"/api/v1/projects/{conn.project}/featureviews/{fv.name}/{fv.version}/vectors"
+        port = int(conn.url.rsplit(":", 1)[1])
+        key = (home / "local_api_key").read_text().strip()
+        auth = {"Authorization": f"ApiKey {key}"}
+        ca = str(home / "tls" / "ca.pem")
+        single = http_latency(port, path, bodies, max_calls, max_seconds, headers=auth, cafile=ca)
+        thr = http_throughput(
+            port, path, bodies, concurrency, max_calls, max_seconds, headers=auth, cafile=ca
+        )
+    return {"single": single, "throughput": thr}
+
+
 def _online(work_dir: str, batch: int, n_keys: int, max_calls: int, max_seconds: float, seed: int) -> dict:
     """The online loop shared by ``online_single`` (batch 1) and ``online_batch`` (batch 100)."""
     import random
