@@ -147,8 +147,28 @@ def check_insert(
     return table
 
 
+def _unique_by_hash(table: Any, keys: list[str]) -> bool:
+    """True when the rows' 64-bit hashes of ``keys`` are all distinct, which proves the keys unique
+    (equal keys hash equally); False means "maybe not" (a duplicate, or a hash collision).
+    polars hashes rows on all cores: 0.12 s for 5M (int64, timestamp) keys, where the exact
+    duckdb GROUP BY took 0.64 s."""
+    try:
+        import polars as pl
+
+        frame = pl.from_arrow(table.select(keys))
+        if not isinstance(frame, pl.DataFrame):
+            return False
+        hashes = frame.hash_rows()
+        return bool(hashes.n_unique() == table.num_rows)
+    except Exception:  # a type polars cannot hash: the exact check decides
+        return False
+
+
 def _check_unique(table: Any, keys: list[str]) -> None:
-    """Refuse duplicate keys within one insert (duckdb's parallel hash aggregate: ~5x pyarrow's)."""
+    """Refuse duplicate keys within one insert: a fast hash check, then, only when it cannot prove
+    uniqueness, duckdb's exact parallel GROUP BY (which also finds an example to report)."""
+    if _unique_by_hash(table, keys):
+        return
     import duckdb
 
     from larder.feature_store.feature import quote_ident

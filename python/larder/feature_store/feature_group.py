@@ -222,10 +222,8 @@ class FeatureGroup:
         table = _frames.normalize(_frames.to_arrow(features))
         stats: dict[str, Any] = {}
         worker = None
-        if self.statistics_enabled and (self._schema is None or _frames.schema_of(table) == self._schema):
-            # statistics run on the other core while the checks and the Delta write run here
-            worker = threading.Thread(target=_stats_into, args=(table, stats), daemon=True)
-            worker.start()
+        # the checks first, on every core (polars hashes the keys in parallel); then statistics
+        # (one duckdb thread) run on one core beside the Delta write, which uses one core
         table = _frames.check_insert(table, self.primary_key, self.event_time, self._schema)
         if self.partition_key:
             missing = [c for c in self.partition_key if c not in table.column_names]
@@ -234,7 +232,7 @@ class FeatureGroup:
         progress = options.get("progress", table.num_rows >= PROGRESS_ROWS)
         bar = _Steps(progress, f"insert {self.name} v{self.version}", table.num_rows)
 
-        if self.statistics_enabled and worker is None:  # the checks cast some columns: use the cast table
+        if self.statistics_enabled:
             worker = threading.Thread(target=_stats_into, args=(table, stats), daemon=True)
             worker.start()
         if self._schema is None:

@@ -87,14 +87,15 @@ class FeatureView:
         return " AND ".join(parts) or None
 
     def _table(self, start_time: Any = None, end_time: Any = None) -> Any:
-        table = self.query._arrow(self._time_where(start_time, end_time))
+        # a stable order (the left group's primary key, then event time), so that the rows come
+        # back the same way every time and seeded splits are reproducible
+        left = self.query.feature_group
+        order = [c for c in [*left.primary_key, left.event_time] if c]
+        table = self.query._arrow(self._time_where(start_time, end_time), order_by=order)
         missing = [c for c in self.labels if c not in table.column_names]
         if missing:
             raise InvalidArgumentError(f"Label column(s) {missing} are not in the feature view's query.")
-        # a stable order, so that seeded splits are reproducible
-        left = self.query.feature_group
-        order = [c for c in [*left.primary_key, left.event_time] if c and c in table.column_names]
-        return table.sort_by([(c, "ascending") for c in order]) if order else table
+        return table
 
     def _xy(self, table: Any, dataframe_type: str, primary_key: bool, event_time: bool) -> tuple[Any, Any]:
         features = self._feature_columns(table.column_names, primary_key, event_time)

@@ -1,7 +1,14 @@
-"""Descriptive statistics of a commit's rows, computed with duckdb over the Arrow data.
+"""Descriptive statistics of a commit's rows, computed with duckdb and pyarrow over the Arrow data.
 
 Per column: count, nulls, approx distinct; numerics also min, max, mean, stddev and a 10-bin
-equal-width histogram; strings and timestamps min and max.
+equal-width histogram (over an evenly spaced sample of 1M rows for larger commits); strings and
+timestamps min and max.
+
+Measured on 5M rows x 10 columns (2 cores): one duckdb pass for counts, min/max and
+approx-distinct (0.2 s); mean and sample stddev with pyarrow's kernels (0.05 s; duckdb's
+``stddev_samp`` took 0.42 s); histograms with duckdb's binned ``histogram(x, bounds)`` (0.34 s;
+computing a bin number per row and a map aggregate took 0.59 s). The whole set runs on a thread
+beside the insert's checks and Delta write.
 """
 
 from __future__ import annotations
@@ -11,6 +18,9 @@ from typing import Any
 from larder.feature_store.feature import quote_ident
 
 HISTOGRAM_BINS = 10
+HISTOGRAM_MAX_ROWS = 1_000_000
+"""Histograms of larger commits count an evenly spaced sample of this many rows (``sample_rows``
+in the histogram says so); every other statistic is computed over all rows."""
 
 
 def _is_numeric(t: Any) -> bool:
@@ -26,6 +36,9 @@ def compute(table: Any) -> dict[str, Any]:
 
     con = duckdb.connect()
     try:
+        # one thread: statistics run beside the Delta write, which is single-threaded; more
+        # threads here only take the write's core (measured: the insert got 1.6x slower)
+        con.execute("SET threads = 1")
         con.register("t", table)
         parts = ["count(*) AS n"]
         for i, f in enumerate(table.schema):
@@ -38,9 +51,6 @@ def compute(table: Any) -> dict[str, Any]:
             elif pa.types.is_timestamp(f.type):  # as ISO text: no time-zone objects through Python
                 parts.append(f"strftime(min({c}), '%Y-%m-%dT%H:%M:%S.%fZ') AS lo{i}")
                 parts.append(f"strftime(max({c}), '%Y-%m-%dT%H:%M:%S.%fZ') AS hi{i}")
-            if _is_numeric(f.type):
-                parts.append(f"avg({c}::DOUBLE) AS mean{i}")
-                parts.append(f"stddev_samp({c}::DOUBLE) AS sd{i}")
         row = con.execute(f"SELECT {', '.join(parts)} FROM t").fetchall()[0]  # noqa: S608 - quoted identifiers
         names = [d[0] for d in con.description] if con.description else []
         values = dict(zip(names, row, strict=True))
@@ -58,13 +68,25 @@ def compute(table: Any) -> dict[str, Any]:
                 stats["min"] = _plain(values[f"lo{i}"])
                 stats["max"] = _plain(values[f"hi{i}"])
             if _is_numeric(f.type):
-                stats["mean"] = _plain(values[f"mean{i}"])
-                stats["stddev"] = _plain(values[f"sd{i}"])
+                stats["mean"], stats["stddev"] = _mean_stddev(table.column(f.name), count)
             columns[f.name] = stats
         _histograms(con, table, columns)
         return {"row_count": n, "columns": columns}
     finally:
         con.close()
+
+
+def _mean_stddev(column: Any, count: int) -> tuple[float | None, float | None]:
+    """Mean and sample standard deviation (ddof=1) of a numeric column, nulls skipped; None when
+    there are too few values."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_decimal(column.type):
+        column = pc.cast(column, pa.float64())
+    mean = pc.mean(column).as_py() if count else None
+    sd = pc.stddev(column, ddof=1).as_py() if count > 1 else None
+    return (None if mean is None else float(mean)), (None if sd is None else float(sd))
 
 
 def _plain(v: Any) -> Any:
@@ -76,7 +98,9 @@ def _plain(v: Any) -> Any:
 
 
 def _histograms(con: Any, table: Any, columns: dict[str, Any]) -> None:
-    """Equal-width histograms of every numeric column, in one pass (duckdb ``histogram``)."""
+    """Equal-width histograms of every numeric column, in one pass: ``HISTOGRAM_BINS`` bins
+    between the column's min and max, each holding the values above its lower edge up to its
+    upper edge (the first bin also holds the min)."""
     parts, specs = [], []
     for f in table.schema:
         st = columns[f.name]
@@ -87,24 +111,36 @@ def _histograms(con: Any, table: Any, columns: dict[str, Any]) -> None:
             st["histogram"] = None
             continue
         lo, hi = float(lo), float(hi)
-        c = quote_ident(f.name)
         if hi == lo:
             st["histogram"] = {"edges": [lo, hi], "counts": [st["count"]]}
             continue
         width = (hi - lo) / HISTOGRAM_BINS
-        parts.append(
-            f"histogram(least(floor(({c}::DOUBLE - {lo!r}) / {width!r}), {HISTOGRAM_BINS - 1})::INT)"
-        )
-        specs.append((f.name, lo, hi, width))
+        edges = [lo + i * width for i in range(HISTOGRAM_BINS)] + [hi]
+        bounds = ", ".join(repr(e) for e in edges[1:-1])
+        parts.append(f"histogram({quote_ident(f.name)}::DOUBLE, [{bounds}]::DOUBLE[])")
+        specs.append((f.name, edges))
     if not parts:
         return
-    row = con.execute(f"SELECT {', '.join(parts)} FROM t").fetchall()[0]  # noqa: S608 - quoted identifiers
-    for (name, lo, hi, width), bins in zip(specs, row, strict=True):
+    source, sample_rows = "t", None
+    if table.num_rows > HISTOGRAM_MAX_ROWS:
+        import numpy as np
+        import pyarrow as pa
+
+        step = -(-table.num_rows // HISTOGRAM_MAX_ROWS)
+        sample = table.select([name for name, _ in specs]).take(pa.array(np.arange(0, table.num_rows, step)))
+        con.register("histogram_sample", sample)
+        source, sample_rows = "histogram_sample", sample.num_rows
+    row = con.execute(f"SELECT {', '.join(parts)} FROM {source}").fetchall()[0]  # noqa: S608 - quoted
+    for (name, edges), bins in zip(specs, row, strict=True):
+        # {upper bound: count} in bound order, the last bound being +inf (values above the last
+        # interior edge, up to the max)
+        ordered = sorted((float(b), int(k)) for b, k in (bins or {}).items())
         counts = [0] * HISTOGRAM_BINS
-        for b, k in (bins or {}).items():
-            if b is not None:
-                counts[int(b)] = int(k)
-        columns[name]["histogram"] = {
-            "edges": [lo + i * width for i in range(HISTOGRAM_BINS)] + [hi],
-            "counts": counts,
-        }
+        i = 0
+        for bound, k in ordered:  # bins may be left out when empty: place each by its bound
+            while i < HISTOGRAM_BINS - 1 and bound > edges[i + 1]:
+                i += 1
+            counts[i] += k
+        columns[name]["histogram"] = {"edges": edges, "counts": counts}
+        if sample_rows is not None:
+            columns[name]["histogram"]["sample_rows"] = sample_rows

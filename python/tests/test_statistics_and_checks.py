@@ -1,0 +1,66 @@
+"""Unit tests of the insert's statistics and key checks (no server: pure functions over Arrow)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from larder.errors import InvalidArgumentError
+from larder.feature_store import _frames, statistics
+
+
+def _oracle_counts(values: np.ndarray, edges: list[float]) -> list[int]:
+    """Bins (lower, upper] with the first one closed: what statistics documents."""
+    counts = [0] * (len(edges) - 1)
+    for v in values:
+        i = 0
+        while i < len(counts) - 1 and v > edges[i + 1]:
+            i += 1
+        counts[i] += 1
+    return counts
+
+
+def test_statistics_against_numpy() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.normal(5.0, 2.0, 5_000)
+    ints = rng.integers(-50, 50, 5_000)
+    table = pa.table({"x": x, "i": ints, "c": np.full(5_000, 7)})
+    out = statistics.compute(table)
+    assert out["row_count"] == 5_000
+    sx = out["columns"]["x"]
+    assert sx["mean"] == pytest.approx(x.mean()) and sx["stddev"] == pytest.approx(x.std(ddof=1))
+    assert sx["min"] == x.min() and sx["max"] == x.max()
+    for name, values in (("x", x), ("i", ints.astype(float))):
+        h = out["columns"][name]["histogram"]
+        assert len(h["edges"]) == 11 and "sample_rows" not in h
+        assert h["counts"] == _oracle_counts(values, h["edges"])
+    assert out["columns"]["c"]["histogram"] == {"edges": [7.0, 7.0], "counts": [5_000]}
+
+
+def test_large_histograms_count_a_sample(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(statistics, "HISTOGRAM_MAX_ROWS", 1_000)
+    x = np.arange(10_000, dtype=float)
+    out = statistics.compute(pa.table({"x": x}))
+    h = out["columns"]["x"]["histogram"]
+    assert h["sample_rows"] == 1_000 and sum(h["counts"]) == 1_000
+    assert out["columns"]["x"]["count"] == 10_000  # every other statistic sees all rows
+    assert h["counts"] == _oracle_counts(x[::10], h["edges"])
+
+
+def test_uniqueness_hash_fast_path_and_exact_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
+    t0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    unique = pa.table({"k": [1, 1, 2], "ts": [t0, t0 + timedelta(hours=1), t0]})
+    dup = pa.table({"k": [1, 2, 1], "ts": [t0, t0, t0]})
+    assert _frames._unique_by_hash(unique, ["k", "ts"]) is True
+    assert _frames._unique_by_hash(dup, ["k", "ts"]) is False
+    _frames._check_unique(unique, ["k", "ts"])
+    with pytest.raises(InvalidArgumentError, match="1 key.*more than once"):
+        _frames._check_unique(dup, ["k", "ts"])
+    # a hash collision only costs the exact check: unique keys still pass
+    monkeypatch.setattr(_frames, "_unique_by_hash", lambda table, keys: False)
+    _frames._check_unique(unique, ["k", "ts"])
+    with pytest.raises(InvalidArgumentError, match="more than once"):
+        _frames._check_unique(dup, ["k", "ts"])
