@@ -107,6 +107,10 @@ class PayloadTooLargeError(LarderError):
     http_status = 413
 
 
+INTERNAL_ERROR_MESSAGE = "Internal server error; see the server log."
+"""What a 500 says to the client (the cause goes to the server log only)."""
+
+
 class ServerError(LarderError):
     """The server failed unexpectedly (HTTP 500). The server log has the cause."""
 

@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from larder import __version__
-from larder.errors import LarderError, PayloadTooLargeError
+from larder.errors import INTERNAL_ERROR_MESSAGE, LarderError, PayloadTooLargeError, ServerError
 from larder.server.api import featurestore_routes, registry_routes, routes, storage_routes
 from larder.server.api.asgi import Disconnected, read_body, replay
 from larder.server.api.deps import Caller
@@ -187,17 +187,10 @@ def create_app(settings: ServerSettings) -> FastAPI:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        body = {
-            "error_code": "internal_error",
-            "message": "Internal server error; see the server log.",
-            "details": {},
-        }
-        return _error_response(500, body)
+        return _error_response(500, ServerError(INTERNAL_ERROR_MESSAGE).to_body())
 
+    # online serving answers before routing (see VectorsFastPath), inside the body limit and the log
+    app.add_middleware(featurestore_routes.VectorsFastPath, state=app.state)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(AccessLogMiddleware)  # logs 413s too
-    # outermost: online serving answers here, before routing (see VectorsFastPath)
-    app.add_middleware(
-        featurestore_routes.VectorsFastPath, state=app.state, max_bytes=settings.max_body_bytes
-    )
+    app.add_middleware(AccessLogMiddleware)  # outermost: logs 413s too
     return app

@@ -9,8 +9,9 @@ class Disconnected(Exception):
     """The client went away before sending its whole body."""
 
 
-async def read_body(receive: Receive, max_bytes: int) -> bytes | None:
-    """The whole request body, or None as soon as it exceeds ``max_bytes`` (the rest is not read).
+async def read_body(receive: Receive, max_bytes: int | None = None) -> bytes | None:
+    """The whole request body, or None as soon as it exceeds ``max_bytes`` (the rest is not read;
+    None: no limit).
 
     Raises:
         Disconnected: when the client disconnects first.
@@ -23,7 +24,7 @@ async def read_body(receive: Receive, max_bytes: int) -> bytes | None:
             raise Disconnected()
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > max_bytes:
+        if max_bytes is not None and size > max_bytes:
             return None
         chunks.append(chunk)
         if not message.get("more_body", False):
