@@ -342,6 +342,15 @@ def http_throughput(
     return out
 
 
+def random_keys(n_keys: int, count: int, seed: int) -> list[int]:
+    """``count`` entity keys drawn from ``range(n_keys)`` with ``random.Random(seed)``: the same keys
+    for every system that is asked the same (seed, count)."""
+    import random
+
+    rng = random.Random(seed)
+    return [rng.randrange(n_keys) for _ in range(count)]
+
+
 def dumps(obj: object) -> str:
     return json.dumps(obj, default=str)
 

@@ -580,13 +580,11 @@ def online_http(
         ``{"single": {...}, "throughput": {...}}`` (latency summaries, requests/s).
     """
     import json
-    import random
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from common import http_latency, http_throughput
+    from common import http_latency, http_throughput, random_keys
 
-    rng = random.Random(seed)
-    keys = [rng.randrange(n_keys) for _ in range(2_000)]  # as feast_bench._keys(n_keys, 2_000, seed)
+    keys = random_keys(n_keys, 2_000, seed)  # the keys feast_bench.online_http sends
     bodies = [json.dumps({"entries": [{"key": k}], "allow_missing": True}).encode() for k in keys]
     with _platform(work_dir) as (conn, home):
         fs = conn.get_feature_store()

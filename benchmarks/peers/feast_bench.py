@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import sys
 import time
@@ -26,6 +25,7 @@ from common import (
     http_throughput,
     latency_summary,
     pit_summary,
+    random_keys,
     server,
     timed_loop,
 )
@@ -160,11 +160,6 @@ def online_setup(fg_a: str, fg_b: str, repo_dir: str) -> dict:
     return {"materialize_s": seconds, "online_tables": tables, "feast": _feast_version()}
 
 
-def _keys(n_keys: int, count: int, seed: int) -> list[int]:
-    rng = random.Random(seed)
-    return [rng.randrange(n_keys) for _ in range(count)]
-
-
 def online_sdk(
     repo_dir: str,
     n_keys: int = 100_000,
@@ -178,8 +173,8 @@ def online_sdk(
     from feast import FeatureStore
 
     store = FeatureStore(repo_path=repo_dir)
-    keys = _keys(n_keys, max_calls + 100, seed)
-    batches = [_keys(n_keys, 100, seed + 1 + i) for i in range(min(max_batch_calls, 200))]
+    keys = random_keys(n_keys, max_calls + 100, seed)
+    batches = [random_keys(n_keys, 100, seed + 1 + i) for i in range(min(max_batch_calls, 200))]
     nulls = 0
 
     def single(i: int) -> None:
@@ -217,10 +212,12 @@ def online_http(
     cmd = [feast_bin, "-c", repo_dir, "serve", "-h", "127.0.0.1", "-p", str(port), "--no-access-log"]
     singles = [
         json.dumps({"features": FEATURE_REFS, "entities": {"key": [k]}}).encode()
-        for k in _keys(n_keys, 2_000, seed)
+        for k in random_keys(n_keys, 2_000, seed)
     ]
     batches = [
-        json.dumps({"features": FEATURE_REFS, "entities": {"key": _keys(n_keys, 100, seed + 1 + i)}}).encode()
+        json.dumps(
+            {"features": FEATURE_REFS, "entities": {"key": random_keys(n_keys, 100, seed + 1 + i)}}
+        ).encode()
         for i in range(100)
     ]
     t0 = time.perf_counter()
