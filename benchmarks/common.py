@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 LOOPBACK = "127.0.0.1"
 
@@ -108,6 +109,30 @@ def settle_io(*warm: str | os.PathLike) -> None:
             with open(p, "rb", buffering=0) as f:
                 while f.read(8 << 20):
                     pass
+
+
+def cold_and_warm(fn: Callable[[], Any], warm_runs: int = 3) -> dict:
+    """Time ``fn()`` once in this (fresh) process, then ``warm_runs`` more times; each result is
+    dropped before the next call. Returns ``{"first_s", "seconds" (median of the warm runs),
+    "warm_s" (all of them), "result" (the last result's len(), or None)}``.
+
+    Why both: on this VM (firecracker with free-page reporting) the first few hundred MiB a
+    process allocates cost a host page fault each, so a first call's figure swings 0.4-2 s for
+    the same work. The warm median is the code's own cost and is what the targets are judged on;
+    the first call is kept as an informational row. Both sides of a comparison use this."""
+    t0 = time.perf_counter()
+    out = fn()
+    first = time.perf_counter() - t0
+    n = len(out) if hasattr(out, "__len__") else None
+    del out
+    warm = []
+    for _ in range(warm_runs):
+        t0 = time.perf_counter()
+        out = fn()
+        warm.append(time.perf_counter() - t0)
+        n = len(out) if hasattr(out, "__len__") else None
+        del out
+    return {"first_s": first, "seconds": sorted(warm)[len(warm) // 2], "warm_s": warm, "result": n}
 
 
 def peak_rss_mb() -> float:
