@@ -523,3 +523,49 @@ def _admin_conn(server):
     return larder.connection(
         host=host, port=int(port), project=project, api_key_value=server.admin_key, trust_store_path=server.ca
     )
+
+
+def test_feature_store_in_an_s3_namespace(storage_server):
+    """A project in the S3 namespace keeps its feature groups on S3 (moto), reached with vended
+    credentials: insert, read, a point-in-time join (Arrow tables, not local Parquet files) and SQL."""
+    from datetime import datetime, timedelta, timezone
+
+    import pandas as pd
+
+    import larder
+
+    host, port = storage_server.url.removeprefix("https://").split(":")
+    project = f"s3fs_{_uid()}"
+    r = storage_server.api(
+        "POST", "/projects", storage_server.admin_key, json={"name": project, "namespace": "lake"}
+    )
+    assert r.status_code == 201, r.text
+    t0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    with larder.connection(
+        host=host,
+        port=int(port),
+        project=project,
+        api_key_value=storage_server.admin_key,
+        trust_store_path=storage_server.ca,
+    ) as conn:
+        fs = conn.get_feature_store()
+        feats = fs.create_feature_group("temps", primary_key=["k"], event_time="ts")
+        feats.insert(
+            pd.DataFrame({"k": [1, 1, 2], "ts": [t0, t0 + timedelta(hours=2), t0], "temp": [1.0, 3.0, 2.0]})
+        )
+        assert feats._table()[0].startswith("s3://larder-lake/")
+        labels = fs.create_feature_group("labels", primary_key=["id"], event_time="ts")
+        labels.insert(
+            pd.DataFrame(
+                {
+                    "id": [10, 11, 12, 13],
+                    "k": [1, 1, 2, 3],
+                    "ts": [t0 + timedelta(hours=1), t0 + timedelta(hours=3), t0, t0],
+                    "y": [0, 1, 0, 1],
+                }
+            )
+        )
+        assert sorted(feats.read()["temp"]) == [1.0, 2.0, 3.0]
+        got = labels.select_all().join(feats.select(["temp"]), on=["k"]).read().sort_values("id")
+        assert got["temp"].tolist()[:3] == [1.0, 3.0, 2.0] and pd.isna(got["temp"].tolist()[3])
+        assert fs.sql("SELECT count(*) AS n FROM temps")["n"].item() == 3

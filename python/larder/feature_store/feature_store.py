@@ -426,6 +426,7 @@ class FeatureStore:
         import duckdb
 
         from larder.feature_store import _frames
+        from larder.feature_store._sources import DeltaSource
 
         _frames.check_dataframe_type(dataframe_type)
         self._require_data("sql")
@@ -436,11 +437,11 @@ class FeatureStore:
             for fg in self.get_feature_groups():
                 if fg._schema is None:
                     continue
-                ds = fg._delta().to_pyarrow_dataset()
-                con.register(f"{fg.name}_{fg.version}", ds)
+                source = DeltaSource(fg._delta())
+                source.register(con, f"{fg.name}_{fg.version}", lazy=True)
                 if fg.version >= newest.get(fg.name, 0):
                     newest[fg.name] = fg.version
-                    con.register(fg.name, ds)
+                    source.register(con, fg.name, lazy=True)
             try:
                 table = con.sql(query).to_arrow_table()
             except duckdb.Error as e:

@@ -4,7 +4,8 @@
 join is point-in-time correct: each left row gets the right row with the same keys and the latest
 event time <= the left row's event time (no future leakage); ``max_age`` leaves older matches null.
 Left rows with no earlier right row keep their place with null features. The SQL runs in duckdb as
-an ``ASOF LEFT JOIN`` over the Delta tables' Arrow datasets (no row_number() self-join).
+an ``ASOF LEFT JOIN`` over the Delta tables' data (their Parquet files or Arrow tables: see
+``_sources``), not a row_number() self-join.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from larder.errors import InvalidArgumentError
 from larder.feature_store import _frames
+from larder.feature_store._sources import DeltaSource
 from larder.feature_store.feature import Feature, Filter, Logic, _Condition, quote_ident
 
 if TYPE_CHECKING:
@@ -36,7 +38,7 @@ class Join:
 
 @dataclass
 class _Plan:
-    """The SQL of a query and the Arrow datasets its aliases name."""
+    """The SQL of a query and the tables its aliases name (``_sources.DeltaSource``)."""
 
     sql: str
     tables: dict[str, Any] = field(default_factory=dict)
@@ -302,11 +304,8 @@ class Query:
                 if f.feature_group is not None and id(f.feature_group) in by_group:
                     needed[by_group[id(f.feature_group)]].add(f.name)
             for a, q in sources.items():
-                # Materialized Arrow tables, only the needed columns: duckdb's ASOF join over a
-                # registered pyarrow *dataset* was ~130x slower (rescans) than over a table.
-                ds = q._fg._delta(wallclock_time=self._as_of).to_pyarrow_dataset()
-                columns = [c for c in ds.schema.names if c in needed[a]]
-                tables[a] = ds.to_table(columns=columns)
+                # only the needed columns, as Parquet files duckdb reads or Arrow tables (_sources)
+                tables[a] = DeltaSource(q._fg._delta(wallclock_time=self._as_of), sorted(needed[a]))
         sql = f"SELECT {', '.join(select)}\nFROM fg0"  # noqa: S608 - identifiers are quoted, values are literals
         if joins_sql:
             sql += "\n" + "\n".join(joins_sql)
@@ -372,8 +371,8 @@ class Query:
         con = duckdb.connect()
         try:
             con.execute("SET TimeZone = 'UTC'")
-            for name, ds in plan.tables.items():
-                con.register(name, ds)
+            for name, source in plan.tables.items():
+                source.register(con, name)
             return con.sql(sql).to_arrow_table()
         finally:
             con.close()
