@@ -183,6 +183,26 @@ def repeat(cfg: Config, n: int, venv: str, module: str, function: str, kwargs_fo
     return runs
 
 
+def interleave(cfg: Config, n: int, jobs: dict[str, tuple]) -> dict[str, list[Outcome]]:
+    """``n`` rounds of every job, in a rotating order (round i starts with job i mod len): a slow
+    minute of the VM (page-cache reclaim, host faults) then hits every side, not one side's runs.
+    ``jobs``: name -> ``(venv, module, function, kwargs_for, kw)``; a job stops after a failure.
+    Returns name -> its outcomes."""
+    runs: dict[str, list[Outcome]] = {name: [] for name in jobs}
+    names = list(jobs)
+    for i in range(n):
+        for name in names[i % len(names) :] + names[: i % len(names)]:
+            done = runs[name]
+            if done and (not done[-1].ok or done[-1].result is None):
+                continue
+            venv, module, function, kwargs_for, kw = jobs[name]
+            out = call(cfg, venv, module, function, kwargs_for(i), **kw)
+            done.append(out)
+            status = "ok" if out.ok else out.short_error()
+            log(f"  {venv}:{module}.{function} run {i + 1}/{n}: {status} ({out.wall_s:.1f} s wall)")
+    return runs
+
+
 def med(runs: list[Outcome], key: str | None = None, sub: str | None = None):
     """Median of ``result[key]`` (or ``result[key][sub]``) over the successful runs; None if none."""
     values = []
@@ -321,22 +341,27 @@ def section_connect(cfg: Config, pit: dict) -> dict:
 
 
 def section_insert(cfg: Config, insert_path: str) -> dict:
-    raw = repeat(
+    runs = interleave(
         cfg,
         cfg.repeats,
-        "bench",
-        "raw",
-        "delta_insert",
-        lambda i: {"data_path": insert_path, "work_dir": str(cfg.work / "raw-insert")},
+        {
+            "raw": (
+                "bench",
+                "raw",
+                "delta_insert",
+                lambda i: {"data_path": insert_path, "work_dir": str(cfg.work / "raw-insert")},
+                {},
+            ),
+            "larder": (
+                "larder",
+                "larder_bench",
+                "insert",
+                lambda i: {"data_path": insert_path, "work_dir": str(cfg.work / "larder-insert")},
+                {},
+            ),
+        },
     )
-    larder = repeat(
-        cfg,
-        cfg.repeats,
-        "larder",
-        "larder_bench",
-        "insert",
-        lambda i: {"data_path": insert_path, "work_dir": str(cfg.work / "larder-insert")},
-    )
+    raw, larder = runs["raw"], runs["larder"]
     rows_n = first_result(raw).get("rows", cfg.feature_rows)
     rows = [
         row(
@@ -353,22 +378,27 @@ def section_insert(cfg: Config, insert_path: str) -> dict:
 
 
 def section_read(cfg: Config, insert_path: str) -> dict:
-    raw = repeat(
+    runs = interleave(
         cfg,
         cfg.repeats,
-        "bench",
-        "raw",
-        "delta_read",
-        lambda i: {"data_path": insert_path, "work_dir": str(cfg.work / "raw-read")},
+        {
+            "raw": (
+                "bench",
+                "raw",
+                "delta_read",
+                lambda i: {"data_path": insert_path, "work_dir": str(cfg.work / "raw-read")},
+                {},
+            ),
+            "larder": (
+                "larder",
+                "larder_bench",
+                "read",
+                lambda i: {"data_path": insert_path, "work_dir": str(cfg.work / "larder-read")},
+                {},
+            ),
+        },
     )
-    larder = repeat(
-        cfg,
-        cfg.repeats,
-        "larder",
-        "larder_bench",
-        "read",
-        lambda i: {"data_path": insert_path, "work_dir": str(cfg.work / "larder-read")},
-    )
+    raw, larder = runs["raw"], runs["larder"]
     rows_n = first_result(raw).get("rows", cfg.feature_rows)
     rows = [
         row(
@@ -766,22 +796,34 @@ def section_online(cfg: Config, pit: dict) -> dict:
 
 def section_model(cfg: Config, model_dir: str) -> dict:
     size, files = data.tree_size(model_dir)
-    raw = repeat(
+    runs = interleave(
         cfg,
         cfg.repeats,
-        "bench",
-        "raw",
-        "copy_tree",
-        lambda i: {"src": model_dir, "work_dir": str(cfg.work / "raw-model")},
+        {
+            "raw": (
+                "bench",
+                "raw",
+                "copy_tree",
+                lambda i: {"src": model_dir, "work_dir": str(cfg.work / "raw-model")},
+                {},
+            ),
+            "local": (
+                "mlflow",
+                "peers.mlflow_bench",
+                "model_local",
+                lambda i: {"model_dir": model_dir, "work_dir": str(cfg.work / "mlflow-local")},
+                {},
+            ),
+            "larder": (
+                "larder",
+                "larder_bench",
+                "model_save_download",
+                lambda i: {"model_dir": model_dir, "work_dir": str(cfg.work / "larder-model")},
+                {},
+            ),
+        },
     )
-    local = repeat(
-        cfg,
-        cfg.repeats,
-        "mlflow",
-        "peers.mlflow_bench",
-        "model_local",
-        lambda i: {"model_dir": model_dir, "work_dir": str(cfg.work / "mlflow-local")},
-    )
+    raw, local, larder = runs["raw"], runs["local"], runs["larder"]
     http = repeat(
         cfg,
         cfg.repeats,
@@ -790,14 +832,6 @@ def section_model(cfg: Config, model_dir: str) -> dict:
         "model_http",
         lambda i: {"model_dir": model_dir, "work_dir": str(cfg.work / "mlflow-http")},
         timeout=cfg.timeout * 2,
-    )
-    larder = repeat(
-        cfg,
-        cfg.repeats,
-        "larder",
-        "larder_bench",
-        "model_save_download",
-        lambda i: {"model_dir": model_dir, "work_dir": str(cfg.work / "larder-model")},
     )
     label = f"{size / MIB:,.0f} MiB, {files:,} files"
     peers_for = lambda k: {  # noqa: E731
@@ -901,22 +935,27 @@ def _with_moto(cfg: Config, venv: str, module: str, function: str, kwargs: dict)
 
 def section_dataset(cfg: Config, blob: str) -> dict:
     size = os.path.getsize(blob)
-    raw_local = repeat(
+    local_runs = interleave(
         cfg,
         cfg.repeats,
-        "bench",
-        "raw",
-        "file_copy",
-        lambda i: {"src": blob, "work_dir": str(cfg.work / "raw-copy")},
+        {
+            "raw": (
+                "bench",
+                "raw",
+                "file_copy",
+                lambda i: {"src": blob, "work_dir": str(cfg.work / "raw-copy")},
+                {},
+            ),
+            "larder": (
+                "larder",
+                "larder_bench",
+                "dataset_upload_download",
+                lambda i: {"src": blob, "work_dir": str(cfg.work / "larder-dataset"), "store": "local"},
+                {},
+            ),
+        },
     )
-    larder_local = repeat(
-        cfg,
-        cfg.repeats,
-        "larder",
-        "larder_bench",
-        "dataset_upload_download",
-        lambda i: {"src": blob, "work_dir": str(cfg.work / "larder-dataset"), "store": "local"},
-    )
+    raw_local, larder_local = local_runs["raw"], local_runs["larder"]
     raw_s3, larder_s3 = [], []
     for i in range(cfg.repeats):
         out = _with_moto(
@@ -1116,8 +1155,10 @@ def render(results: dict, out_dir: Path) -> None:
     lines += [
         "Generated by `benchmarks/run.py` (see `benchmarks/README.md`). Larder, its peers and the raw-library",
         "limit run side by side in one run, on the same files, each measurement in a fresh process;",
-        "figures are medians of the repeats shown per section. **Noise:** this is a shared 2-core VM; other",
-        "work (e.g. test suites) ran at the same time, so expect ±20% or more on short timings.",
+        "figures are medians of the repeats shown per section; in the insert, read, model and dataset (local)",
+        "sections the sides' repeats are interleaved (raw, Larder, peer; the next round starts with the next",
+        "side). **Noise:** this is a 2-core firecracker VM whose host reclaims guest memory: a 1 GiB copy",
+        "swung 0.5-3 s from one minute to the next, so compare sides within one section run.",
         "",
         "Ratios are cost multiples: time (or latency, or 1/throughput) divided by the raw limit's, so",
         '1.0x is the limit and higher is slower. "Larder vs peers" is Larder\'s speed-up over each peer.',
