@@ -524,17 +524,22 @@ def test_checksums_catch_a_corrupted_artifact(env: Env) -> None:
     model = mr.python.create_model("corrupt").save(src)
     files = {f["path"]: f for f in mr._rest().get(f"/projects/{env.project}/models/corrupt/versions/1/files")}
     big = files["weights.bin"]
-    # a file sent in parts: one SHA-256 per 8 MiB part, and the composite (SHA-256 of the part
+    # S3 stores: SHA-256 (S3 checks the parts itself); local stores: BLAKE3
+    algorithm, name = ("blake3", "BLAKE3") if env.kind == "local" else ("sha256", "SHA-256")
+    assert {f["checksum_algorithm"] for f in files.values()} == {algorithm}
+    import blake3
+
+    def digest(data: bytes) -> bytes:
+        return blake3.blake3(data).digest() if algorithm == "blake3" else hashlib.sha256(data).digest()
+
+    # a file sent in parts: one digest per 8 MiB part, and the composite (the hash of the part
     # digests in order, as S3 computes for multipart objects) as the file's checksum
     content = (src / "weights.bin").read_bytes()
-    part_digests = [
-        hashlib.sha256(content[i : i + 8 * MiB]).digest() for i in range(0, len(content), 8 * MiB)
-    ]
+    part_digests = [digest(content[i : i + 8 * MiB]) for i in range(0, len(content), 8 * MiB)]
     assert big["part_size"] == 8 * MiB and big["parts"] == [d.hex() for d in part_digests]
-    assert big["sha256"] == hashlib.sha256(b"".join(part_digests)).hexdigest()
-    assert files["config.yaml"]["parts"] is None and files["config.yaml"]["sha256"] == _sha(
-        src / "config.yaml"
-    )
+    assert big["checksum"] == digest(b"".join(part_digests)).hex()
+    small = files["config.yaml"]
+    assert small["parts"] is None and small["checksum"] == digest((src / "config.yaml").read_bytes()).hex()
 
     def check(fragment: str) -> None:
         dest = env.tmp / f"dl-{_uid()}"
@@ -546,7 +551,7 @@ def test_checksums_catch_a_corrupted_artifact(env: Env) -> None:
     # same size, one flipped byte in a small file
     original = env.read("corrupt/1/config.yaml")
     env.write("corrupt/1/config.yaml", b"X" + original[1:])
-    check("'config.yaml'.*SHA-256 differs")
+    check(f"'config.yaml'.*{name} checksum differs")
     env.write("corrupt/1/config.yaml", original)
     assert _tree(Path(model.download(env.tmp / "fixed"))) == _tree(src)
 
@@ -670,7 +675,7 @@ def test_finalize_refuses_files_that_are_not_in_the_store(env: Env) -> None:
     created = _ok(env.server.api("POST", base, key, json={"metrics": {"auc": 1.0}}), 201)
     assert created["status"] == "pending" and created["upload_token"]
     token, v = created["upload_token"], created["version"]
-    entry = {"path": "weights.bin", "size": 10, "sha256": "0" * 64}
+    entry = {"path": "weights.bin", "size": 10, "checksum": "0" * 64}
     r = env.server.api("POST", f"{base}/{v}/files", key, json={"upload_token": "wrong", "files": [entry]})
     assert r.status_code == 409
     _ok(env.server.api("POST", f"{base}/{v}/files", key, json={"upload_token": token, "files": [entry]}), 200)
@@ -966,7 +971,7 @@ def test_rest_refuses_malformed_requests_with_4xx(env: Env) -> None:
             {
                 "json": {
                     "upload_token": created["upload_token"],
-                    "files": [{"path": "../x", "size": 1, "sha256": "a" * 64}],
+                    "files": [{"path": "../x", "size": 1, "checksum": "a" * 64}],
                 }
             },
         ),
@@ -977,8 +982,18 @@ def test_rest_refuses_malformed_requests_with_4xx(env: Env) -> None:
                 "json": {
                     "upload_token": created["upload_token"],
                     "files": [
-                        {"path": "x", "size": 10, "sha256": "a" * 64, "part_size": 3, "parts": ["a" * 64]}
+                        {"path": "x", "size": 10, "checksum": "a" * 64, "part_size": 3, "parts": ["a" * 64]}
                     ],
+                }
+            },
+        ),
+        (
+            "POST",
+            f"{base}/fuzz/versions/{v}/files",
+            {
+                "json": {
+                    "upload_token": created["upload_token"],
+                    "files": [{"path": "x", "size": 1, "checksum": "a" * 64, "checksum_algorithm": "md5"}],
                 }
             },
         ),

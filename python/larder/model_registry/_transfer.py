@@ -5,17 +5,21 @@ self-renewing credentials from :mod:`larder.storage`); the REST server only gets
 
 How it streams, with bounded memory:
 
+- Checksums: SHA-256 on S3 stores (S3 verifies every part it receives against the
+  ``ChecksumSHA256`` sent with it, and reports the same composite value), BLAKE3 on local stores
+  (5.3 GiB/s per core here vs 1.6 for SHA-256: hashing was a third of a local save's CPU). The
+  manifest names the algorithm of each file (:data:`CHECKSUM_ALGORITHMS`); downloads verify with it.
 - Files are transferred by a pool of file workers, largest first. A file of at most one part
   (:data:`PART_SIZE`, 8 MiB) is read into one pooled buffer, hashed and written in one call.
 - A larger file is cut into parts. Its worker reads the parts in order and hands each to a pool
-  of part workers that compute the part's SHA-256 and write it (``pwrite`` at its offset, or an
-  S3 ``UploadPart`` carrying ``ChecksumSHA256`` so that S3 verifies every part it receives). The file's checksum is then the
-  *composite* SHA-256: the SHA-256 of its parts' digests concatenated in order, as S3 computes for
-  multipart objects. Every byte is hashed once, by whichever part worker holds it, so hashing
-  runs on every core (a whole-file SHA-256 on top would hash every byte twice, the second time
-  on one core: it made saves 3.6x slower than a plain copy).
+  of part workers that hash the part and write it (``pwrite`` at its offset, or an S3
+  ``UploadPart`` carrying ``ChecksumSHA256``). The file's checksum is then the *composite*: the
+  hash of its parts' digests concatenated in order, as S3 computes for multipart objects. Every
+  byte is hashed once, by whichever part worker holds it, so hashing runs on every core (a
+  whole-file hash on top would hash every byte twice, the second time on one core: it made
+  saves 3.6x slower than a plain copy).
   Downloads mirror this: the manifest's part digests are checked against the composite first,
-  then part workers fetch ranges, verify each part's SHA-256 and ``pwrite`` it.
+  then part workers fetch ranges, verify each part's digest and ``pwrite`` it.
 - Every part lives in a buffer from one fixed pool (``file workers + part workers + 2`` buffers of
   one part each, 8 MiB unless a file is so large that it needs bigger parts), so memory does not
   grow with the model's size.
@@ -64,8 +68,32 @@ PROGRESS_MIN_BYTES = 64 * MiB
 """Transfers of at least this many bytes show a progress bar by default."""
 
 
+CHECKSUM_ALGORITHMS = ("sha256", "blake3")
+"""The checksums a manifest may name: 256-bit digests, 64 hex digits."""
+
+
+def hasher(algorithm: str, data: Any = b"") -> Any:
+    """A ``hashlib``-style hash object (``update``, ``digest``, ``hexdigest``) for ``algorithm``,
+    fed ``data``. BLAKE3 comes from the ``blake3`` package (it releases the GIL while hashing).
+
+    Raises:
+        InvalidArgumentError: on an algorithm not in :data:`CHECKSUM_ALGORITHMS`.
+    """
+    if algorithm == "sha256":
+        return hashlib.sha256(data)
+    if algorithm == "blake3":
+        import blake3
+
+        return blake3.blake3(data, max_threads=1)  # parts are hashed in parallel already
+    raise InvalidArgumentError(
+        f"Unknown checksum algorithm {algorithm!r}; this client knows {', '.join(CHECKSUM_ALGORITHMS)}. "
+        "Upgrade larder to download this model.",
+        details={"checksum_algorithm": algorithm},
+    )
+
+
 class ArtifactCorruptedError(ConflictError):
-    """A stored artifact does not match its recorded size or SHA-256 (detected on download).
+    """A stored artifact does not match its recorded size or checksum (detected on download).
 
     It is a :class:`larder.errors.ConflictError`: the store's content conflicts with the catalog.
     Nothing is left at the download location. Re-save the model, or ask the project's data owner.
@@ -83,13 +111,15 @@ class LocalFile:
 
 @dataclass(frozen=True)
 class Artifact:
-    """One artifact of a manifest: ``path`` in the version's folder, ``size`` (bytes), ``sha256`` (hex);
-    files sent in parts also have ``part_size`` (bytes) and ``parts`` (one SHA-256 hex per part),
-    and their ``sha256`` is the composite one (:func:`composite_sha256` of ``parts``)."""
+    """One artifact of a manifest: ``path`` in the version's folder, ``size`` (bytes), ``checksum``
+    (hex) computed with ``algorithm`` (``"sha256"`` or ``"blake3"``); files sent in parts also have
+    ``part_size`` (bytes) and ``parts`` (one digest in hex per part), and their ``checksum`` is the
+    composite one (:func:`composite_checksum` of ``parts``)."""
 
     path: str
     size: int
-    sha256: str
+    checksum: str
+    algorithm: str = "sha256"
     part_size: int | None = None
     parts: tuple[str, ...] | None = None
 
@@ -97,7 +127,8 @@ class Artifact:
         return {
             "path": self.path,
             "size": self.size,
-            "sha256": self.sha256,
+            "checksum": self.checksum,
+            "checksum_algorithm": self.algorithm,
             "part_size": self.part_size,
             "parts": None if self.parts is None else list(self.parts),
         }
@@ -108,21 +139,23 @@ class Artifact:
         return cls(
             d["path"],
             int(d["size"]),
-            d["sha256"],
+            d["checksum"],
+            d.get("checksum_algorithm") or "sha256",
             d.get("part_size"),
             None if parts is None else tuple(parts),
         )
 
 
-def composite_sha256(parts: Iterator[str] | tuple[str, ...] | list[str]) -> str:
-    """The checksum of a file sent in parts: the SHA-256 (hex) of the parts' SHA-256 digests
-    (given as hex), concatenated in order; S3's ``COMPOSITE`` SHA-256 of a multipart object.
+def composite_checksum(parts: Iterator[str] | tuple[str, ...] | list[str], algorithm: str = "sha256") -> str:
+    """The checksum of a file sent in parts: the hash (hex) with ``algorithm`` of the parts'
+    digests (given as hex), concatenated in order. For SHA-256 it is S3's ``COMPOSITE`` checksum
+    of a multipart object.
 
     Example:
-        >>> composite_sha256(["00" * 32]) == hashlib.sha256(bytes(32)).hexdigest()
+        >>> composite_checksum(["00" * 32]) == hashlib.sha256(bytes(32)).hexdigest()
         True
     """
-    return hashlib.sha256(b"".join(bytes.fromhex(p) for p in parts)).hexdigest()
+    return str(hasher(algorithm, b"".join(bytes.fromhex(p) for p in parts)).hexdigest())
 
 
 def part_size_for(size: int) -> int:
@@ -327,6 +360,8 @@ class _Store:
         self.backend = backend
         self.prefix = prefix.strip("/")
         self.local = hasattr(backend, "path")  # LocalBackend, else S3Backend
+        # what uploads hash with: S3 checks SHA-256 parts itself; locally BLAKE3 costs 3x less CPU
+        self.algorithm = "blake3" if self.local else "sha256"
         self._dirs: set[Path] = set()
 
     def key(self, rel: str) -> str:
@@ -521,7 +556,7 @@ def _upload_small(run: _Run, store: _Store, f: LocalFile) -> Artifact:
         with open(f.path, "rb", buffering=0) as src:
             if _read_exact(src, mv) != f.size or src.read(1):
                 raise _changed(f)
-        digest = hashlib.sha256(mv).digest()
+        digest = hasher(store.algorithm, mv).digest()
         run.check()
         if store.local:
             fd, target = store.create_local(f.rel)
@@ -541,14 +576,14 @@ def _upload_small(run: _Run, store: _Store, f: LocalFile) -> Artifact:
                 ChecksumSHA256=_b64(digest),
             )
         run.progress.update(f.size)
-        return Artifact(f.rel, f.size, digest.hex())
+        return Artifact(f.rel, f.size, digest.hex(), store.algorithm)
     finally:
         run.buffers.release(buf)
 
 
 def _upload_parts(run: _Run, store: _Store, f: LocalFile, part_size: int) -> Artifact:
     nparts = parts_of(f.size, part_size)
-    results: list[tuple[str, str | None]] = []  # (part sha256 hex, S3 ETag)
+    results: list[tuple[str, str | None]] = []  # (part digest hex, S3 ETag)
     inflight: deque[tuple[Future[Any], bytearray]] = deque()
     fd = -1
     target: Path | None = None
@@ -563,7 +598,7 @@ def _upload_parts(run: _Run, store: _Store, f: LocalFile, part_size: int) -> Art
 
     def put(number: int, offset: int, mv: memoryview) -> tuple[str, str | None]:
         run.check()
-        digest = hashlib.sha256(mv).digest()
+        digest = hasher(store.algorithm, mv).digest()
         etag = None
         if store.local:
             _pwrite_all(fd, mv, offset)
@@ -630,7 +665,9 @@ def _upload_parts(run: _Run, store: _Store, f: LocalFile, part_size: int) -> Art
                 store.s3.abort_multipart_upload(Bucket=store.bucket, Key=key, UploadId=upload_id)
         raise
     parts = tuple(h for h, _ in results)
-    return Artifact(f.rel, f.size, composite_sha256(parts), part_size, parts)
+    return Artifact(
+        f.rel, f.size, composite_checksum(parts, store.algorithm), store.algorithm, part_size, parts
+    )
 
 
 # --- download ----------------------------------------------------------------------------------------
@@ -644,6 +681,15 @@ def _corrupted(a: Artifact, what: str, prefix: str) -> ArtifactCorruptedError:
     )
 
 
+_NAMES = {"sha256": "SHA-256", "blake3": "BLAKE3"}
+
+
+def _differs(a: Artifact) -> str:
+    return (
+        f"its {_NAMES.get(a.algorithm, a.algorithm)} checksum differs from the one recorded when it was saved"
+    )
+
+
 def download(
     backend: Any,
     prefix: str,
@@ -652,14 +698,16 @@ def download(
     progress: bool | None = None,
     desc: str = "download",
 ) -> Path:
-    """Download ``artifacts`` from ``prefix`` into the folder ``dest``, verifying sizes and SHA-256s.
+    """Download ``artifacts`` from ``prefix`` into the folder ``dest``, verifying sizes and checksums.
 
     Files are first written into a hidden staging folder inside ``dest`` and moved into place only
     after every one of them verified; on any failure nothing is left behind.
 
     Raises:
-        ArtifactCorruptedError: when a stored artifact is missing, or its size or a SHA-256 differs.
+        ArtifactCorruptedError: when a stored artifact is missing, or its size or a checksum differs.
     """
+    for algorithm in sorted({a.algorithm for a in artifacts} - set(CHECKSUM_ALGORITHMS)):
+        hasher(algorithm)  # raises: a newer client saved it
     store = _Store(backend, prefix)
     dest.mkdir(parents=True, exist_ok=True)
     staging = dest / f"{TMP_PREFIX}download-{uuid.uuid4().hex}"
@@ -759,8 +807,8 @@ def _download_small(run: _Run, store: _Store, a: Artifact, target: Path) -> None
                 body.close()
         if got != a.size or longer:
             raise _corrupted(a, f"its size differs from the recorded {a.size} bytes", store.prefix)
-        if hashlib.sha256(mv).hexdigest() != a.sha256:
-            raise _corrupted(a, "its SHA-256 differs from the one recorded when it was saved", store.prefix)
+        if hasher(a.algorithm, mv).hexdigest() != a.checksum:
+            raise _corrupted(a, _differs(a), store.prefix)
         run.check()
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
@@ -774,7 +822,7 @@ def _download_small(run: _Run, store: _Store, a: Artifact, target: Path) -> None
 
 def _download_stream(run: _Run, store: _Store, a: Artifact, target: Path) -> None:
     """A large single-part artifact (not written by this client): streamed in chunks, hashed in order."""
-    whole = hashlib.sha256()
+    whole = hasher(a.algorithm)
     got = 0
     if store.local:
         fd = _open_local(store, a)
@@ -798,15 +846,15 @@ def _download_stream(run: _Run, store: _Store, a: Artifact, target: Path) -> Non
         src.close()
     if got != a.size:
         raise _corrupted(a, f"its size differs from the recorded {a.size} bytes", store.prefix)
-    if whole.hexdigest() != a.sha256:
-        raise _corrupted(a, "its SHA-256 differs from the one recorded when it was saved", store.prefix)
+    if whole.hexdigest() != a.checksum:
+        raise _corrupted(a, _differs(a), store.prefix)
 
 
 def _download_parts(run: _Run, store: _Store, a: Artifact, target: Path) -> None:
     assert a.parts is not None and a.part_size is not None
     part_size = a.part_size
-    if len(a.parts) != parts_of(a.size, part_size) or composite_sha256(a.parts) != a.sha256:
-        raise _corrupted(a, "its recorded part checksums do not match its recorded SHA-256", store.prefix)
+    if len(a.parts) != parts_of(a.size, part_size) or composite_checksum(a.parts, a.algorithm) != a.checksum:
+        raise _corrupted(a, "its recorded part checksums do not match its recorded checksum", store.prefix)
     inflight: deque[tuple[Future[Any], bytearray]] = deque()
     src = -1
     if store.local:
@@ -835,10 +883,10 @@ def _download_parts(run: _Run, store: _Store, a: Artifact, target: Path) -> None
                 body.close()
         if got != len(mv):
             raise _corrupted(a, f"part {i + 1} is shorter than recorded", store.prefix)
-        if hashlib.sha256(mv).hexdigest() != a.parts[i]:  # type: ignore[index]
+        if hasher(a.algorithm, mv).hexdigest() != a.parts[i]:  # type: ignore[index]
             raise _corrupted(
                 a,
-                f"the SHA-256 of part {i + 1} (bytes {offset}-{offset + len(mv) - 1}) differs",
+                f"the {_NAMES[a.algorithm]} checksum of part {i + 1} (bytes {offset}-{offset + len(mv) - 1}) differs",
                 store.prefix,
             )
         _pwrite_all(out, mv, offset)

@@ -85,7 +85,8 @@ def _artifact(a: ModelArtifact) -> ArtifactOut:
     return ArtifactOut(
         path=a.path,
         size=a.size,
-        sha256=a.sha256,
+        checksum=a.checksum,
+        checksum_algorithm=a.checksum_algorithm,
         part_size=a.part_size,
         parts=None if a.parts_json is None else json.loads(a.parts_json),
     )

@@ -90,7 +90,8 @@ class UploadToken(_Strict):
 class ArtifactIn(_Strict):
     path: str = Field(min_length=1, max_length=1024)
     size: int = Field(ge=0, le=MAX_BYTES)
-    sha256: str = Field(min_length=64, max_length=64)
+    checksum: str = Field(min_length=64, max_length=64)
+    checksum_algorithm: Literal["sha256", "blake3"] = "sha256"
     part_size: int | None = Field(default=None, ge=1, le=MAX_BYTES)
     parts: list[str] | None = Field(default=None, max_length=10_000)
 
@@ -111,7 +112,8 @@ class Finalize(UploadToken):
 class ArtifactOut(BaseModel):
     path: str
     size: int
-    sha256: str
+    checksum: str
+    checksum_algorithm: str
     part_size: int | None = None
     parts: list[str] | None = None
 

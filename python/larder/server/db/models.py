@@ -352,8 +352,9 @@ class ModelVersion(Base):
 
 
 class ModelArtifact(Base):
-    """One artifact file of a model version: its path under ``<name>/<version>/``, size and SHA-256
-    (and, for files uploaded in parts, the part size and each part's SHA-256)."""
+    """One artifact file of a model version: its path under ``<name>/<version>/``, size and checksum
+    (``checksum_algorithm``: ``sha256`` or ``blake3``; for files uploaded in parts, the part size,
+    each part's checksum, and as ``checksum`` the composite: the hash of the part digests)."""
 
     __tablename__ = "model_artifacts"
     __table_args__ = (UniqueConstraint("model_version_id", "path"),)
@@ -364,7 +365,8 @@ class ModelArtifact(Base):
     )
     path: Mapped[str] = mapped_column(String(1024), nullable=False)
     size: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    checksum: Mapped[str] = mapped_column(String(64), nullable=False)
+    checksum_algorithm: Mapped[str] = mapped_column(String(16), nullable=False, server_default="sha256")
     part_size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     parts_json: Mapped[str | None] = mapped_column(Text, nullable=True)
 

@@ -5,7 +5,7 @@ Artifacts never pass through the server: clients write them straight into the pr
 the catalog and decides what readers see:
 
 - A version is created ``pending`` (with a random upload token) and is invisible to every read.
-  The uploader records its files (path, size, SHA-256, part SHA-256s) and then finalizes it; the
+  The uploader records its files (path, size, checksum and its algorithm, part checksums) and then finalizes it; the
   server checks that every recorded file is in the store with the recorded size (one listing of the
   prefix, no data read) and only then marks it ``ready``.
 - Version numbers come from ``registered_models.last_version``, bumped with one atomic
@@ -79,7 +79,8 @@ MAX_FILES_PER_BATCH = 1000
 MAX_PARTS_PER_FILE = 10_000
 MAX_TAGS = 100
 TAG_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")  # a 256-bit digest in hex: SHA-256 and BLAKE3 alike
+CHECKSUM_ALGORITHMS = ("sha256", "blake3")
 _VERSION_RETRIES = 20
 _TMP_PREFIX = ".larder-"
 
@@ -496,12 +497,17 @@ def heartbeat(
 
 def _check_file(entry: dict[str, Any]) -> dict[str, Any]:
     path = check_object_key(entry.get("path"))
-    size, digest = entry.get("size"), entry.get("sha256")
+    size, digest = entry.get("size"), entry.get("checksum")
+    algorithm = entry.get("checksum_algorithm", "sha256")
+    if algorithm not in CHECKSUM_ALGORITHMS:
+        raise InvalidArgumentError(
+            f"Artifact {path!r}: checksum_algorithm must be one of {', '.join(CHECKSUM_ALGORITHMS)}, got {algorithm!r}."
+        )
     part_size, parts = entry.get("part_size"), entry.get("parts")
     if isinstance(size, bool) or not isinstance(size, int) or size < 0:
         raise InvalidArgumentError(f"Artifact {path!r}: size must be a non-negative integer.")
     if not isinstance(digest, str) or not _SHA256.match(digest):
-        raise InvalidArgumentError(f"Artifact {path!r}: sha256 must be 64 lowercase hex digits.")
+        raise InvalidArgumentError(f"Artifact {path!r}: checksum must be 64 lowercase hex digits.")
     if (part_size is None) != (parts is None):
         raise InvalidArgumentError(f"Artifact {path!r}: give both part_size and parts, or neither.")
     if part_size is not None:
@@ -515,11 +521,18 @@ def _check_file(entry: dict[str, Any]) -> dict[str, Any]:
             or not all(isinstance(p, str) and _SHA256.match(p) for p in parts)
         ):
             raise InvalidArgumentError(
-                f"Artifact {path!r}: parts must hold one SHA-256 per part of part_size bytes "
+                f"Artifact {path!r}: parts must hold one checksum (64 hex digits) per part of part_size bytes "
                 f"({expected} for {size} bytes).",
                 details={"path": path},
             )
-    return {"path": path, "size": size, "sha256": digest, "part_size": part_size, "parts": parts}
+    return {
+        "path": path,
+        "size": size,
+        "checksum": digest,
+        "checksum_algorithm": algorithm,
+        "part_size": part_size,
+        "parts": parts,
+    }
 
 
 def record_files(
@@ -556,7 +569,8 @@ def record_files(
         if row is None:
             row = ModelArtifact(model_version_id=mv.id, path=f["path"])
             db.add(row)
-        row.size, row.sha256, row.part_size = f["size"], f["sha256"], f["part_size"]
+        row.size, row.part_size = f["size"], f["part_size"]
+        row.checksum, row.checksum_algorithm = f["checksum"], f["checksum_algorithm"]
         row.parts_json = None if f["parts"] is None else json.dumps(f["parts"])
     mv.heartbeat_at = _now()
     db.commit()
