@@ -186,7 +186,7 @@ def repeat(cfg: Config, n: int, venv: str, module: str, function: str, kwargs_fo
 def interleave(cfg: Config, n: int, jobs: dict[str, tuple]) -> dict[str, list[Outcome]]:
     """``n`` rounds of every job, in a rotating order (round i starts with job i mod len): a slow
     minute of the VM (page-cache reclaim, host faults) then hits every side, not one side's runs.
-    ``jobs``: name -> ``(venv, module, function, kwargs_for, kw)``; a job stops after a failure.
+    ``jobs``: name -> ``(venv, module, function, kwargs_for)``; a job stops after a failure.
     Returns name -> its outcomes."""
     runs: dict[str, list[Outcome]] = {name: [] for name in jobs}
     names = list(jobs)
@@ -195,8 +195,8 @@ def interleave(cfg: Config, n: int, jobs: dict[str, tuple]) -> dict[str, list[Ou
             done = runs[name]
             if done and (not done[-1].ok or done[-1].result is None):
                 continue
-            venv, module, function, kwargs_for, kw = jobs[name]
-            out = call(cfg, venv, module, function, kwargs_for(i), **kw)
+            venv, module, function, kwargs_for = jobs[name]
+            out = call(cfg, venv, module, function, kwargs_for(i))
             done.append(out)
             status = "ok" if out.ok else out.short_error()
             log(f"  {venv}:{module}.{function} run {i + 1}/{n}: {status} ({out.wall_s:.1f} s wall)")
@@ -340,28 +340,28 @@ def section_connect(cfg: Config, pit: dict) -> dict:
     return {"rows": rows, "details": details}
 
 
-def section_insert(cfg: Config, insert_path: str) -> dict:
+def _raw_and_larder(
+    cfg: Config, insert_path: str, raw_function: str, larder_function: str, tag: str
+) -> tuple:
+    """Interleaved repeats of ``raw.<raw_function>`` and ``larder_bench.<larder_function>`` on the
+    insert table, in work dirs ``raw-<tag>`` / ``larder-<tag>``: (raw outcomes, Larder outcomes)."""
+
+    def kwargs_for(side: str):
+        return lambda i: {"data_path": insert_path, "work_dir": str(cfg.work / f"{side}-{tag}")}
+
     runs = interleave(
         cfg,
         cfg.repeats,
         {
-            "raw": (
-                "bench",
-                "raw",
-                "delta_insert",
-                lambda i: {"data_path": insert_path, "work_dir": str(cfg.work / "raw-insert")},
-                {},
-            ),
-            "larder": (
-                "larder",
-                "larder_bench",
-                "insert",
-                lambda i: {"data_path": insert_path, "work_dir": str(cfg.work / "larder-insert")},
-                {},
-            ),
+            "raw": ("bench", "raw", raw_function, kwargs_for("raw")),
+            "larder": ("larder", "larder_bench", larder_function, kwargs_for("larder")),
         },
     )
-    raw, larder = runs["raw"], runs["larder"]
+    return runs["raw"], runs["larder"]
+
+
+def section_insert(cfg: Config, insert_path: str) -> dict:
+    raw, larder = _raw_and_larder(cfg, insert_path, "delta_insert", "insert", "insert")
     rows_n = first_result(raw).get("rows", cfg.feature_rows)
     rows = [
         row(
@@ -378,27 +378,7 @@ def section_insert(cfg: Config, insert_path: str) -> dict:
 
 
 def section_read(cfg: Config, insert_path: str) -> dict:
-    runs = interleave(
-        cfg,
-        cfg.repeats,
-        {
-            "raw": (
-                "bench",
-                "raw",
-                "delta_read",
-                lambda i: {"data_path": insert_path, "work_dir": str(cfg.work / "raw-read")},
-                {},
-            ),
-            "larder": (
-                "larder",
-                "larder_bench",
-                "read",
-                lambda i: {"data_path": insert_path, "work_dir": str(cfg.work / "larder-read")},
-                {},
-            ),
-        },
-    )
-    raw, larder = runs["raw"], runs["larder"]
+    raw, larder = _raw_and_larder(cfg, insert_path, "delta_read", "read", "read")
     rows_n = first_result(raw).get("rows", cfg.feature_rows)
     rows = [
         row(
@@ -805,21 +785,18 @@ def section_model(cfg: Config, model_dir: str) -> dict:
                 "raw",
                 "copy_tree",
                 lambda i: {"src": model_dir, "work_dir": str(cfg.work / "raw-model")},
-                {},
             ),
             "local": (
                 "mlflow",
                 "peers.mlflow_bench",
                 "model_local",
                 lambda i: {"model_dir": model_dir, "work_dir": str(cfg.work / "mlflow-local")},
-                {},
             ),
             "larder": (
                 "larder",
                 "larder_bench",
                 "model_save_download",
                 lambda i: {"model_dir": model_dir, "work_dir": str(cfg.work / "larder-model")},
-                {},
             ),
         },
     )
@@ -944,14 +921,12 @@ def section_dataset(cfg: Config, blob: str) -> dict:
                 "raw",
                 "file_copy",
                 lambda i: {"src": blob, "work_dir": str(cfg.work / "raw-copy")},
-                {},
             ),
             "larder": (
                 "larder",
                 "larder_bench",
                 "dataset_upload_download",
                 lambda i: {"src": blob, "work_dir": str(cfg.work / "larder-dataset"), "store": "local"},
-                {},
             ),
         },
     )

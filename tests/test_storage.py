@@ -514,12 +514,13 @@ def test_cli_object_stores_and_the_connection_api(storage_server, tmp_path, moto
         conn.delete_namespace(ns.name)
 
 
-def _admin_conn(server):
+def _admin_conn(server, namespace: str = "default"):
     import larder
 
     host, port = server.url.removeprefix("https://").split(":")
     project = f"conn_{_uid()}"
-    server.api("POST", "/projects", server.admin_key, json={"name": project})
+    r = server.api("POST", "/projects", server.admin_key, json={"name": project, "namespace": namespace})
+    assert r.status_code == 201, r.text
     return larder.connection(
         host=host, port=int(port), project=project, api_key_value=server.admin_key, trust_store_path=server.ca
     )
@@ -532,22 +533,8 @@ def test_feature_store_in_an_s3_namespace(storage_server):
 
     import pandas as pd
 
-    import larder
-
-    host, port = storage_server.url.removeprefix("https://").split(":")
-    project = f"s3fs_{_uid()}"
-    r = storage_server.api(
-        "POST", "/projects", storage_server.admin_key, json={"name": project, "namespace": "lake"}
-    )
-    assert r.status_code == 201, r.text
     t0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
-    with larder.connection(
-        host=host,
-        port=int(port),
-        project=project,
-        api_key_value=storage_server.admin_key,
-        trust_store_path=storage_server.ca,
-    ) as conn:
+    with _admin_conn(storage_server, namespace="lake") as conn:
         fs = conn.get_feature_store()
         feats = fs.create_feature_group("temps", primary_key=["k"], event_time="ts")
         feats.insert(

@@ -14,6 +14,7 @@
 - model names: ``^[a-z][a-z0-9_-]{1,62}$`` (2 to 63 characters, lowercase letters, digits, ``_`` or
   ``-``, starting with a letter; a model's artifacts live under ``<project>_models/<name>/<version>/``).
 - object keys inside a dataset: see :func:`check_object_key`.
+- model artifact checksum algorithms: :data:`CHECKSUM_ALGORITHMS`.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ FEATURE_GROUP_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 FEATURE_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
 _FG_RULE = "1-63 characters: lowercase letters, digits or '_', starting with a letter"
 MAX_OBJECT_KEY_BYTES = 1024
+CHECKSUM_ALGORITHMS = ("sha256", "blake3")
+"""The checksums a model artifact manifest may name: 256-bit digests, 64 hex digits."""
 _STORAGE_RULE = "2-63 characters: lowercase letters, digits, '_' or '-', starting with a letter"
 
 _RULES = {

@@ -17,6 +17,7 @@ Two ways, same rows and types:
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from typing import Any
 from urllib.parse import unquote
 
@@ -30,7 +31,7 @@ class DeltaSource:
     """The data of one Delta table version, restricted to ``columns`` (None: all), ready to be
     named in a duckdb connection with :meth:`register`."""
 
-    def __init__(self, dt: Any, columns: list[str] | None = None) -> None:
+    def __init__(self, dt: Any, columns: Collection[str] | None = None) -> None:
         self._dataset = dt.to_pyarrow_dataset()
         names = self._dataset.schema.names
         self.columns = [c for c in names if columns is None or c in columns]

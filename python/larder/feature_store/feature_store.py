@@ -427,6 +427,7 @@ class FeatureStore:
 
         from larder.feature_store import _frames
         from larder.feature_store._sources import DeltaSource
+        from larder.feature_store.feature import quote_ident
 
         _frames.check_dataframe_type(dataframe_type)
         self._require_data("sql")
@@ -437,11 +438,13 @@ class FeatureStore:
             for fg in self.get_feature_groups():
                 if fg._schema is None:
                     continue
-                source = DeltaSource(fg._delta())
-                source.register(con, f"{fg.name}_{fg.version}", lazy=True)
+                versioned = f"{fg.name}_{fg.version}"
+                DeltaSource(fg._delta()).register(con, versioned, lazy=True)
                 if fg.version >= newest.get(fg.name, 0):
                     newest[fg.name] = fg.version
-                    source.register(con, fg.name, lazy=True)
+                    con.execute(
+                        f"CREATE OR REPLACE VIEW {quote_ident(fg.name)} AS SELECT * FROM {quote_ident(versioned)}"  # noqa: S608
+                    )
             try:
                 table = con.sql(query).to_arrow_table()
             except duckdb.Error as e:

@@ -305,7 +305,7 @@ class Query:
                     needed[by_group[id(f.feature_group)]].add(f.name)
             for a, q in sources.items():
                 # only the needed columns, as Parquet files duckdb reads or Arrow tables (_sources)
-                tables[a] = DeltaSource(q._fg._delta(wallclock_time=self._as_of), sorted(needed[a]))
+                tables[a] = DeltaSource(q._fg._delta(wallclock_time=self._as_of), needed[a])
         sql = f"SELECT {', '.join(select)}\nFROM fg0"  # noqa: S608 - identifiers are quoted, values are literals
         if joins_sql:
             sql += "\n" + "\n".join(joins_sql)

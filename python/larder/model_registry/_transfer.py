@@ -8,7 +8,7 @@ How it streams, with bounded memory:
 - Checksums: SHA-256 on S3 stores (S3 verifies every part it receives against the
   ``ChecksumSHA256`` sent with it, and reports the same composite value), BLAKE3 on local stores
   (5.3 GiB/s per core here vs 1.6 for SHA-256: hashing was a third of a local save's CPU). The
-  manifest names the algorithm of each file (:data:`CHECKSUM_ALGORITHMS`); downloads verify with it.
+  manifest names the algorithm of each file (``larder.names.CHECKSUM_ALGORITHMS``); downloads verify with it.
 - Files are transferred by a pool of file workers, largest first. A file of at most one part
   (:data:`PART_SIZE`, 8 MiB) is read into one pooled buffer, hashed and written in one call.
 - A larger file is cut into parts. Its worker reads the parts in order and hands each to a pool
@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from larder.errors import ConflictError, InvalidArgumentError
-from larder.names import check_object_key
+from larder.names import CHECKSUM_ALGORITHMS, check_object_key
 
 log = logging.getLogger("larder.model_registry")
 
@@ -68,16 +68,12 @@ PROGRESS_MIN_BYTES = 64 * MiB
 """Transfers of at least this many bytes show a progress bar by default."""
 
 
-CHECKSUM_ALGORITHMS = ("sha256", "blake3")
-"""The checksums a manifest may name: 256-bit digests, 64 hex digits."""
-
-
 def hasher(algorithm: str, data: Any = b"") -> Any:
     """A ``hashlib``-style hash object (``update``, ``digest``, ``hexdigest``) for ``algorithm``,
     fed ``data``. BLAKE3 comes from the ``blake3`` package (it releases the GIL while hashing).
 
     Raises:
-        InvalidArgumentError: on an algorithm not in :data:`CHECKSUM_ALGORITHMS`.
+        InvalidArgumentError: on an algorithm not in ``larder.names.CHECKSUM_ALGORITHMS``.
     """
     if algorithm == "sha256":
         return hashlib.sha256(data)
@@ -685,9 +681,7 @@ _NAMES = {"sha256": "SHA-256", "blake3": "BLAKE3"}
 
 
 def _differs(a: Artifact) -> str:
-    return (
-        f"its {_NAMES.get(a.algorithm, a.algorithm)} checksum differs from the one recorded when it was saved"
-    )
+    return f"its {_NAMES[a.algorithm]} checksum differs from the one recorded when it was saved"
 
 
 def download(

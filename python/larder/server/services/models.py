@@ -51,7 +51,7 @@ from larder.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from larder.names import check_name, check_object_key
+from larder.names import CHECKSUM_ALGORITHMS, check_name, check_object_key
 from larder.server import storage_backend
 from larder.server.db.models import (
     Dataset,
@@ -80,7 +80,6 @@ MAX_PARTS_PER_FILE = 10_000
 MAX_TAGS = 100
 TAG_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")  # a 256-bit digest in hex: SHA-256 and BLAKE3 alike
-CHECKSUM_ALGORITHMS = ("sha256", "blake3")
 _VERSION_RETRIES = 20
 _TMP_PREFIX = ".larder-"
 
