@@ -514,23 +514,30 @@ def model_save_download(
 
 
 def dataset_upload_download(
-    src: str, work_dir: str, store: str = "local", s3_endpoint: str | None = None
+    src: str,
+    work_dir: str,
+    store: str = "local",
+    s3_endpoint: str | None = None,
+    rounds: int | None = None,
 ) -> dict | None:
     """Upload one 1 GiB file through ``DatasetRef.upload`` and download it with ``DatasetRef.download``.
 
     Untimed: a namespace on the given store (``"local"``, or ``"s3"`` on the moto_server at
     ``s3_endpoint``, which the runner starts on 127.0.0.1 and stops afterwards) and a dataset.
-    Timed separately: ``(ds / "blob.bin").upload(src)`` (``upload_s``) and ``.download(path)`` into a
-    fresh file under ``work_dir`` (``download_s``). Raw limits: ``shutil.copyfile`` (local) and boto3
+    Timed separately: ``(ds / "blob.bin").upload(src)`` and ``.download(path)`` into a fresh file
+    under ``work_dir``, ``rounds`` times (default 6 on the local store, as ``raw.file_copy`` does; 1
+    on s3, as ``raw.s3_transfer``), the object and the download deleted after each round
+    (``common.transfer_rounds``). Raw limits: ``shutil.copyfile`` (local) and boto3
     ``upload_file``/``download_file`` (s3). Target: >= 70% of the raw throughput.
 
     Returns:
-        ``{"upload_s": float, "download_s": float}``, or None while not built.
+        ``common.transfer_rounds``' dict (``upload_s``, ``download_s``: medians after the first
+        round; ``first_upload_s``, ``first_download_s``) plus ``bytes`` and ``store``.
     """
     import uuid
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from common import settle_io
+    from common import settle_io, transfer_rounds
 
     home = _home(work_dir)
     _fresh(home)  # a fresh platform per run (an s3 store points at this run's moto_server)
@@ -548,21 +555,30 @@ def dataset_upload_download(
             raise ValueError(f"unknown store {store!r}: 'local' or 's3'")
         ds = conn.get_namespace(ns_name).create_dataset(f"bench-{uuid.uuid4().hex[:6]}")
         ref = ds / "blob.bin"
-        settle_io(src)
-        t0 = time.perf_counter()
-        ref.upload(src)
-        upload_s = time.perf_counter() - t0
-        settle_io(*([ref._backend().path(ref._file_key())] if store == "local" else []))
-        t0 = time.perf_counter()
-        ref.download(dl)
-        download_s = time.perf_counter() - t0
-        size = dl.stat().st_size
-        if size != os.path.getsize(src):
-            raise RuntimeError(f"downloaded {size} bytes, expected {os.path.getsize(src)}")
+        size = os.path.getsize(src)
+
+        def download() -> None:
+            ref.download(dl)
+            if dl.stat().st_size != size:
+                raise RuntimeError(f"downloaded {dl.stat().st_size} bytes, expected {size}")
+
+        def cleanup() -> None:
+            ref.unlink()
+            dl.unlink()
+
+        stored = [ref._backend().path(ref._file_key())] if store == "local" else []
+        out = transfer_rounds(
+            lambda: ref.upload(src),
+            download,
+            lambda: settle_io(src),
+            lambda: settle_io(*stored),
+            cleanup,
+            rounds if rounds is not None else (6 if store == "local" else 1),
+        )
         with contextlib.suppress(Exception):
             ds.delete()
     shutil.rmtree(dl.parent, ignore_errors=True)
-    return {"upload_s": upload_s, "download_s": download_s, "bytes": size, "store": store}
+    return {**out, "bytes": size, "store": store}
 
 
 def online_http(

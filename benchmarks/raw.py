@@ -14,7 +14,15 @@ import sqlite3
 import time
 from pathlib import Path
 
-from common import cold_and_warm, flights_summary, latency_summary, pit_summary, settle_io, timed_loop
+from common import (
+    cold_and_warm,
+    flights_summary,
+    latency_summary,
+    pit_summary,
+    settle_io,
+    timed_loop,
+    transfer_rounds,
+)
 
 FEATURES_A = ["a0", "a1", "a2", "a3", "a4"]
 FEATURES_B = ["b0", "b1", "b2", "b3", "b4"]
@@ -175,28 +183,40 @@ def delta_read(data_path: str, work_dir: str) -> dict:
     return {**t, "rows": rows, "rows_per_s": rows / t["seconds"]}
 
 
-def file_copy(src: str, work_dir: str) -> dict:
-    """``shutil.copyfile`` of one file into a store directory (upload) and back out (download).
+def file_copy(src: str, work_dir: str, rounds: int = 6) -> dict:
+    """``shutil.copyfile`` of one file into a store directory (upload) and back out (download),
+    ``rounds`` times in this process (``common.transfer_rounds``: the first round, then the median
+    of the others).
 
-    Before each copy ``settle_io`` flushes dirty pages, drops the cache and reads the source once;
-    nothing is flushed inside the copy: like any store write without fsync, the figure includes
-    the page cache.
+    Before each copy ``settle_io`` flushes dirty pages and reads the source once; nothing is
+    flushed inside the copy: like any store write without fsync, the figure includes the page
+    cache.
     """
     root = _fresh_dir(work_dir)
     store, dl = root / "store" / "blob.bin", root / "download" / "blob.bin"
     store.parent.mkdir()
     dl.parent.mkdir()
-    settle_io(src)
-    t0 = time.perf_counter()
-    shutil.copyfile(src, store)
-    up = time.perf_counter() - t0
-    settle_io(store)
-    t0 = time.perf_counter()
-    shutil.copyfile(store, dl)
-    down = time.perf_counter() - t0
-    size = os.path.getsize(dl)
+    size = os.path.getsize(src)
+
+    def download() -> None:
+        shutil.copyfile(store, dl)
+        if os.path.getsize(dl) != size:
+            raise RuntimeError(f"copied {os.path.getsize(dl)} bytes, expected {size}")
+
+    def cleanup() -> None:
+        store.unlink()
+        dl.unlink()
+
+    out = transfer_rounds(
+        lambda: shutil.copyfile(src, store),
+        download,
+        lambda: settle_io(src),
+        lambda: settle_io(store),
+        cleanup,
+        rounds,
+    )
     shutil.rmtree(root)
-    return {"upload_s": up, "download_s": down, "bytes": size}
+    return {**out, "bytes": size}
 
 
 def copy_tree(src: str, work_dir: str) -> dict:
