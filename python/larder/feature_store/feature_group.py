@@ -222,7 +222,7 @@ class FeatureGroup:
         table = _frames.normalize(_frames.to_arrow(features))
         stats: dict[str, Any] = {}
         worker = None
-        # the checks first, on every core (polars hashes the keys in parallel); then statistics
+        # the checks first (integer keys: one sort; others: polars hashes them on every core); then statistics
         # (one duckdb thread) run on one core beside the Delta write, which uses one core
         table = _frames.check_insert(table, self.primary_key, self.event_time, self._schema)
         if self.partition_key:
