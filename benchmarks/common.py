@@ -142,7 +142,7 @@ def transfer_rounds(
     settle_upload: Callable[[], Any],
     settle_download: Callable[[], Any],
     cleanup: Callable[[], Any],
-    rounds: int = 4,
+    rounds: int = 6,
 ) -> dict:
     """Time ``rounds`` upload + download pairs of one file in this process: before each timed call
     ``settle_*`` (``settle_io`` of its source), after each pair ``cleanup`` (delete the stored and
