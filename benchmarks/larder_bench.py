@@ -591,7 +591,7 @@ def online_http(
 ) -> dict | None:
     """The same single-key lookups as Feast's ``online_http``, through Larder's REST endpoint with
     the benchmark's own client (``common.JsonHttp``, over HTTPS with the platform's CA and API
-    key): the same keys (``feast_bench._keys`` with the same seed), sequential over one keep-alive
+    key): the same keys (``common.random_keys`` with Feast's seed), sequential over one keep-alive
     connection, then ``concurrency`` client threads. The server is the embedded platform's
     (``larder server``, one process), started untimed.
 

@@ -358,24 +358,12 @@ class _Store:
         self.local = hasattr(backend, "path")  # LocalBackend, else S3Backend
         # what uploads hash with: S3 checks SHA-256 parts itself; locally BLAKE3 costs 3x less CPU
         self.algorithm = "blake3" if self.local else "sha256"
-        self._dirs: set[Path] = set()
 
     def key(self, rel: str) -> str:
         return f"{self.prefix}/{rel}"
 
     def local_path(self, rel: str) -> Path:
         return Path(self.backend.path(self.key(rel)))
-
-    def create_local(self, rel: str) -> tuple[int, Path]:
-        """Create the file ``rel`` of a local store's version folder for writing (``O_EXCL``): an fd
-        and its path. No temp file + rename: the version is invisible until its manifest is
-        committed, and a failed save removes the whole folder."""
-        target = self.local_path(rel)
-        parent = target.parent
-        if parent not in self._dirs:
-            parent.mkdir(parents=True, exist_ok=True)
-            self._dirs.add(parent)
-        return os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644), target
 
     @property
     def s3(self) -> Any:
@@ -424,7 +412,7 @@ class _Run:
         self.buffers = _Buffers(count, part_size)
         self.max_inflight = max(1, min(settings.part_workers * 2, count - 1))
         self.cancel = threading.Event()
-        self.dirs: set[Path] = set()  # folders known to exist
+        self._dirs: set[Path] = set()  # folders this transfer knows to exist
         self.progress = progress
         self.files = ThreadPoolExecutor(settings.file_workers, thread_name_prefix="larder-file")
         self.parts = ThreadPoolExecutor(settings.part_workers, thread_name_prefix="larder-part")
@@ -432,6 +420,12 @@ class _Run:
     def check(self) -> None:
         if self.cancel.is_set():
             raise Cancelled()
+
+    def makedirs(self, folder: Path) -> None:
+        """Create ``folder`` (and its parents) once per transfer."""
+        if folder not in self._dirs:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._dirs.add(folder)
 
     def acquire(
         self, inflight: deque[tuple[Future[Any], bytearray]], drain: Callable[[Any, bytearray], None]
@@ -555,7 +549,7 @@ def _upload_small(run: _Run, store: _Store, f: LocalFile) -> Artifact:
         digest = hasher(store.algorithm, mv).digest()
         run.check()
         if store.local:
-            fd, target = store.create_local(f.rel)
+            fd, target = _create_local(run, store, f.rel)
             try:
                 _write_all(fd, mv)
             except BaseException:
@@ -586,7 +580,7 @@ def _upload_parts(run: _Run, store: _Store, f: LocalFile, part_size: int) -> Art
     upload_id: str | None = None
     key = store.key(f.rel)
     if store.local:
-        fd, target = store.create_local(f.rel)
+        fd, target = _create_local(run, store, f.rel)
     else:
         upload_id = store.s3.create_multipart_upload(
             Bucket=store.bucket, Key=key, ChecksumAlgorithm="SHA256"
@@ -741,15 +735,22 @@ def _move_into(staging: Path, dest: Path) -> None:
 def _download_file(run: _Run, store: _Store, a: Artifact, staging: Path) -> None:
     run.check()
     target = staging / a.path
-    if target.parent not in run.dirs:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        run.dirs.add(target.parent)
+    run.makedirs(target.parent)
     if a.parts is not None and a.part_size is not None and a.part_size <= run.buffers.size:
         _download_parts(run, store, a, target)
     elif a.size <= run.buffers.size:
         _download_small(run, store, a, target)
     else:
         _download_stream(run, store, a, target)
+
+
+def _create_local(run: _Run, store: _Store, rel: str) -> tuple[int, Path]:
+    """Create the file ``rel`` of a local store's version folder for writing (``O_EXCL``): an fd
+    and its path. No temp file + rename: the version is invisible until its manifest is
+    committed, and a failed save removes the whole folder."""
+    target = store.local_path(rel)
+    run.makedirs(target.parent)
+    return os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644), target
 
 
 def _open_local(store: _Store, a: Artifact) -> int:
@@ -887,8 +888,8 @@ def _download_parts(run: _Run, store: _Store, a: Artifact, target: Path) -> None
         run.progress.update(len(mv))
         return mv
 
-    def done(mv: memoryview, _buf: bytearray) -> None:
-        pass
+    def done(_mv: memoryview, _buf: bytearray) -> None:
+        """Nothing left to do for a finished part: its worker verified and wrote it."""
 
     try:
         for i in range(len(a.parts)):
@@ -898,7 +899,7 @@ def _download_parts(run: _Run, store: _Store, a: Artifact, target: Path) -> None
         while inflight:
             fut, buf = inflight.popleft()
             try:
-                done(fut.result(), buf)
+                fut.result()  # re-raises the part's failure
             finally:
                 run.buffers.release(buf)
     except BaseException:

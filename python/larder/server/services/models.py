@@ -79,7 +79,7 @@ MAX_FILES_PER_BATCH = 1000
 MAX_PARTS_PER_FILE = 10_000
 MAX_TAGS = 100
 TAG_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")  # a 256-bit digest in hex: SHA-256 and BLAKE3 alike
+_DIGEST = re.compile(r"^[0-9a-f]{64}$")  # a 256-bit digest in hex: SHA-256 and BLAKE3 alike
 _VERSION_RETRIES = 20
 _TMP_PREFIX = ".larder-"
 
@@ -505,7 +505,7 @@ def _check_file(entry: dict[str, Any]) -> dict[str, Any]:
     part_size, parts = entry.get("part_size"), entry.get("parts")
     if isinstance(size, bool) or not isinstance(size, int) or size < 0:
         raise InvalidArgumentError(f"Artifact {path!r}: size must be a non-negative integer.")
-    if not isinstance(digest, str) or not _SHA256.match(digest):
+    if not isinstance(digest, str) or not _DIGEST.match(digest):
         raise InvalidArgumentError(f"Artifact {path!r}: checksum must be 64 lowercase hex digits.")
     if (part_size is None) != (parts is None):
         raise InvalidArgumentError(f"Artifact {path!r}: give both part_size and parts, or neither.")
@@ -517,7 +517,7 @@ def _check_file(entry: dict[str, Any]) -> dict[str, Any]:
             or not isinstance(parts, list)
             or len(parts) != expected
             or len(parts) > MAX_PARTS_PER_FILE
-            or not all(isinstance(p, str) and _SHA256.match(p) for p in parts)
+            or not all(isinstance(p, str) and _DIGEST.match(p) for p in parts)
         ):
             raise InvalidArgumentError(
                 f"Artifact {path!r}: parts must hold one checksum (64 hex digits) per part of part_size bytes "
