@@ -343,6 +343,12 @@ def section_connect(cfg: Config, pit: dict) -> dict:
     return {"rows": rows, "details": details}
 
 
+def _forget_larder_data(cfg: Config, name: str) -> None:
+    """Remove Larder's work dir ``name`` before a section whose repeats re-use the feature groups
+    they set up: the data is then stored by the code under test, not by an earlier run's."""
+    shutil.rmtree(cfg.work / name, ignore_errors=True)
+
+
 def _raw_and_larder(
     cfg: Config, insert_path: str, raw_function: str, larder_function: str, tag: str
 ) -> tuple:
@@ -381,6 +387,7 @@ def section_insert(cfg: Config, insert_path: str) -> dict:
 
 
 def section_read(cfg: Config, insert_path: str) -> dict:
+    _forget_larder_data(cfg, "larder-read")
     raw, larder = _raw_and_larder(cfg, insert_path, "delta_read", "read", "read")
     rows_n = first_result(raw).get("rows", cfg.feature_rows)
     rows = [
@@ -421,6 +428,7 @@ def section_pit(cfg: Config, pit: dict) -> dict:
     res = cfg.work / "pit-results"
     shutil.rmtree(res, ignore_errors=True)
     res.mkdir(parents=True)
+    _forget_larder_data(cfg, "larder-pit")
     files = {k: pit[k] for k in ("fg_a", "fg_b", "labels")}
     oracle = str(res / "oracle.parquet")
 
@@ -523,6 +531,7 @@ def section_flights(cfg: Config, fl: dict) -> dict:
     res = cfg.work / "flights-results"
     shutil.rmtree(res, ignore_errors=True)
     res.mkdir(parents=True)
+    _forget_larder_data(cfg, "larder-flights")
     oracle = str(res / "oracle.parquet")
 
     def kw(path: str | None, i: int, **extra) -> dict:

@@ -8,6 +8,7 @@ exercised by every S3 test (and counted by one).
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -384,6 +385,34 @@ def test_vended_credentials_are_scoped_and_short_lived(env: Env):
     finally:
         mine.delete()
         shared.delete()
+
+
+def test_local_credentials_are_reused_for_half_their_lifetime(env: Env):
+    """Local-store credentials (a root path, no secret) are fetched once per half lifetime, not once
+    per operation; S3 ones are fetched when asked for (this server vends them for 2 s)."""
+    storage = env.storage("bob")
+    ds = storage.get_namespace(env.namespace).create_dataset(f"cache-{_uid()}")
+    fetched = []
+    real = storage.credentials
+
+    def counting(namespace: str, datasets: list[str]):
+        fetched.append(datasets)
+        return real(namespace, datasets)
+
+    storage.credentials = counting  # type: ignore[method-assign]
+    try:
+        (ds / "a.txt").write_text("x")
+        assert (ds / "a.txt").exists() and (ds / "a.txt").size == 1
+        n = len(fetched)
+        if env.kind == "local":
+            assert ds.storage_options() == {} and n == 1
+            time.sleep(1.2)  # past half of the 2 s lifetime: fetched again
+            assert (ds / "a.txt").read_text() == "x" and len(fetched) == 2
+        else:
+            ds.storage_options()
+            assert len(fetched) == n + 1  # S3: fresh each time
+    finally:
+        ds.delete()
 
 
 def test_credentials_renew_during_a_long_upload(env: Env, tmp_path):

@@ -95,3 +95,32 @@ def test_uniqueness_by_sort_is_exact_or_abstains() -> None:
     assert _frames._unique_by_sort(wide, ["a", "b"]) is None
     with pytest.raises(InvalidArgumentError, match="more than once"):
         _frames._check_unique(dup, ["k", "ts"])
+
+
+def test_inserts_are_ordered_by_key_then_event_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(5)
+    n = 5_000
+    t0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    table = pa.table(
+        {
+            "k": rng.permutation(np.repeat(np.arange(-20, 30), n // 50)),
+            "ts": [t0 + timedelta(minutes=int(m)) for m in rng.permutation(n)],
+            "x": np.arange(n, dtype=np.float64),
+        }
+    )
+    out, order = _frames.check_insert(table, ["k"], "ts", None)
+    assert out is table and order is not None
+    monkeypatch.setattr(_frames, "ORDER_BATCH_ROWS", 777)  # several batches, the last one short
+    reader = _frames.in_order(table, order)
+    assert isinstance(reader, pa.RecordBatchReader)
+    stored = reader.read_all()
+    expected = table.sort_by([("k", "ascending"), ("ts", "ascending")])
+    assert stored.equals(expected)  # every row once, x travels with its keys
+    # already in order: nothing to reorder, the table is written as it is
+    again, none = _frames.check_insert(expected, ["k"], "ts", None)
+    assert none is None and _frames.in_order(again, none) is again
+    # keys that cannot be packed (strings) are written in the order given, and still checked
+    strings = pa.table({"s": ["b", "a", "c"], "x": [1.0, 2.0, 3.0]})
+    assert _frames.check_insert(strings, ["s"], None, None)[1] is None
+    with pytest.raises(InvalidArgumentError, match="more than once"):
+        _frames.check_insert(pa.table({"s": ["b", "a", "b"]}), ["s"], None, None)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from larder.errors import ConfigurationError, PermissionDeniedError
@@ -37,6 +37,7 @@ class Storage:
     def __init__(self, rest: RestClient) -> None:
         self._rest = rest
         self._factories: dict[tuple[str, tuple[str, ...]], S3ClientFactory] = {}
+        self._local: dict[tuple[str, tuple[str, ...]], tuple[VendedCredentials, datetime]] = {}
         self._lock = threading.Lock()
 
     # --- namespaces ---------------------------------------------------------------------------
@@ -93,6 +94,23 @@ class Storage:
     def credentials(self, namespace: str, datasets: list[str]) -> VendedCredentials:
         return fetch(self._rest, namespace, datasets)
 
+    def reusable_credentials(self, namespace: str, datasets: list[str]) -> VendedCredentials:
+        """Credentials for ``datasets``. A local store's are re-used until half their lifetime has
+        passed: they hold a root path and the caller's access, no secret, and every dataset
+        operation and feature group query needs them (each REST call cost ~10 ms). S3 credentials
+        are fetched fresh each time (long-lived users renew through :class:`S3ClientFactory`)."""
+        key = (namespace, tuple(sorted(set(datasets))))
+        now = datetime.now(timezone.utc)
+        with self._lock:
+            cached = self._local.get(key)
+        if cached is not None and now < cached[1]:
+            return cached[0]
+        creds = self.credentials(namespace, list(key[1]))
+        if creds.type == "local":
+            with self._lock:
+                self._local[key] = (creds, now + (creds.expiration - now) / 2)
+        return creds
+
     def backend(self, namespace: str, datasets: list[str]) -> tuple[LocalBackend | S3Backend, dict[str, str]]:
         """A backend able to reach ``datasets`` of ``namespace``, and the caller's access to each."""
         key = (namespace, tuple(sorted(set(datasets))))
@@ -102,7 +120,7 @@ class Storage:
             return S3Backend(factory.current.bucket, factory.client, factory.current.endpoint_url), dict(
                 factory.current.datasets
             )
-        creds = self.credentials(namespace, list(key[1]))
+        creds = self.reusable_credentials(namespace, list(key[1]))
         if creds.type == "local":
             assert creds.root is not None
             return LocalBackend(creds.root), dict(creds.datasets)
@@ -366,7 +384,7 @@ class Dataset:
             >>> import deltalake                                     # doctest: +SKIP
             >>> deltalake.write_deltalake(f"{ds.uri}/t", table, storage_options=ds.storage_options())  # doctest: +SKIP
         """
-        creds = self._storage.credentials(self.namespace.name, [self.name])
+        creds = self._storage.reusable_credentials(self.namespace.name, [self.name])
         if creds.type == "local":
             return {}
         opts = {
@@ -402,7 +420,7 @@ class Dataset:
             from pyarrow import fs
         except ImportError as e:
             raise ConfigurationError("filesystem() needs pyarrow: pip install 'larder[python]'.") from e
-        creds = self._storage.credentials(self.namespace.name, [self.name])
+        creds = self._storage.reusable_credentials(self.namespace.name, [self.name])
         if creds.type == "local":
             assert creds.root is not None
             return fs.SubTreeFileSystem(f"{creds.root}/{self.name}", fs.LocalFileSystem())
