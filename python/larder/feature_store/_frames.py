@@ -196,24 +196,46 @@ def _packed_keys(table: Any, keys: list[str]) -> Any | None:
         if bits > 64:
             return None
         part = (values - lo).view(np.uint64)  # a new array, >= 0
-        code = part if code is None else (code << np.uint64(width)) | part
+        if code is None:
+            code = part
+        else:  # in place: fresh memory is what costs most here
+            code <<= np.uint64(width)
+            code |= part
     return code
 
 
 def _sorted_keys(table: Any, keys: list[str]) -> tuple[Any | None, bool | None]:
-    """``(order, unique)`` from the packed keys (``_packed_keys``): ``order`` sorts the rows by the
-    keys (None when they already are in order or cannot be packed); ``unique`` is exact, or None
-    when the keys cannot be packed (then a hash check decides). numpy's SIMD argsort: ~0.25 s for
-    5M rows here; the uniqueness check is a comparison of neighbours in the sorted codes."""
+    """``(order, unique)`` from the packed keys (``_packed_keys``).
+
+    ``order`` sorts the rows by the keys, ties (and, see below, near-ties) kept in input order;
+    None when the rows already are in order or the keys cannot be packed. ``unique`` is exact, or
+    None when the keys cannot be packed (then a hash check decides).
+
+    Both come from numpy's SIMD sort of plain uint64 values, ~0.03 s per 5M here, where an
+    ``argsort`` took 0.2 s: the order sorts each row's packed keys with its row number in the low
+    bits. When keys and row number need more than 64 bits together (a year of microseconds is 45
+    bits, 5M rows 23), the keys' lowest bits are dropped for the order: rows of one primary key then
+    follow each other by event time to a few seconds, in input order within that. The order only
+    makes the files faster to write and to join; the uniqueness check sorts the exact keys."""
     import numpy as np
 
     code = _packed_keys(table, keys)
     if code is None:
         return None, None
-    order = None
-    if len(code) > 1 and not bool((code[1:] >= code[:-1]).all()):
-        order = np.argsort(code)
-        code = code[order]
+    n = len(code)
+    if n < 2:
+        return None, True
+    if bool((code[1:] >= code[:-1]).all()):
+        return None, not bool((code[1:] == code[:-1]).any())
+    row_bits = (n - 1).bit_length()
+    drop = max(0, int(code.max()).bit_length() + row_bits - 64)
+    ranked = code >> np.uint64(drop)
+    ranked <<= np.uint64(row_bits)
+    ranked |= np.arange(n, dtype=np.uint64)
+    ranked.sort()
+    ranked &= np.uint64((1 << row_bits) - 1)
+    order = ranked.view(np.int64)
+    code.sort()
     return order, not bool((code[1:] == code[:-1]).any())
 
 
