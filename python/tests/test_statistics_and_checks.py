@@ -124,3 +124,21 @@ def test_inserts_are_ordered_by_key_then_event_time(monkeypatch: pytest.MonkeyPa
     assert _frames.check_insert(strings, ["s"], None, None)[1] is None
     with pytest.raises(InvalidArgumentError, match="more than once"):
         _frames.check_insert(pa.table({"s": ["b", "a", "b"]}), ["s"], None, None)
+
+
+def test_insert_order_drops_low_time_bits_when_keys_and_rows_need_more_than_64() -> None:
+    rng = np.random.default_rng(8)
+    n = 4_000  # 12 bits of row number
+    keys = rng.choice(np.array([0, 2**40, 2**41 + 5]), n)  # 42 bits
+    offsets = rng.integers(0, 2**20, n)  # 20 bits: 10 of them must go
+    table = pa.table({"k": keys, "t": offsets + 1_000})
+    order, unique = _frames._sorted_keys(table, ["k", "t"])
+    assert unique is (len(set(zip(keys.tolist(), offsets.tolist(), strict=True))) == n)
+    assert sorted(order.tolist()) == list(range(n))  # a permutation: every row once
+    k, coarse = keys[order], (offsets[order] - offsets.min()) >> 10  # offsets from the smallest
+    assert (np.diff(k) >= 0).all()
+    same_key = k[1:] == k[:-1]
+    assert (np.diff(coarse)[same_key] >= 0).all()  # by time, to 2**10 units
+    tie = same_key & (coarse[1:] == coarse[:-1])
+    assert (np.diff(order)[tie] > 0).all()  # within that, the input order
+    assert not (offsets[order][1:] >= offsets[order][:-1])[same_key].all()  # really coarser
