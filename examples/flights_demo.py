@@ -288,7 +288,15 @@ def main() -> None:
     for name, seconds in STEPS:
         print(f"   {seconds:7.2f} s  {name}")
     print(f"   {time.perf_counter() - t_all:7.2f} s  total")
+    url, embedded = conn.url, conn.embedded
     conn.close()
+    if embedded:
+        from larder.client.embedded import default_home
+
+        print(
+            f"\nThe embedded platform keeps running at {url}, for the next connection() to re-use.\n"
+            f"Stop it with: larder server stop --home {default_home()}"
+        )
 
 
 if __name__ == "__main__":

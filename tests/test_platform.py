@@ -52,6 +52,22 @@ def test_https_only_with_the_platform_ca(platform: LarderServer):
         s.get(platform.url + "/api/v1/version", timeout=10, verify=True)  # system CAs do not know ours
 
 
+def test_cli_server_stop_ends_a_running_server_gracefully(tmp_path):
+    server = LarderServer(tmp_path / "home").init().start()
+    try:
+        pid = int((server.home / "server.pid").read_text())
+        assert server.api("GET", "/version", None).status_code == 200
+        stop = run_cli("server", "stop", "--home", str(server.home), "--timeout", "20")
+        assert stop.returncode == 0, stop.stderr
+        assert f"Stopped the server of {server.home.resolve()} (pid {pid})" in stop.stdout
+        assert server.proc is not None and server.proc.wait(timeout=5) == 0  # SIGTERM: a clean exit
+        assert not (server.home / "server.pid").exists() and not (server.home / "server.url").exists()
+        again = run_cli("server", "stop", "--home", str(server.home))
+        assert again.returncode == 0 and "No server is running" in again.stdout
+    finally:
+        server.stop()
+
+
 # --- the CLI flow: user, project, key --------------------------------------------------------------
 
 

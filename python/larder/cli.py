@@ -192,6 +192,31 @@ def server_start(
     _run(lambda: serve(home, host, port, database_url, insecure_http, log_level))
 
 
+@server.command("stop")
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Platform home (default: the embedded platform's, LARDER_HOME or ~/.larder/local).",
+)
+@click.option(
+    "--timeout", default=15.0, show_default=True, type=click.FloatRange(0), help="Seconds to wait for it to exit."
+)
+def server_stop(home: Path | None, timeout: float) -> None:
+    """Stop the server running from a home (SIGTERM to the process in HOME/server.pid), and wait
+    until it has exited. Exits 0 when it stopped or none was running, 1 when it outlived --timeout."""
+    from larder.client.embedded import default_home, stop_platform
+
+    root = (home or default_home()).expanduser().resolve()
+    pid_file = root / "server.pid"
+    pid = pid_file.read_text().strip() if pid_file.is_file() else None
+    if stop_platform(root, timeout=timeout):
+        click.echo(f"Stopped the server of {root} (pid {pid}).")
+    elif pid_file.is_file():
+        _fail(f"The server of {root} (pid {pid}) is still running after {timeout:g} s; try again or kill it.")
+    else:
+        click.echo(f"No server is running from {root}.")
+
+
 # --- users --------------------------------------------------------------------------------------
 
 

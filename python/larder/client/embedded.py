@@ -173,7 +173,8 @@ def stop_platform(home: str | os.PathLike[str] | None = None, timeout: float = 1
 
 def _exited(pid: int) -> bool:
     """True once ``pid`` is gone. Reaps it when it is our own child (started by :func:`ensure_platform`
-    in this process): a zombie still answers ``os.kill(pid, 0)``."""
+    in this process): a zombie still answers ``os.kill(pid, 0)``. Another process's exited child
+    that its parent has not reaped yet counts as gone too (state ``Z`` in ``/proc``, on Linux)."""
     try:
         reaped, _ = os.waitpid(pid, os.WNOHANG)
         if reaped == pid:
@@ -184,7 +185,10 @@ def _exited(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return True
-    return False
+    try:  # "pid (name) S ...": the state follows the last ')'
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def demo(home: str | os.PathLike[str] | None = None) -> None:
