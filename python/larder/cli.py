@@ -199,7 +199,11 @@ def server_start(
     help="Platform home (default: the embedded platform's, LARDER_HOME or ~/.larder/local).",
 )
 @click.option(
-    "--timeout", default=15.0, show_default=True, type=click.FloatRange(0), help="Seconds to wait for it to exit."
+    "--timeout",
+    default=15.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Seconds to wait for it to exit.",
 )
 def server_stop(home: Path | None, timeout: float) -> None:
     """Stop the server running from a home (SIGTERM to the process in HOME/server.pid), and wait
