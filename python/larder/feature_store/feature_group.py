@@ -222,8 +222,9 @@ class FeatureGroup:
         table = _frames.normalize(_frames.to_arrow(features))
         stats: dict[str, Any] = {}
         worker = None
-        # the checks first (integer keys: one sort; others: polars hashes them on every core); then statistics
-        # (one duckdb thread) run on one core beside the Delta write, which uses one core
+        # the checks first (integer keys: sorts of the packed keys, which also give the stored order;
+        # others: polars hashes them on every core); then statistics (one duckdb thread) run on one
+        # core beside the Delta write, which uses one core
         table, order = _frames.check_insert(table, self.primary_key, self.event_time, self._schema)
         if self.partition_key:
             missing = [c for c in self.partition_key if c not in table.column_names]
