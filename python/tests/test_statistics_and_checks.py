@@ -59,10 +59,10 @@ def test_uniqueness_hash_fast_path_and_exact_fallback(monkeypatch: pytest.Monkey
     _frames._check_unique(unique, ["k", "ts"])
     with pytest.raises(InvalidArgumentError, match="1 key.*more than once"):
         _frames._check_unique(dup, ["k", "ts"])
-    assert _frames._unique_by_sort(unique, ["k", "ts"]) is True
-    assert _frames._unique_by_sort(dup, ["k", "ts"]) is False
+    assert _frames._sorted_keys(unique, ["k", "ts"])[1] is True
+    assert _frames._sorted_keys(dup, ["k", "ts"])[1] is False
     # a hash collision only costs the exact check: unique keys still pass
-    monkeypatch.setattr(_frames, "_unique_by_sort", lambda table, keys: None)
+    monkeypatch.setattr(_frames, "_sorted_keys", lambda table, keys: (None, None))
     monkeypatch.setattr(_frames, "_unique_by_hash", lambda table, keys: False)
     _frames._check_unique(unique, ["k", "ts"])
     with pytest.raises(InvalidArgumentError, match="more than once"):
@@ -79,20 +79,20 @@ def test_uniqueness_by_sort_is_exact_or_abstains() -> None:
     table = pa.table(
         {"k": keys, "ts": ts, "d": pa.array(rng.integers(0, 20_000, n), pa.int32()).cast(pa.date32())}
     )
-    by_sort = _frames._unique_by_sort(table, ["k", "ts"])
+    by_sort = _frames._sorted_keys(table, ["k", "ts"])[1]
     assert by_sort is (len(set(zip(keys.tolist(), ts.to_pylist(), strict=True))) == n)
     dup = pa.concat_tables([table, table.slice(17, 1)])  # one repeated row
-    assert _frames._unique_by_sort(dup, ["k", "ts"]) is False
-    assert _frames._unique_by_sort(dup, ["d"]) is False
+    assert _frames._sorted_keys(dup, ["k", "ts"])[1] is False
+    assert _frames._sorted_keys(dup, ["d"])[1] is False
     small = pa.table({"k": [3, 1, 2], "d": pa.array([1, 1, 2], pa.int32()).cast(pa.date32())})
-    assert _frames._unique_by_sort(small, ["k"]) is True
-    assert _frames._unique_by_sort(small, ["d"]) is False
-    assert _frames._unique_by_sort(small.slice(0, 0), ["k"]) is True
+    assert _frames._sorted_keys(small, ["k"])[1] is True
+    assert _frames._sorted_keys(small, ["d"])[1] is False
+    assert _frames._sorted_keys(small.slice(0, 0), ["k"])[1] is True
     # abstains: strings, nulls, key ranges that do not fit 64 bits together
-    assert _frames._unique_by_sort(pa.table({"s": ["a", "b"]}), ["s"]) is None
-    assert _frames._unique_by_sort(pa.table({"k": [1, None]}), ["k"]) is None
+    assert _frames._sorted_keys(pa.table({"s": ["a", "b"]}), ["s"])[1] is None
+    assert _frames._sorted_keys(pa.table({"k": [1, None]}), ["k"])[1] is None
     wide = pa.table({"a": [-(2**62), 2**62], "b": [-(2**62), 2**62]})
-    assert _frames._unique_by_sort(wide, ["a", "b"]) is None
+    assert _frames._sorted_keys(wide, ["a", "b"])[1] is None
     with pytest.raises(InvalidArgumentError, match="more than once"):
         _frames._check_unique(dup, ["k", "ts"])
 

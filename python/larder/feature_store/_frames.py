@@ -239,11 +239,6 @@ def _sorted_keys(table: Any, keys: list[str]) -> tuple[Any | None, bool | None]:
     return order, not bool((code[1:] == code[:-1]).any())
 
 
-def _unique_by_sort(table: Any, keys: list[str]) -> bool | None:
-    """Exact uniqueness of packable keys (``_sorted_keys``), None for others."""
-    return _sorted_keys(table, keys)[1]
-
-
 def _check_unique(table: Any, keys: list[str]) -> Any | None:
     """Refuse duplicate keys within one insert: exact from the sorted packed keys, or a fast hash
     check; only when neither proves uniqueness, duckdb's exact parallel GROUP BY (which also finds
