@@ -485,6 +485,11 @@ def section_pit(cfg: Config, pit: dict) -> dict:
                 {"kind": "vs_peer", "peer": peer_names["dask"], "factor": 10, "text": ">= 10x Feast dask"},
                 {"kind": "vs_raw", "max": 1.5, "text": "<= 1.5x raw ASOF"},
             ],
+            note="Larder runs these joins as its own matches (one sorted search per join over packed "
+            "key + event time codes, the two joins in parallel threads: see docs/feature-store.md), with "
+            "the rows and types of the ASOF SQL that q.to_string() shows; the raw limit is duckdb's ASOF "
+            "join. On this VM a fresh process's first allocations fault in from the host, so first calls "
+            "swing 30-100% run to run, on every side.",
         ),
         row(
             "Point-in-time, peak RSS of the process",

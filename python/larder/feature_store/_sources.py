@@ -32,10 +32,22 @@ class DeltaSource:
     named in a duckdb connection with :meth:`register`."""
 
     def __init__(self, dt: Any, columns: Collection[str] | None = None) -> None:
+        self._dt = dt
         self._dataset = dt.to_pyarrow_dataset()
         names = self._dataset.schema.names
         self.columns = [c for c in names if columns is None or c in columns]
         self._files = _direct_files(dt)
+
+    @property
+    def rows(self) -> int | None:
+        """The version's row count from the Delta log (None when the log does not record it)."""
+        import pyarrow as pa
+
+        try:
+            actions = pa.table(self._dt.get_add_actions(flatten=True))
+            return int(pa.compute.sum(actions["num_records"]).as_py() or 0)
+        except (KeyError, pa.ArrowInvalid, TypeError):
+            return None
 
     @property
     def direct(self) -> bool:
