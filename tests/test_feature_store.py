@@ -435,6 +435,26 @@ def test_matched_joins_equal_the_asof_sql(fs, monkeypatch):
             keys = [(c, "ascending") for c in got.column_names]
             assert got.sort_by(keys).equals(want.sort_by(keys)), what
         assert q.read(dataframe_type="pyarrow").num_rows == sql_joins(q).num_rows
+    # tables read through Arrow (S3, partitioned, deletion vectors): the same rows, each read once
+    from larder.feature_store import _sources
+
+    q = queries["nested, inner, max_age, prefix"]
+    reads = []
+    original = _sources.DeltaSource.arrow
+    monkeypatch.setattr(_sources, "_direct_files", lambda dt: None)
+
+    def arrow(self):
+        if self._table is None:  # a read, not the cached table
+            reads.append(id(self))
+        return original(self)
+
+    monkeypatch.setattr(_sources.DeltaSource, "arrow", arrow)
+    got = matched_joins(q)
+    assert got is not None
+    assert len(reads) == 5 and len(set(reads)) == 5  # five tables, each read once
+    keys = [(c, "ascending") for c in got.column_names]
+    assert got.sort_by(keys).equals(sql_joins(q).sort_by(keys))
+    monkeypatch.undo()
     # tables that would not fit in a third of the free memory run as the SQL (duckdb can spill)
     q = queries["max_age on a left join"]
     assert matched_joins(q) is not None

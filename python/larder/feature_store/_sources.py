@@ -37,6 +37,7 @@ class DeltaSource:
         names = self._dataset.schema.names
         self.columns = [c for c in names if columns is None or c in columns]
         self._files = _direct_files(dt)
+        self._table: Any = None
 
     @property
     def rows(self) -> int | None:
@@ -55,8 +56,11 @@ class DeltaSource:
         return self._files is not None
 
     def arrow(self) -> Any:
-        """The rows as a ``pyarrow.Table`` (only :attr:`columns`)."""
-        return self._dataset.to_table(columns=self.columns)
+        """The rows as a ``pyarrow.Table`` (only :attr:`columns`), read once: a query that
+        registers this source in several connections (``query._matched``) reads S3 once."""
+        if self._table is None:
+            self._table = self._dataset.to_table(columns=self.columns)
+        return self._table
 
     def register(self, con: Any, name: str, lazy: bool = False) -> None:
         """Make ``name`` a table of ``con`` (a duckdb connection) holding these rows.
