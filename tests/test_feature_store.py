@@ -15,7 +15,8 @@ import pytest
 import larder
 from conftest import LarderServer
 from larder import errors
-from larder.feature_store.query import _matched
+from larder.feature_store import _sources
+from larder.feature_store.query import _matched, _register
 
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
 
@@ -345,15 +346,9 @@ def test_point_in_time_join_matches_the_oracle(fs, seed):
 def sql_joins(q, extra_where=None, order_by=()) -> pa.Table:
     """The query as duckdb runs its SQL (``to_string()``: ASOF joins), not as ``read()`` runs it
     (joins matched by ``_pit``)."""
-    import duckdb
-
     plan = q._plan(with_tables=True)
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    for name, source in plan.tables.items():
-        source.register(con, name if name != "fg0" or not extra_where else "fg0_rows")
-    if extra_where:
-        con.sql(f"SELECT * FROM fg0_rows AS q WHERE {extra_where}").create_view("fg0")
+    con = _sources.connect()
+    _register(con, plan, list(plan.tables), extra_where)
     sql = plan.sql
     if order_by:
         sql = f"SELECT * FROM ({sql}) AS q ORDER BY " + ", ".join(f'q."{c}"' for c in order_by)
@@ -362,15 +357,9 @@ def sql_joins(q, extra_where=None, order_by=()) -> pa.Table:
 
 def matched_joins(q, extra_where=None, order_by=()) -> pa.Table | None:
     """The query with its joins matched by ``_pit`` (None: it would run the SQL)."""
-    import duckdb
-
     plan = q._plan(with_tables=True)
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    for name, source in plan.tables.items():
-        source.register(con, name if name != "fg0" or not extra_where else "fg0_rows")
-    if extra_where:
-        con.sql(f"SELECT * FROM fg0_rows AS q WHERE {extra_where}").create_view("fg0")
+    con = _sources.connect()
+    _register(con, plan, ["fg0"], extra_where)
     return _matched(con, plan, list(order_by))
 
 
@@ -436,8 +425,6 @@ def test_matched_joins_equal_the_asof_sql(fs, monkeypatch):
             assert got.sort_by(keys).equals(want.sort_by(keys)), what
         assert q.read(dataframe_type="pyarrow").num_rows == sql_joins(q).num_rows
     # tables read through Arrow (S3, partitioned, deletion vectors): the same rows, each read once
-    from larder.feature_store import _sources
-
     q = queries["nested, inner, max_age, prefix"]
     reads = []
     original = _sources.DeltaSource.arrow

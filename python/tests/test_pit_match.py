@@ -37,8 +37,18 @@ def brute_force(left_keys, left_time, right_keys, right_time):
     return out
 
 
+def match(left_keys, left_time, right_keys, right_time):
+    """``_pit.match`` as one int64 array, null where no right row matches (None: left to duckdb)."""
+    rows = _pit.match(left_keys, left_time, right_keys, right_time)
+    if rows is None:
+        return None
+    index, found = rows
+    assert not index[~found].any()  # 0 where nothing matches
+    return pa.array(index, mask=~found, type=pa.int64())
+
+
 def check(left_keys, left_time, right_keys, right_time):
-    got = _pit.match(left_keys, left_time, right_keys, right_time)
+    got = match(left_keys, left_time, right_keys, right_time)
     assert got is not None
     want = brute_force(left_keys, left_time, right_keys, right_time)
     got_list = got.to_pylist()
@@ -107,8 +117,8 @@ def test_left_rows_before_every_right_row_and_empty_sides():
     lt = pa.array([T0, T0 + 10, T0 + 25, T0 + 29, T0 + 31], pa.timestamp("us", tz="UTC"))
     assert check([lk], lt, [rk], rt) == [None, 0, 1, None, 2]
     empty_k, empty_t = pa.array([], pa.int64()), pa.array([], pa.timestamp("us", tz="UTC"))
-    assert _pit.match([lk], lt, [empty_k], empty_t).to_pylist() == [None] * 5
-    assert _pit.match([empty_k], empty_t, [rk], rt).to_pylist() == []
+    assert match([lk], lt, [empty_k], empty_t).to_pylist() == [None] * 5
+    assert match([empty_k], empty_t, [rk], rt).to_pylist() == []
 
 
 def test_chunked_columns():
@@ -128,13 +138,13 @@ def test_chunked_columns():
 
 def test_types_it_leaves_to_duckdb():
     t = pa.array([T0], pa.timestamp("us", tz="UTC"))
-    assert _pit.match([pa.array([1.0])], t, [pa.array([1.0])], t) is None  # float keys
-    assert _pit.match([pa.array([1])], t, [pa.array(["1"])], t) is None  # int vs string
-    assert _pit.match([pa.array([1])], pa.array([1]), [pa.array([1])], pa.array([1])) is None  # int times
+    assert match([pa.array([1.0])], t, [pa.array([1.0])], t) is None  # float keys
+    assert match([pa.array([1])], t, [pa.array(["1"])], t) is None  # int vs string
+    assert match([pa.array([1])], pa.array([1]), [pa.array([1])], pa.array([1])) is None  # int times
     huge = pa.array([2**64 - 1], pa.uint64())
-    assert _pit.match([huge], t, [huge], t) is None  # beyond int64
+    assert match([huge], t, [huge], t) is None  # beyond int64
     with pytest.raises(ValueError, match="same number"):
-        _pit.match([pa.array([1])], t, [], t)
+        match([pa.array([1])], t, [], t)
 
 
 def test_take_is_take_with_null_rows():
@@ -151,13 +161,14 @@ def test_take_is_take_with_null_rows():
     chunked = pa.chunked_array([[1.5, 2.5], [3.5]])
     for index in ([2, None, 0, 1], [None, None], [0, 2], []):
         idx = pa.array(index, pa.int64())
-        take = _pit.Take(idx)
+        found = np.array([i is not None for i in index], dtype=bool)
+        take = _pit.Take(np.array([i or 0 for i in index], dtype=np.int64), found)
         for name in table.column_names:
             got, want = take(table[name]), table[name].take(idx)
             assert got.type == want.type and got.to_pylist() == want.to_pylist(), (index, name)
         assert take(chunked).to_pylist() == chunked.take(idx).to_pylist()
     empty = table.slice(0, 0)
-    assert _pit.Take(pa.array([None], pa.int64()))(empty["s"]).to_pylist() == [None]
+    assert _pit.Take(np.zeros(1, np.int64), np.zeros(1, bool))(empty["s"]).to_pylist() == [None]
 
 
 def test_sort_order():

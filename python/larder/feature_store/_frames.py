@@ -246,14 +246,12 @@ def _check_unique(table: Any, keys: list[str]) -> Any | None:
     order, by_sort = _sorted_keys(table, keys)
     if by_sort or (by_sort is None and _unique_by_hash(table, keys)):
         return order
-    import duckdb
-
+    from larder.feature_store import _sources
     from larder.feature_store.feature import quote_ident
 
     cols = ", ".join(quote_ident(k) for k in keys)
-    con = duckdb.connect()
+    con = _sources.connect()
     try:
-        con.execute("SET TimeZone = 'UTC'")
         con.register("t", table.select(keys))
         sql = f"SELECT {cols}, count(*) AS n FROM t GROUP BY ALL HAVING count(*) > 1"  # noqa: S608 - quoted
         dup = con.sql(f"SELECT count(*) OVER () AS total, * FROM ({sql}) LIMIT 1").to_arrow_table()  # noqa: S608

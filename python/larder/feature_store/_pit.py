@@ -8,7 +8,7 @@
 - **By primary key** (the right side has no event time and is joined on its whole primary key):
   the right row with the same keys, unique because the primary key is.
 
-:func:`match_rows` gives, for every left row, the index of its right row (or none); :class:`Take`
+:func:`match` gives, for every left row, the index of its right row (or none); :class:`Take`
 then takes the right side's columns at those indices (``Query._arrow`` via ``query._matched``).
 The rows are those of duckdb's ``ASOF JOIN`` (the SQL ``Query.to_string`` shows), found with less
 work: each row's key and event time become one uint64, the right side is sorted by it once (not at
@@ -46,7 +46,7 @@ def match(
     left_time: Any | None,
     right_keys: Sequence[Any],
     right_time: Any | None,
-) -> Any | None:
+) -> tuple[Any, Any] | None:
     """For each left row, the index of its right row.
 
     Args:
@@ -57,30 +57,11 @@ def match(
             row; with neither, the right keys must be unique (the caller checks: a primary key).
 
     Returns:
-        pyarrow.Array | None: int64 indices into the right rows, null where no right row matches
-        (a null key or time on the left never matches); None when the key or time types cannot be
-        compared this way (e.g. float keys, int vs string): the caller then runs duckdb's join.
+        tuple | None: ``(index, found)``, numpy arrays with one value per left row: int64 indices
+        into the right rows (0 where none matches) and where one matches (a null key or time on the
+        left never matches); None when the key or time types cannot be compared this way (e.g.
+        float keys, int vs string): the caller then runs duckdb's join.
     """
-    import pyarrow as pa
-
-    if len(left_keys) != len(right_keys) or not left_keys:
-        raise ValueError("match() needs the same number (>= 1) of left and right key columns")
-    if left_time is not None and right_time is None:
-        raise ValueError("a left event time needs a right event time")
-    rows = match_rows(left_keys, left_time, right_keys, right_time)
-    if rows is None:
-        return None
-    index, found = rows
-    return pa.array(index, mask=~found, type=pa.int64())
-
-
-def match_rows(
-    left_keys: Sequence[Any],
-    left_time: Any | None,
-    right_keys: Sequence[Any],
-    right_time: Any | None,
-) -> tuple[Any, Any] | None:
-    """:func:`match` as two numpy arrays: ``(index, found)``, ``index`` 0 where ``found`` is False."""
     import numpy as np
     import pyarrow as pa
 
@@ -418,26 +399,19 @@ def _times(left_time: Any | None, right_time: Any | None, n_left: int, n_right: 
 
 
 class Take:
-    """Takes column values at a :func:`match` index: ``Take(index)(column)`` is
-    ``column.take(index)`` (null rows where the index is null), several times faster here: a take
-    with a null-free index, then the index's validity bitmap put on the taken buffers (or
-    ``if_else`` for column types whose nulls live elsewhere). ``Take(index, found)`` takes
-    :func:`match_rows`' numpy arrays instead."""
+    """Takes column values at a :func:`match` result: ``Take(index, found)(column)`` is
+    ``column.take(index)`` with null rows where ``found`` is False, several times faster here: a
+    take with the null-free index, then ``found`` as the validity bitmap of the taken buffers (or
+    ``if_else`` for column types whose nulls live elsewhere)."""
 
-    def __init__(self, index: Any, found: Any | None = None) -> None:
+    def __init__(self, index: Any, found: Any) -> None:
         import numpy as np
         import pyarrow as pa
 
-        if found is not None:  # numpy: a null-free index and where it holds
-            self._n = len(index)
-            self._nulls = self._n - int(np.count_nonzero(found))
-            self._filled = pa.array(index, type=pa.int64())
-            self._found = pa.array(found, type=pa.bool_()) if self._nulls else None
-        else:
-            self._n = len(index)
-            self._nulls = index.null_count
-            self._filled = index.fill_null(0) if self._nulls else index
-            self._found = index.is_valid() if self._nulls else None
+        self._n = len(index)
+        self._nulls = self._n - int(np.count_nonzero(found))
+        self._filled = pa.array(index, type=pa.int64())
+        self._found = pa.array(found, type=pa.bool_()) if self._nulls else None
         self._all_null = self._n > 0 and self._nulls == self._n
         self._flat = (pa.string(), pa.large_string(), pa.binary(), pa.large_binary())
 

@@ -27,6 +27,16 @@ from larder.feature_store.feature import quote_ident
 _GLOB_CHARS = set("*?[]{}")
 
 
+def connect() -> Any:
+    """A fresh in-memory duckdb connection that reads and returns timestamps in UTC (Larder stores
+    every timestamp as UTC); the caller closes it."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
 class DeltaSource:
     """The data of one Delta table version, restricted to ``columns`` (None: all), ready to be
     named in a duckdb connection with :meth:`register`."""
@@ -56,8 +66,9 @@ class DeltaSource:
         return self._files is not None
 
     def arrow(self) -> Any:
-        """The rows as a ``pyarrow.Table`` (only :attr:`columns`), read once: a query that
-        registers this source in several connections (``query._matched``) reads S3 once."""
+        """The rows as a ``pyarrow.Table`` (only :attr:`columns`), read once: when a query's
+        matched joins (``query._matched``) give way to its SQL, the tables they read are not read
+        again from S3."""
         if self._table is None:
             self._table = self._dataset.to_table(columns=self.columns)
         return self._table

@@ -426,14 +426,13 @@ class FeatureStore:
         import duckdb
 
         from larder.feature_store import _frames
-        from larder.feature_store._sources import DeltaSource
+        from larder.feature_store._sources import DeltaSource, connect
         from larder.feature_store.feature import quote_ident
 
         _frames.check_dataframe_type(dataframe_type)
         self._require_data("sql")
-        con = duckdb.connect()
+        con = connect()
         try:
-            con.execute("SET TimeZone = 'UTC'")
             newest: dict[str, int] = {}
             for fg in self.get_feature_groups():
                 if fg._schema is None:
