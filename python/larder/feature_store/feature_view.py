@@ -509,11 +509,14 @@ class FeatureView:
         out = self._fs._rest.post_fast(f"{self._path}/vectors", body)
         index = {f: i for i, f in enumerate(out["features"])}
         names = self._serving_features
-        for i, passed in enumerate(passed_features or []):
+        vectors: list[list[Any]] = out["vectors"]
+        for i, passed in enumerate(passed_features or []):  # the values as passed, not as JSON gives them
             for k, v in passed.items():
                 if k in index:
-                    out["vectors"][i][index[k]] = v
-        return names, [[v[index[f]] if f in index else None for f in names] for v in out["vectors"]]
+                    vectors[i][index[k]] = v
+        if out["features"] == names:  # the server's order is X's (the usual case)
+            return names, vectors
+        return names, [[v[index[f]] if f in index else None for f in names] for v in vectors]
 
     def get_feature_vector(
         self,

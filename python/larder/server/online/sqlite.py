@@ -20,6 +20,13 @@ ON CONFLICT (t, k) DO UPDATE SET et = excluded.et, v = excluded.v WHERE excluded
 """
 
 
+# Reads go through a memory map of the file instead of a read() per page: a 100-key batch seeks
+# 100 leaf pages, and on the bench's 45 MB store that took 0.23 ms instead of 0.39 (p50, queries
+# interleaved in one process; a bigger page cache alone did not help). SQLite caps the map at its
+# compile-time maximum (2 GiB in the usual builds) and reads the rest of a larger file as before.
+MMAP_BYTES = 1 << 31
+
+
 class SqliteOnlineStore:
     """Thread-safe: one connection per thread, WAL mode so readers never wait for a writer."""
 
@@ -34,6 +41,7 @@ class SqliteOnlineStore:
             conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
             self._local.conn = conn
         return conn
 

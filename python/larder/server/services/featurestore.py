@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -730,6 +731,99 @@ class ServingCache:
         return plan, principal.username
 
 
+@dataclass(frozen=True)
+class _GroupFill:
+    """How one group of a serving plan fills a vector: ``own`` holds ``(source feature, slot)`` for
+    slots no other online group fills (written as they come), ``shared`` those that several groups
+    fill (the first group with a row wins, as in training data); ``key_parts`` are the constant
+    parts of the group's online key, ``'{"k1":'``, ``',"k2":'`` (see ``_online_keys``)."""
+
+    own: list[tuple[str, int]]
+    shared: list[tuple[str, int]]
+    key_parts: list[str]
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """A serving plan worked out once (kept in the plan). A vector is built by name (``names``,
+    each output name once, ``slot`` its index), then laid out as ``plan["features"]`` (``expand``,
+    None when no name repeats there); ``contested`` are the slots of ``shared`` fills."""
+
+    names: list[str]
+    slot: dict[str, int]
+    contested: list[int]
+    expand: list[int] | None
+    groups: list[_GroupFill]
+
+
+def _layout(plan: dict[str, Any]) -> _Layout:
+    layout = plan.get("layout")
+    if isinstance(layout, _Layout):
+        return layout
+    order: list[str] = plan["features"]
+    names = list(dict.fromkeys(order))
+    slot = {f: i for i, f in enumerate(names)}
+    fillers: dict[str, int] = {}
+    for g in plan["groups"]:
+        if g["online"]:
+            for out in {out for _, out in g["features"]}:
+                fillers[out] = fillers.get(out, 0) + 1
+    groups = []
+    for g in plan["groups"]:
+        fill = [(src, slot[out]) for src, out in g["features"]]
+        groups.append(
+            _GroupFill(
+                own=[(src, j) for src, j in fill if fillers.get(names[j], 0) == 1],
+                shared=[(src, j) for src, j in fill if fillers.get(names[j], 0) > 1],
+                # orjson's compact object, '{"k1":' v1 ',"k2":' v2 '}': the same string as key_of
+                key_parts=[
+                    ("," if i else "{") + orjson.dumps(k).decode() + ":"
+                    for i, k in enumerate(g["primary_key"])
+                ],
+            )
+        )
+    layout = _Layout(
+        names=names,
+        slot=slot,
+        contested=sorted({j for g in groups for _, j in g.shared}),
+        expand=None if len(names) == len(order) else [slot[f] for f in order],
+        groups=groups,
+    )
+    plan["layout"] = layout
+    return layout
+
+
+_UNSET = object()
+
+
+def _online_keys(g: dict[str, Any], parts: list[str], entries: list[dict[str, Any]]) -> list[str]:
+    """The online-store key of each entry for group ``g`` (see ``key_of``)."""
+    entry_keys = g["entry_keys"]
+    dumps = orjson.dumps
+    try:
+        if len(entry_keys) == 1:
+            (k,) = entry_keys
+            head = parts[0]
+            return [head + dumps(e[k], default=_json_default).decode() + "}" for e in entries]
+        return [
+            "".join(
+                p + dumps(e[k], default=_json_default).decode()
+                for p, k in zip(parts, entry_keys, strict=True)
+            )
+            + "}"
+            for e in entries
+        ]
+    except KeyError:
+        for i, e in enumerate(entries):
+            absent_keys = [k for k in entry_keys if k not in e]
+            if absent_keys:
+                raise InvalidArgumentError(
+                    f"Entry {i} lacks the key column(s) {absent_keys} needed for feature group '{g['name']}'.",
+                    details={"entry": i, "missing_keys": absent_keys},
+                ) from None
+        raise
+
+
 def feature_vectors(
     plan: dict[str, Any],
     online: OnlineStore,
@@ -737,15 +831,33 @@ def feature_vectors(
     passed_features: list[dict[str, Any]] | None,
     allow_missing: bool,
 ) -> dict[str, Any]:
-    """Assemble feature vectors from the online store following a view's serving plan."""
+    """Assemble feature vectors from the online store following a view's serving plan.
+
+    Passed features win over online values; where two groups give the same name, the first with a
+    row wins. Returns ``{"features": plan["features"], "vectors": [[...] per entry], "missing":
+    [{"entry", "feature_group", "key"}]}``.
+    """
+    layout = _layout(plan)
     n = len(entries)
-    vectors: list[dict[str, Any]] = [dict(passed_features[i]) if passed_features else {} for i in range(n)]
+    if passed_features is not None and len(passed_features) != n:
+        raise InvalidArgumentError(
+            f"passed_features has {len(passed_features)} dicts for {n} entries; pass one dict per entry "
+            "(an empty one where you pass nothing).",
+            details={"entries": n, "passed_features": len(passed_features)},
+        )
+    width = len(layout.names)
+    vectors: list[list[Any]] = [[None] * width for _ in range(n)]
+    contested = layout.contested  # _UNSET until the first group with a row fills them
+    for vec in vectors if contested else ():
+        for j in contested:
+            vec[j] = _UNSET
     missing: list[dict[str, Any]] = []
-    for g in plan["groups"]:
-        wanted = [out for _, out in g["features"]]
+    loads = orjson.loads
+    for g, fill in zip(plan["groups"], layout.groups, strict=True):
         if not g["online"]:
             for i in range(n):
-                absent = [f for f in wanted if f not in vectors[i]]
+                passed = passed_features[i] if passed_features else {}
+                absent = [out for _, out in g["features"] if out not in passed]
                 if absent and not allow_missing:
                     raise InvalidArgumentError(
                         f"Feature group '{g['name']}' is not online; pass its features {absent} with passed_features, "
@@ -753,29 +865,29 @@ def feature_vectors(
                         details={"feature_group": g["name"], "features": absent},
                     )
             continue
-        keys = []
-        for i, e in enumerate(entries):
-            absent_keys = [k for k in g["entry_keys"] if k not in e]
-            if absent_keys:
-                raise InvalidArgumentError(
-                    f"Entry {i} lacks the key column(s) {absent_keys} needed for feature group '{g['name']}'.",
-                    details={"entry": i, "missing_keys": absent_keys},
-                )
-            keys.append([e[k] for k in g["entry_keys"]])
-        payloads = online.get(g["table"], [key_of(g["primary_key"], k) for k in keys])
+        payloads = online.get(g["table"], _online_keys(g, fill.key_parts, entries))
+        own, shared = fill.own, fill.shared
         for i, p in enumerate(payloads):
             if p is None:
                 missing.append(
                     {
                         "entry": i,
                         "feature_group": g["name"],
-                        "key": dict(zip(g["entry_keys"], keys[i], strict=True)),
+                        "key": {k: entries[i][k] for k in g["entry_keys"]},
                     }
                 )
                 continue
-            row = orjson.loads(p)
-            for src, out in g["features"]:
-                vectors[i].setdefault(out, row.get(src))
+            row = loads(p)
+            vec = vectors[i]
+            for src, j in own:
+                vec[j] = row.get(src)
+            for src, j in shared:
+                if vec[j] is _UNSET:
+                    vec[j] = row.get(src)
+    for vec in vectors if contested else ():
+        for j in contested:
+            if vec[j] is _UNSET:
+                vec[j] = None
     if missing and not allow_missing:
         first = missing[0]
         raise NotFoundError(
@@ -784,5 +896,14 @@ def feature_vectors(
             + "; pass allow_missing=True to get nulls instead.",
             details={"missing": missing[:100]},
         )
-    order = plan["features"]
-    return {"features": order, "vectors": [[v.get(f) for f in order] for v in vectors], "missing": missing}
+    if passed_features:
+        slot = layout.slot
+        for vec, passed in zip(vectors, passed_features, strict=True):
+            for f, v in passed.items():
+                at = slot.get(f)
+                if at is not None:
+                    vec[at] = v
+    expand = layout.expand
+    if expand is not None:
+        vectors = [[vec[j] for j in expand] for vec in vectors]
+    return {"features": plan["features"], "vectors": vectors, "missing": missing}
