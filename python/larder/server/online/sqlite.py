@@ -63,8 +63,9 @@ class SqliteOnlineStore:
             row = conn.execute("SELECT v FROM online WHERE t = ? AND k = ?", (table, keys[0])).fetchone()
             return [row[0] if row else None]
         found: dict[str, bytes] = {}
-        # the IN list in key order, each key once: SQLite then builds its lookup list by appending
-        # and probes the primary key in order (100 random keys: 0.10 ms vs 0.33 ms unsorted)
+        # the IN list in key order, each key once: SQLite then probes the primary key in order
+        # (100 stored keys on the bench's store: 0.214 ms vs 0.229 unsorted, p50; the 0.10 vs 0.33
+        # first measured came from keys that were not stored)
         unique = sorted(set(keys))
         for i in range(0, len(unique), 500):
             chunk = unique[i : i + 500]
