@@ -16,7 +16,7 @@ import larder
 from conftest import LarderServer
 from larder import errors
 from larder.feature_store import _sources
-from larder.feature_store.query import _matched, _register
+from larder.feature_store.query import _left_where, _matched, _register
 
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
 
@@ -359,7 +359,7 @@ def matched_joins(q, extra_where=None, order_by=()) -> pa.Table | None:
     """The query with its joins matched by ``_pit`` (None: it would run the SQL)."""
     plan = q._plan(with_tables=True)
     con = _sources.connect()
-    _register(con, plan, ["fg0"], extra_where)
+    _register(con, plan, ["fg0"], _left_where(plan, extra_where))  # as read() does
     return _matched(con, plan, list(order_by))
 
 
@@ -403,6 +403,21 @@ def test_matched_joins_equal_the_asof_sql(fs, monkeypatch):
         "several rows per key": fc.select_all().join(
             fa.select(["f1", "f2"]), left_on=["code"], right_on=["code"], prefix="a_"
         ),
+        # terms on the left alone (kept before the joins), on joined rows (f2 is not selected; f1
+        # is tested as joined, before max_age leaves it null), and both in one OR
+        "filters": lab.select_all()
+        .join(fa.select(["f1"]), on=["k"], max_age=timedelta(minutes=90))
+        .join(fb.select(["g1"]), on=["city"])
+        .filter(
+            (lab.city != "LAX")
+            & ((fa.f1 > 0) | fb.g1.is_null())
+            & fa.f2.isin(list(range(60)))
+            & ((lab.k < 20) | (lab.y == 1))
+            & ~((lab.label_id > 1500) & (fb.g1 < 0))
+        ),
+        "a filter on the left alone": lab.select(["label_id", "k", "ts"])
+        .join(fa.select(["f1", "f2"]), on=["k"])
+        .filter((lab.k < 5) | lab.city.like("S%")),
     }
     where = (
         "q.\"ts\" >= TIMESTAMPTZ '2024-01-02 00:00:00+00' AND q.\"ts\" < TIMESTAMPTZ '2024-01-05 00:00:00+00'"
@@ -424,6 +439,12 @@ def test_matched_joins_equal_the_asof_sql(fs, monkeypatch):
             keys = [(c, "ascending") for c in got.column_names]
             assert got.sort_by(keys).equals(want.sort_by(keys)), what
         assert q.read(dataframe_type="pyarrow").num_rows == sql_joins(q).num_rows
+    plan = queries["filters"]._plan(with_tables=True)
+    assert (
+        plan.left_filter and plan.joined_filter and set(plan.joined_filter_columns) == {"fg0", "fg1", "fg2"}
+    )
+    assert 0 < queries["filters"].read().shape[0] < len(labels) / 2
+    assert queries["a filter on the left alone"]._plan(with_tables=False).joined_filter is None
     # tables read through Arrow (S3, partitioned, deletion vectors): the same rows, each read once
     q = queries["nested, inner, max_age, prefix"]
     reads = []

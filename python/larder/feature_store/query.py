@@ -10,12 +10,16 @@ tables' data (their Parquet files or Arrow tables: see ``_sources``), never a ro
 self-join. It runs one of two ways, same rows and types:
 
 - joins that give each left row at most one right row (point in time, or on the right's primary
-  key), in a query without a filter, run as ``_pit`` matches (:func:`_matched`): one sorted search
-  per join over packed (key, event time) codes, the joins in parallel threads, then the right
-  columns taken at the matched rows. On 1M labels x 2 groups of 2.5M rows it takes less than half
-  the user CPU time of the ASOF joins;
+  key) run as ``_pit`` matches (:func:`_matched`): one sorted search per join over packed (key,
+  event time) codes, the joins in parallel threads, then the right columns taken at the matched
+  rows. On 1M labels x 2 groups of 2.5M rows it takes less than half the user CPU time of the ASOF
+  joins;
 - everything else runs the SQL in duckdb (which can also spill to disk when the tables would not
   fit in memory).
+
+A ``filter()`` is split at its top-level ANDs: the terms on the left group's columns alone keep its
+rows before the joins (both ways), the others test the joined rows (duckdb evaluates them over the
+matched values, or the SQL's WHERE does).
 """
 
 from __future__ import annotations
@@ -92,6 +96,12 @@ class _Plan:
     columns: list[str] = field(default_factory=list)
     steps: list[_Step] = field(default_factory=list)
     outputs: list[_Output] = field(default_factory=list)
+    # the filter split at its top-level ANDs: the terms that test only fg0's columns (SQL over
+    # alias q, applied to fg0's rows before the joins), and the others (SQL over the aliases,
+    # applied to the joined rows) with the columns they test, by alias
+    left_filter: str | None = None
+    joined_filter: str | None = None
+    joined_filter_columns: dict[str, list[str]] = field(default_factory=dict)
 
 
 class Query:
@@ -382,11 +392,15 @@ class Query:
         sql = f"SELECT {', '.join(select)}\nFROM fg0"  # noqa: S608 - identifiers are quoted, values are literals
         if joins_sql:
             sql += "\n" + "\n".join(joins_sql)
+        plan = _Plan(sql, tables, out_names, steps, outputs)
         if self._filter is not None:
-            sql += "\nWHERE " + self._filter_sql(aliases)
-        return _Plan(sql, tables, out_names, steps, outputs)
+            plan.sql += "\nWHERE " + self._filter_sql(aliases, plan)
+        return plan
 
-    def _filter_sql(self, aliases: dict[int, str]) -> str:
+    def _filter_sql(self, aliases: dict[int, str], plan: _Plan) -> str:
+        """The filter as SQL over the plan's aliases; also sets the plan's ``left_filter`` and
+        ``joined_filter`` (the same filter, split at its top-level ANDs). Filtering the left rows
+        before the joins keeps the same rows: each joins independently of the others."""
         by_group: dict[int, str] = {}
 
         def visit(q: Query) -> None:
@@ -396,18 +410,41 @@ class Query:
 
         visit(self)
 
-        def render(c: _Condition) -> str:
+        def alias_of(f: Feature) -> str:
+            assert f.feature_group is not None
+            return by_group[id(f.feature_group)]
+
+        def render(c: _Condition, rename: dict[str, str]) -> str:
             if isinstance(c, Filter):
-                assert c.feature.feature_group is not None
-                return c.to_sql(by_group[id(c.feature.feature_group)])
+                a = alias_of(c.feature)
+                return c.to_sql(rename.get(a, a))
             assert isinstance(c, Logic)
             if c.op == "NOT":
-                return f"(NOT {render(c.left)})"
+                return f"(NOT {render(c.left, rename)})"
             assert c.right is not None
-            return f"({render(c.left)} {c.op} {render(c.right)})"
+            return f"({render(c.left, rename)} {c.op} {render(c.right, rename)})"
+
+        def terms(c: _Condition) -> list[_Condition]:
+            if isinstance(c, Logic) and c.op == "AND":
+                assert c.right is not None
+                return terms(c.left) + terms(c.right)
+            return [c]
 
         assert self._filter is not None
-        return render(self._filter)
+        left: list[_Condition] = []
+        joined: list[_Condition] = []
+        for t in terms(self._filter):
+            (left if {alias_of(f) for f in t.features()} == {"fg0"} else joined).append(t)
+        if left:
+            plan.left_filter = " AND ".join(render(t, {"fg0": "q"}) for t in left)
+        if joined:
+            plan.joined_filter = " AND ".join(render(t, {}) for t in joined)
+            for t in joined:
+                for f in t.features():
+                    cols = plan.joined_filter_columns.setdefault(alias_of(f), [])
+                    if f.name not in cols:
+                        cols.append(f.name)
+        return render(self._filter, {})
 
     def to_string(self) -> str:
         """The duckdb SQL this query runs (tables are named ``fg0``, ``fg1``, ... in join order).
@@ -431,18 +468,18 @@ class Query:
         ``extra_where`` keeps the left feature group's rows that match it (SQL over its columns,
         alias ``q``), before the joins; ``order_by`` sorts the result by those output columns
         (those the query has). Joins that give each left row at most one right row run as ``_pit``
-        matches (:func:`_matched`); other queries, and queries with a filter, run the SQL in duckdb
-        (with the order in duckdb's parallel sort: 3x faster than sorting the Arrow result)."""
+        matches (:func:`_matched`); other queries run the SQL in duckdb (with the order in duckdb's
+        parallel sort: 3x faster than sorting the Arrow result). Either way the filter's terms on the
+        left group alone keep its rows before the joins."""
         self._fg._fs._require_data("read")
         plan = self._plan(with_tables=True)
         order = [c for c in order_by or [] if c in plan.columns]
         con = _sources.connect()
         try:
-            _register(con, plan, ["fg0"], extra_where)
-            if self._filter is None:
-                table = _matched(con, plan, order)  # registers the right tables its own way
-                if table is not None:
-                    return table
+            _register(con, plan, ["fg0"], _left_where(plan, extra_where))
+            table = _matched(con, plan, order)  # registers the right tables its own way
+            if table is not None:
+                return table
             _register(con, plan, [a for a in plan.tables if a != "fg0"], None)
             sql = plan.sql
             if order:
@@ -562,6 +599,12 @@ def _register(con: Any, plan: _Plan, aliases: list[str], extra_where: str | None
             plan.tables[alias].register(con, alias)
 
 
+def _left_where(plan: _Plan, extra_where: str | None) -> str | None:
+    """The condition on ``fg0``'s rows (alias ``q``): the caller's and the filter's left terms."""
+    parts = [f"({w})" for w in (extra_where, plan.left_filter) if w]
+    return " AND ".join(parts) or None
+
+
 def _matched(con: Any, plan: _Plan, order: list[str]) -> Any | None:
     """The query's rows with its joins run as ``_pit`` matches, or None when duckdb must run the SQL:
     a join that can give a left row several rows, key or time types ``_pit`` does not compare, or an
@@ -646,9 +689,31 @@ def _matched(con: Any, plan: _Plan, order: list[str]) -> Any | None:
 
         columns = list(pool.map(output, plan.outputs))
     result = pa.Table.from_arrays(columns, names=[o.name for o in plan.outputs])
+    if plan.joined_filter is not None:
+        # the terms over joined rows, as the SQL's WHERE: duckdb over one struct column per alias
+        # (fg1."temp" reads a struct's field), the values as joined (before max_age)
+        tested = pa.table(
+            {
+                a: pa.StructArray.from_arrays([_array(aligned(a, c)) for c in cols], names=cols)
+                for a, cols in plan.joined_filter_columns.items()
+            }
+        )
+        con.register("joined_rows", tested)
+        sql = f"SELECT coalesce({plan.joined_filter}, false) FROM joined_rows"  # noqa: S608
+        passed = con.sql(sql).fetchnumpy()
+        con.unregister("joined_rows")
+        passed = next(iter(passed.values()))
+        keep = passed if keep is None else keep & passed
     if keep is not None and not keep.all():
         result = result.filter(pa.array(keep))
     return result
+
+
+def _array(values: Any) -> Any:
+    """One Arrow array of a column's values (a table's column is chunked)."""
+    import pyarrow as pa
+
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
 
 
 def _fits_in_memory(plan: _Plan) -> bool:
