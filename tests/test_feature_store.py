@@ -132,6 +132,54 @@ def test_insert_read_upsert_and_schema(fs):
         fg.read(dataframe_type="excel")
 
 
+def test_partitioned_feature_group(fs):
+    """partition_key: a Delta table partitioned by those columns (one directory per value), with
+    the same upserts, reads, time travel, online rows and point-in-time joins as an unpartitioned
+    one (its rows reach duckdb through Arrow: see _sources)."""
+    from deltalake import DeltaTable
+
+    fg = fs.create_feature_group(
+        f"p_{_uid()}",
+        primary_key=["origin"],
+        event_time="time_hour",
+        partition_key=["origin"],
+        online_enabled=True,
+    )
+    assert fg.partition_key == ["origin"]
+    fg.insert(weather_df(), write_options={"progress": False})
+    dt = fg._delta()
+    assert dt.metadata().partition_columns == ["origin"]
+    assert {f.split("/")[-2] for f in dt.file_uris()} == {"origin=JFK", "origin=LGA", "origin=EWR"}
+    v0 = dt.version()
+    upd = pd.DataFrame(
+        {"origin": ["JFK", "ORD"], "time_hour": [T0, T0], "temp": [100.0, 5.0], "wind": [1, 2]}
+    )
+    c1 = fg.insert(upd)
+    assert (c1["rows_updated"], c1["rows_inserted"]) == (1, 1)
+    df = fg.read().sort_values(["origin", "time_hour"]).reset_index(drop=True)
+    assert len(df) == 5 and df.loc[(df.origin == "JFK") & (df.time_hour == T0), "temp"].item() == 100.0
+    assert len(DeltaTable(dt.table_uri, version=v0).to_pandas()) == 4
+    online = fg.read(online=True).set_index("origin")
+    assert online.loc["JFK", "temp"] == 2.0 and online.loc["ORD", "temp"] == 5.0  # the latest per key
+
+    labels = fs.create_feature_group(f"l_{_uid()}", primary_key=["id"], event_time="ts")
+    labels.insert(
+        pd.DataFrame(
+            {
+                "id": [1, 2, 3, 4],
+                "origin": ["JFK", "JFK", "LGA", "SFO"],
+                "ts": [T0, T0 + timedelta(hours=3), T0 - timedelta(hours=1), T0],
+            }
+        )
+    )
+    joined = labels.select_all().join(fg.select_except(["wind"]), on=["origin"]).read().sort_values("id")
+    assert "wind" not in joined.columns
+    assert joined.temp.tolist()[:2] == [100.0, 2.0] and joined.temp.isna().tolist()[2:] == [True, True]
+    with pytest.raises(errors.InvalidArgumentError, match=r"Unknown write_options \['fast'\]"):
+        fg.insert(upd, write_options={"fast": True})
+    assert fg._delta().version() == v0 + 1  # the refused insert wrote nothing
+
+
 def test_inserts_are_stored_in_key_then_event_time_order(fs):
     """Each write's files hold its rows sorted by (primary key, event time): what makes the write
     and later point-in-time joins fast. The rows and their values are the ones inserted."""
