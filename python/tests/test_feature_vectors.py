@@ -34,13 +34,13 @@ def _plan() -> dict[str, Any]:
             "primary_key": ["city"],
             "features": [("temp", "w_temp"), ("x", "x")],
         },
-        {
+        {  # its "x" comes from the groups before it, when they have a row
             "name": "offline_only",
             "table": "fg3",
             "online": False,
             "entry_keys": ["city"],
             "primary_key": ["city"],
-            "features": [("pop", "pop")],
+            "features": [("pop", "pop"), ("x", "x")],
         },
     ]
     order = [out for g in groups for _, out in g["features"]]
@@ -48,10 +48,15 @@ def _plan() -> dict[str, Any]:
 
 
 def _oracle(plan, store, entries, passed, allow_missing):
+    """The assembly as it was written first: a dict per vector, ``setdefault`` per feature."""
     vectors = [dict(passed[i]) if passed else {} for i in range(len(entries))]
     missing = []
     for g in plan["groups"]:
         if not g["online"]:
+            for i in range(len(entries)):
+                absent = [out for _, out in g["features"] if out not in vectors[i]]
+                if absent and not allow_missing:
+                    raise InvalidArgumentError(f"Feature group '{g['name']}' is not online {absent}")
             continue
         keys = [[e[k] for k in g["entry_keys"]] for e in entries]
         payloads = store.get(g["table"], [key_of(g["primary_key"], k) for k in keys])
@@ -64,8 +69,18 @@ def _oracle(plan, store, entries, passed, allow_missing):
             row = orjson.loads(p)
             for src, out in g["features"]:
                 vectors[i].setdefault(out, row.get(src))
+    if missing and not allow_missing:
+        raise NotFoundError(f"No online row in feature group '{missing[0]['feature_group']}'")
     order = plan["features"]
     return {"features": order, "vectors": [[v.get(f) for f in order] for v in vectors], "missing": missing}
+
+
+def _outcome(f, *args):
+    """The result, or the error's type and the part of its message both sides word alike."""
+    try:
+        return f(*args)
+    except (InvalidArgumentError, NotFoundError) as e:
+        return type(e).__name__, e.message.split(";")[0].split(" for ")[0].split(" [")[0]
 
 
 CITIES = ["JFK", 'a "quoted" one', "Zürich", "back\\slash", "tab\there"]
@@ -93,14 +108,17 @@ def store(tmp_path):
 def test_vectors_equal_the_oracle(store):
     plan = _plan()
     rng = random.Random(11)
-    for _ in range(30):
-        entries = [{"city": rng.choice(CITIES), "n": rng.randrange(42)} for _ in range(rng.randrange(1, 60))]
+    outcomes = set()
+    for _ in range(200):
+        entries = [{"city": rng.choice(CITIES), "n": rng.randrange(42)} for _ in range(rng.randrange(1, 8))]
         passed = None
         if rng.random() < 0.5:
             passed = [{"pop": i, **({"x": "passed"} if i % 3 == 0 else {})} for i in range(len(entries))]
-        got = feature_vectors(plan, store, entries, passed, allow_missing=True)
-        want = _oracle(plan, store, entries, passed, True)
-        assert got == want
+        allow_missing = rng.random() < 0.5
+        got = _outcome(feature_vectors, plan, store, entries, passed, allow_missing)
+        assert got == _outcome(_oracle, plan, store, entries, passed, allow_missing)
+        outcomes.add(got[0] if isinstance(got, tuple) else "vectors")
+    assert outcomes == {"vectors", "InvalidArgumentError", "NotFoundError"}  # each way was taken
     # the mix above has rows in both groups, in one only (the other fills "x"), and in neither
     x = plan["features"].index("x")
     both = feature_vectors(plan, store, [{"city": CITIES[1], "n": 2}], None, True)["vectors"][0]

@@ -853,12 +853,17 @@ def feature_vectors(
             vec[j] = _UNSET
     missing: list[dict[str, Any]] = []
     loads = orjson.loads
+    earlier: list[tuple[set[str], list[bool]]] = []  # online groups so far: names, entries with a row
     for g, fill in zip(plan["groups"], layout.groups, strict=True):
         if not g["online"]:
-            for i in range(n):
+            for i in range(n) if not allow_missing else ():
                 passed = passed_features[i] if passed_features else {}
-                absent = [out for _, out in g["features"] if out not in passed]
-                if absent and not allow_missing:
+                absent = [
+                    out
+                    for _, out in g["features"]
+                    if out not in passed and not any(out in names and rows[i] for names, rows in earlier)
+                ]
+                if absent:
                     raise InvalidArgumentError(
                         f"Feature group '{g['name']}' is not online; pass its features {absent} with passed_features, "
                         "or allow_missing=True to get nulls.",
@@ -866,6 +871,7 @@ def feature_vectors(
                     )
             continue
         payloads = online.get(g["table"], _online_keys(g, fill.key_parts, entries))
+        earlier.append(({out for _, out in g["features"]}, [p is not None for p in payloads]))
         own, shared = fill.own, fill.shared
         for i, p in enumerate(payloads):
             if p is None:
