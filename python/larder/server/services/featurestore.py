@@ -854,9 +854,10 @@ def feature_vectors(
     missing: list[dict[str, Any]] = []
     loads = orjson.loads
     earlier: list[tuple[set[str], list[bool]]] = []  # online groups so far: names, entries with a row
+    checked = not allow_missing and not all(g["online"] for g in plan["groups"])  # a group not online
     for g, fill in zip(plan["groups"], layout.groups, strict=True):
         if not g["online"]:
-            for i in range(n) if not allow_missing else ():
+            for i in range(n) if checked else ():
                 passed = passed_features[i] if passed_features else {}
                 absent = [
                     out
@@ -871,7 +872,8 @@ def feature_vectors(
                     )
             continue
         payloads = online.get(g["table"], _online_keys(g, fill.key_parts, entries))
-        earlier.append(({out for _, out in g["features"]}, [p is not None for p in payloads]))
+        if checked:
+            earlier.append(({out for _, out in g["features"]}, [p is not None for p in payloads]))
         own, shared = fill.own, fill.shared
         for i, p in enumerate(payloads):
             if p is None:
