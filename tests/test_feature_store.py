@@ -514,7 +514,7 @@ def test_matched_joins_equal_the_asof_sql(fs, monkeypatch):
     # tables that would not fit in a third of the free memory run as the SQL (duckdb can spill)
     q = queries["max_age on a left join"]
     assert matched_joins(q) is not None
-    monkeypatch.setattr("os.sysconf", lambda name: 1)
+    monkeypatch.setattr("larder._memory.available_bytes", lambda: 1)
     assert matched_joins(q) is None
     assert q.read(dataframe_type="pyarrow").sort_by("label_id").equals(sql_joins(q).sort_by("label_id"))
     monkeypatch.undo()

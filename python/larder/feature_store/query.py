@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from larder import _memory
 from larder.errors import InvalidArgumentError
 from larder.feature_store import _frames, _sources
 from larder.feature_store._sources import DeltaSource
@@ -717,11 +718,11 @@ def _array(values: Any) -> Any:
 
 
 def _fits_in_memory(plan: _Plan) -> bool:
-    """Whether the tables' needed columns (~8 bytes a value) fit in a third of the free memory:
-    ``_matched`` holds them all in Arrow, where duckdb's ASOF join can spill to disk."""
-    try:
-        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):  # not on this OS: no limit known
+    """Whether the tables' needed columns (~8 bytes a value) fit in a third of the memory this
+    process can still use (``_memory.available_bytes``: a container's limit counts): ``_matched``
+    holds them all in Arrow, where duckdb's ASOF join can spill to disk."""
+    free = _memory.available_bytes()
+    if free is None:  # not on this OS: no limit known
         return True
     need = 0
     for source in plan.tables.values():
