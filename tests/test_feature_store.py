@@ -654,6 +654,18 @@ def test_online_serving_and_consistency(fs, delays_view):
         [{"origin": "JFK"}, {"origin": "EWR"}], return_type="pandas", allow_missing=True
     )
     assert many.temp.tolist() == [2.0, 4.0]
+    entries = [{"origin": "JFK"}, {"origin": "ORD"}]
+    polars_rows = fv.get_feature_vectors(entries, return_type="polars", allow_missing=True)
+    assert polars_rows.columns == many.columns.tolist() and polars_rows["temp"].to_list() == [2.0, None]
+    passed = [{"origin": "JFK", "distance": 5}, {"origin": "ORD", "distance": 6}]
+    mixed = fv.get_feature_vectors(entries, "numpy", passed, allow_missing=True)
+    assert mixed.shape == (2, 4) and mixed.dtype == object and mixed[1].tolist() == ["ORD", 6, None, None]
+    numbers = fv.get_feature_vectors(entries, return_type="numpy", allow_missing=True)  # origin null
+    assert numbers.dtype == np.float64 and numbers[0, 2] == 2.0 and np.isnan(numbers[1]).all()
+    one = fv.get_feature_vector({"origin": "JFK"}, "numpy", {"origin": 0, "distance": 1}, allow_missing=True)
+    assert one.tolist() == [0.0, 1.0, 2.0, 20.0]
+    with pytest.raises(errors.InvalidArgumentError, match="return_type 'arrow'.*numpy"):
+        fv.get_feature_vectors(entries, return_type="arrow")
     with pytest.raises(errors.NotFoundError, match="ORD"):
         fv.get_feature_vector({"origin": "ORD"}, passed_features={"origin": "ORD", "distance": 1.0})
     assert fv.get_feature_vector({"origin": "ORD"}, allow_missing=True)[2] is None

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from larder.feature_store.feature_store import FeatureStore
     from larder.feature_store.query import Query
 
-RETURN_TYPES = ("list", "dict", "pandas")
+RETURN_TYPES = ("list", "dict", "pandas", "polars", "numpy")
 SPLITS = ("train", "validation", "test")
 
 
@@ -530,13 +530,16 @@ class FeatureView:
         Args:
             entry (dict): the key columns of every online feature group in the view, by the names
                 used in the query (e.g. ``{"origin": "JFK", "tailnum": "N14228"}``).
-            return_type (str): ``"list"`` (default), ``"dict"`` or ``"pandas"``.
+            return_type (str): ``"list"`` (default), ``"dict"``, ``"pandas"``, ``"polars"`` or
+                ``"numpy"``.
             passed_features (dict | None): feature values you provide (e.g. request-time features,
                 or those of a feature group that is not online).
             allow_missing (bool): nulls for keys missing online instead of an error.
 
         Returns:
-            Any: a list of values (default), a dict by feature name, or a one-row pandas DataFrame.
+            Any: a list of values (default), a dict by feature name, a one-row pandas or polars
+            DataFrame, or a 1-D numpy array (float64 with NaN for nulls when every value is a
+            number, else objects).
 
         Raises:
             NotFoundError: a key has no online row (unless ``allow_missing``); the message names it.
@@ -590,6 +593,17 @@ class FeatureView:
             import pandas as pd
 
             return pd.DataFrame(vectors, columns=names)
+        if return_type == "polars":
+            import polars as pl
+
+            return pl.DataFrame(vectors, schema=names, orient="row")
+        if return_type == "numpy":
+            import numpy as np
+
+            # float64 (nulls as NaN) when every value is a number, else objects as they came
+            numeric = all(isinstance(x, (int, float)) or x is None for v in vectors for x in v)
+            rows = np.array(vectors, dtype=np.float64 if numeric else object)  # None -> NaN in float64
+            return rows[0] if single else rows
         if return_type == "dict":
             dicts = [dict(zip(names, v, strict=True)) for v in vectors]
             return dicts[0] if single else dicts
