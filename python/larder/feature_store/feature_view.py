@@ -601,7 +601,7 @@ class FeatureView:
             import numpy as np
 
             # float64 (nulls as NaN) when every value is a number, else objects as they came
-            numeric = all(isinstance(x, (int, float)) or x is None for v in vectors for x in v)
+            numeric = all(isinstance(x, (int, float, np.number)) or x is None for v in vectors for x in v)
             rows = np.array(vectors, dtype=np.float64 if numeric else object)  # None -> NaN in float64
             return rows[0] if single else rows
         if return_type == "dict":
