@@ -525,6 +525,75 @@ def test_matched_joins_equal_the_asof_sql(fs, monkeypatch):
     )
 
 
+def test_random_filters_equal_the_asof_sql(fs):
+    """Random filters (up to three levels of &, | and ~ over the three groups' columns, selected or
+    not: keys, event times, numbers, strings, nulls) on point-in-time joins with max_age and an
+    inner join: the matched joins give the SQL's rows."""
+    rng = np.random.default_rng(21)
+    labels, feats = random_pit_data(8, n_labels=600, n_feats=800)
+    cities = np.array(["NYC", "SFO", "LAX", None], dtype=object)
+    labels["city"] = cities[rng.integers(0, 4, len(labels))]
+    feats.loc[feats.sample(frac=0.1, random_state=2).index, "f1"] = None
+    city_feats = pd.DataFrame(
+        {
+            "city": np.array(["NYC", "SFO"])[rng.integers(0, 2, 200)],
+            "ts": pd.Timestamp("2024-01-01", tz="UTC")
+            + pd.to_timedelta(rng.integers(0, 10_000, 200), unit="min"),
+            "g1": rng.normal(size=200),
+        }
+    ).drop_duplicates(["city", "ts"])
+    lab = fs.create_feature_group(f"l_{_uid()}", primary_key=["label_id"], event_time="ts")
+    fa = fs.create_feature_group(f"fa_{_uid()}", primary_key=["k"], event_time="ts")
+    fb = fs.create_feature_group(f"fb_{_uid()}", primary_key=["city"], event_time="ts")
+    for g, df in ((lab, labels), (fa, feats), (fb, city_feats)):
+        g.insert(df)
+    t_mid = pd.Timestamp("2024-01-04", tz="UTC").to_pydatetime()
+
+    def atom():
+        g = rng.integers(0, 3)
+        if g == 0:
+            return [
+                lab.k < int(rng.integers(0, 60)),
+                lab.city.isin(["NYC", "LAX"]),
+                lab.city.is_null(),
+                lab.ts >= t_mid,
+                lab.y == 1,
+            ][rng.integers(0, 5)]
+        if g == 1:
+            return [
+                fa.f1 > float(rng.normal()),
+                fa.f1.is_null(),
+                fa.f2 <= int(rng.integers(0, 100)),
+                fa.ts < t_mid,
+            ][rng.integers(0, 4)]
+        return [fb.g1 > 0, fb.g1.not_null(), fb.city.like("S%"), fb.ts >= t_mid][rng.integers(0, 4)]
+
+    def condition(depth):
+        if depth == 0 or rng.random() < 0.3:
+            return atom()
+        op = rng.integers(0, 3)
+        if op == 2:
+            return ~condition(depth - 1)
+        a, b = condition(depth - 1), condition(depth - 1)
+        return (a & b) if op == 0 else (a | b)
+
+    seen = set()
+    for i in range(40):
+        q = (
+            lab.select_all()
+            .join(fa.select(["f1"]), on=["k"], max_age=timedelta(minutes=int(rng.integers(30, 600))))
+            .join(fb.select(["g1"]), on=["city"], join_type=["left", "inner"][i % 2])
+            .filter(condition(3))
+        )
+        plan = q._plan(with_tables=False)
+        seen.add((plan.left_filter is not None, plan.joined_filter is not None))
+        got, want = matched_joins(q), sql_joins(q)
+        assert got is not None, q.to_string()
+        keys = [(c, "ascending") for c in got.column_names]
+        assert got.sort_by(keys).equals(want.sort_by(keys)), q.to_string()
+    assert seen >= {(True, True), (False, True), (True, False)}  # both parts, joined only, left only
+
+
 def test_joins_need_keys_and_distinct_names(fs):
     a = fs.create_feature_group(f"a_{_uid()}", primary_key=["id"], event_time="ts")
     b = fs.create_feature_group(f"b_{_uid()}", primary_key=["other"], event_time="ts")
