@@ -201,6 +201,15 @@ def _get_versioned(db: Session, cls: Any, kind: str, project: Project, name: str
     return row
 
 
+def _list_versioned(db: Session, cls: Any, project: Project, name: str | None) -> list[Any]:
+    """The feature groups or feature views of ``project`` (only those named ``name`` if given),
+    by name, then version."""
+    stmt = select(cls).where(cls.project_id == project.id)
+    if name is not None:
+        stmt = stmt.where(cls.name == name)
+    return list(db.scalars(stmt.order_by(cls.name, cls.version)))
+
+
 def create_feature_group(
     db: Session,
     principal: Principal,
@@ -260,11 +269,7 @@ def get_feature_group(
 def list_feature_groups(
     db: Session, principal: Principal, project_name: str, name: str | None
 ) -> list[FeatureGroup]:
-    project = project_for(db, principal, project_name)
-    stmt = select(FeatureGroup).where(FeatureGroup.project_id == project.id)
-    if name is not None:
-        stmt = stmt.where(FeatureGroup.name == name)
-    return list(db.scalars(stmt.order_by(FeatureGroup.name, FeatureGroup.version)))
+    return _list_versioned(db, FeatureGroup, project_for(db, principal, project_name), name)
 
 
 def _require_member_write(db: Session, principal: Principal, project: Project) -> None:
@@ -515,11 +520,7 @@ def get_feature_view(
 def list_feature_views(
     db: Session, principal: Principal, project_name: str, name: str | None
 ) -> list[FeatureView]:
-    project = project_for(db, principal, project_name)
-    stmt = select(FeatureView).where(FeatureView.project_id == project.id)
-    if name is not None:
-        stmt = stmt.where(FeatureView.name == name)
-    return list(db.scalars(stmt.order_by(FeatureView.name, FeatureView.version)))
+    return _list_versioned(db, FeatureView, project_for(db, principal, project_name), name)
 
 
 def delete_feature_view(
