@@ -618,6 +618,7 @@ def _matched(con: Any, plan: _Plan, order: list[str]) -> Any | None:
     ready run in parallel threads. Then every output column is taken at its table's indices, so that
     no right row is copied that no left row needs. Same rows and types as the SQL (``to_string()``).
     """
+    import numpy as np
     import pyarrow as pa
 
     from larder.feature_store import _pit
@@ -638,8 +639,9 @@ def _matched(con: Any, plan: _Plan, order: list[str]) -> Any | None:
         if rows is not None:
             tables["fg0"] = tables["fg0"].take(rows)
     takes: dict[str, _pit.Take | None] = {"fg0": None}  # each alias's row for every left row
-    aged: dict[str, _pit.Take] = {}  # the same, null where a join's max_age leaves it out
-    keep = None  # inner joins: the left rows that stay
+    matches: dict[str, tuple[Any, Any]] = {}  # the same as (index, found) arrays
+    fresh: dict[str, Any] = {}  # where a join's max_age keeps its match
+    keep = None  # inner joins and the filter's joined terms: the left rows that stay
 
     def aligned(alias: str, column: str) -> Any:
         take = takes[alias]
@@ -677,37 +679,44 @@ def _matched(con: Any, plan: _Plan, order: list[str]) -> Any | None:
                 right, index, found, left_time = done
                 tables[s.right] = right
                 takes[s.right] = _pit.Take(index, found)
+                matches[s.right] = (index, found)
                 if s.inner:
                     keep = found if keep is None else keep & found
                 if s.max_age is not None and left_time is not None and s.right_time:
-                    fresh = _pit.within(left_time, aligned(s.right, s.right_time), s.max_age)
-                    aged[s.right] = _pit.Take(index, found & fresh)
+                    fresh[s.right] = _pit.within(left_time, aligned(s.right, s.right_time), s.max_age)
+
+        if plan.joined_filter is not None:
+            # the terms over joined rows, as the SQL's WHERE: duckdb over one struct column per
+            # alias (fg1."temp" reads a struct's field), the values as joined (before max_age)
+            tested = pa.table(
+                {
+                    a: pa.StructArray.from_arrays([_array(aligned(a, c)) for c in cols], names=cols)
+                    for a, cols in plan.joined_filter_columns.items()
+                }
+            )
+            con.register("joined_rows", tested)
+            sql = f"SELECT coalesce({plan.joined_filter}, false) FROM joined_rows"  # noqa: S608
+            passed = next(iter(con.sql(sql).fetchnumpy().values()))
+            con.unregister("joined_rows")
+            keep = passed if keep is None else keep & passed
+
+        # the output columns are taken only at the rows that stay
+        final = takes
+        if keep is not None and not keep.all():
+            stay = np.flatnonzero(keep)
+            matches = {a: (index[stay], found[stay]) for a, (index, found) in matches.items()}
+            fresh = {a: f[stay] for a, f in fresh.items()}
+            final = {"fg0": _pit.Take(stay, np.ones(len(stay), bool))}
+            final.update({a: _pit.Take(index, found) for a, (index, found) in matches.items()})
+        aged = {a: _pit.Take(matches[a][0], matches[a][1] & f) for a, f in fresh.items()}
 
         def output(o: _Output) -> Any:
-            take = aged[o.alias] if o.aged and o.alias in aged else takes[o.alias]
+            take = aged[o.alias] if o.aged and o.alias in aged else final[o.alias]
             col = tables[o.alias][o.column]
             return col if take is None else take(col)
 
         columns = list(pool.map(output, plan.outputs))
-    result = pa.Table.from_arrays(columns, names=[o.name for o in plan.outputs])
-    if plan.joined_filter is not None:
-        # the terms over joined rows, as the SQL's WHERE: duckdb over one struct column per alias
-        # (fg1."temp" reads a struct's field), the values as joined (before max_age)
-        tested = pa.table(
-            {
-                a: pa.StructArray.from_arrays([_array(aligned(a, c)) for c in cols], names=cols)
-                for a, cols in plan.joined_filter_columns.items()
-            }
-        )
-        con.register("joined_rows", tested)
-        sql = f"SELECT coalesce({plan.joined_filter}, false) FROM joined_rows"  # noqa: S608
-        passed = con.sql(sql).fetchnumpy()
-        con.unregister("joined_rows")
-        passed = next(iter(passed.values()))
-        keep = passed if keep is None else keep & passed
-    if keep is not None and not keep.all():
-        result = result.filter(pa.array(keep))
-    return result
+    return pa.Table.from_arrays(columns, names=[o.name for o in plan.outputs])
 
 
 def _array(values: Any) -> Any:
