@@ -107,6 +107,8 @@ def store(tmp_path):
 
 def test_vectors_equal_the_oracle(store):
     plan = _plan()
+    for city in CITIES:  # the key is the compact JSON object of the key values, in key order
+        assert key_of(["place", "num"], [city, 7]) == orjson.dumps({"place": city, "num": 7}).decode()
     rng = random.Random(11)
     outcomes = set()
     for _ in range(200):

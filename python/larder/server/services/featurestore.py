@@ -133,10 +133,22 @@ def _json_default(v: Any) -> Any:
 
 def key_of(primary_key: list[str], values: list[Any]) -> str:
     """The canonical online-store key: the compact JSON object of the primary-key values in key
-    order (as polars writes it when materializing)."""
-    import orjson
+    order (as polars writes it when materializing), ``{"k1":v1,"k2":v2}``."""
+    return _joined_key(key_parts(primary_key), values)
 
-    return orjson.dumps(dict(zip(primary_key, values, strict=True)), default=_json_default).decode()
+
+def key_parts(primary_key: list[str]) -> list[str]:
+    """The constant parts of a group's online keys, ``'{"k1":'``, ``',"k2":'`` (see ``key_of``):
+    worked out once per serving plan."""
+    return [("," if i else "{") + orjson.dumps(k).decode() + ":" for i, k in enumerate(primary_key)]
+
+
+def _joined_key(parts: list[str], values: Any) -> str:
+    dumps = orjson.dumps
+    return (
+        "".join(p + dumps(v, default=_json_default).decode() for p, v in zip(parts, values, strict=True))
+        + "}"
+    )
 
 
 def _check_feature_names(kind: str, names: list[str]) -> list[str]:
@@ -737,7 +749,7 @@ class _GroupFill:
     """How one group of a serving plan fills a vector: ``own`` holds ``(source feature, slot)`` for
     slots no other online group fills (written as they come), ``shared`` those that several groups
     fill (the first group with a row wins, as in training data); ``key_parts`` are the constant
-    parts of the group's online key, ``'{"k1":'``, ``',"k2":'`` (see ``_online_keys``)."""
+    parts of the group's online keys (``key_parts()``)."""
 
     own: list[tuple[str, int]]
     shared: list[tuple[str, int]]
@@ -776,11 +788,7 @@ def _layout(plan: dict[str, Any]) -> _Layout:
             _GroupFill(
                 own=[(src, j) for src, j in fill if fillers.get(names[j], 0) == 1],
                 shared=[(src, j) for src, j in fill if fillers.get(names[j], 0) > 1],
-                # orjson's compact object, '{"k1":' v1 ',"k2":' v2 '}': the same string as key_of
-                key_parts=[
-                    ("," if i else "{") + orjson.dumps(k).decode() + ":"
-                    for i, k in enumerate(g["primary_key"])
-                ],
+                key_parts=key_parts(g["primary_key"]),
             )
         )
     layout = _Layout(
@@ -800,20 +808,12 @@ _UNSET = object()
 def _online_keys(g: dict[str, Any], parts: list[str], entries: list[dict[str, Any]]) -> list[str]:
     """The online-store key of each entry for group ``g`` (see ``key_of``)."""
     entry_keys = g["entry_keys"]
-    dumps = orjson.dumps
     try:
-        if len(entry_keys) == 1:
+        if len(entry_keys) == 1:  # the usual case, inline: one string per entry
             (k,) = entry_keys
-            head = parts[0]
+            head, dumps = parts[0], orjson.dumps
             return [head + dumps(e[k], default=_json_default).decode() + "}" for e in entries]
-        return [
-            "".join(
-                p + dumps(e[k], default=_json_default).decode()
-                for p, k in zip(parts, entry_keys, strict=True)
-            )
-            + "}"
-            for e in entries
-        ]
+        return [_joined_key(parts, [e[k] for k in entry_keys]) for e in entries]
     except KeyError:
         for i, e in enumerate(entries):
             absent_keys = [k for k in entry_keys if k not in e]
