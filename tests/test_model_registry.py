@@ -711,6 +711,15 @@ def test_sharing(env: Env) -> None:
         env.mr("sam").share_with(env.other)
     with pytest.raises(errors.NotFoundError):
         mine.share_with("no_such_project")
+    # sharing names a project the sharer is a member of (else the same 404 as a missing one)
+    with pytest.raises(errors.NotFoundError):
+        mine.share_with(env.other)
+    _ok(
+        env.server.api(
+            "PUT", f"/projects/{env.other}/members/olive", env.keys["petra"], json={"role": "data_scientist"}
+        ),
+        200,
+    )
     mine.share_with(env.other)
     assert mine.shared_with == [env.other]
 
@@ -738,6 +747,12 @@ def test_sharing(env: Env) -> None:
 
 
 def test_connection_opens_a_shared_registry(env: Env) -> None:
+    _ok(
+        env.server.api(
+            "PUT", f"/projects/{env.other}/members/olive", env.keys["petra"], json={"role": "data_scientist"}
+        ),
+        200,
+    )
     env.mr().share_with(env.other)
     assert env.conn("petra", project=env.other).get_model_registry(env.project).project == env.project
 

@@ -170,9 +170,17 @@ def test_dataset_permissions(env: Env):
     with pytest.raises(errors.InvalidArgumentError):
         ds.set_user_permission("alice", "rwx")
 
-    # group permission: members of a project
+    # group permission: members of a project (one the owner is a member of: naming any other gets
+    # the same 404 as a missing project, so permissions reveal no project's existence)
     project = f"grp_{_uid()}"
     env.server.api("POST", "/projects", env.keys["carol"], json={"name": project})
+    with pytest.raises(errors.NotFoundError, match="not a member"):
+        ds.set_group_permission(project, "r")
+    with pytest.raises(errors.NotFoundError, match="not a member"):
+        ds.set_group_permission(f"none_{_uid()}", "r")
+    env.server.api(
+        "PUT", f"/projects/{project}/members/bob", env.keys["carol"], json={"role": "data_scientist"}
+    )
     ds.set_group_permission(project, "r")
     assert env.storage("carol").get_namespace(env.namespace).get_dataset(name).access == "r"
     assert name not in [d.name for d in alice.get_namespace(env.namespace).list_datasets()]

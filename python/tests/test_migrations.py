@@ -35,3 +35,59 @@ def test_artifact_checksums_keep_their_values_and_become_sha256(tmp_path):
         _alembic(conn, "0004", down=True)
         assert conn.execute(sa.text("SELECT sha256 FROM model_artifacts")).scalar_one() == "ab" * 32
     engine.dispose()
+
+
+def test_ids_are_never_reused_after_0006_and_rows_keep_their_online_names(tmp_path):
+    from larder.server.db.session import make_engine, upgrade
+
+    path = tmp_path / "catalog.db"
+    bare = sa.create_engine(f"sqlite:///{path}")
+    with bare.begin() as conn:
+        _alembic(conn, "0005")
+        conn.execute(
+            sa.text(
+                "INSERT INTO users (id, username, email, role, created_at) VALUES (1, 'ann', '', 'user', '2024-01-01')"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO projects (id, name, description, owner_id, created_at) VALUES (1, 'p', '', 1, '2024-01-01')"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO project_members (project_id, user_id, role, added_at) VALUES (1, 1, 'data_owner', '2024-01-01')"
+            )
+        )
+        for i in (1, 2):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO feature_groups (id, project_id, name, version, description, primary_key_json, "
+                    "partition_key_json, online_enabled, statistics_enabled, created_by_id, created_at) "
+                    "VALUES (:i, 1, 'g', :i, '', '[\"k\"]', '[]', 1, 1, 1, '2024-01-01')"
+                ),
+                {"i": i},
+            )
+    bare.dispose()
+    engine = make_engine(f"sqlite:///{path}")  # foreign keys on, as the server runs
+    upgrade(engine)
+    with engine.begin() as conn:
+        names = conn.execute(sa.text("SELECT id, online_table FROM feature_groups ORDER BY id")).all()
+        assert [tuple(r) for r in names] == [(1, "fg1"), (2, "fg2")]
+        assert conn.execute(sa.text("SELECT count(*) FROM project_members")).scalar_one() == 1
+        conn.execute(sa.text("DELETE FROM feature_groups WHERE id = 2"))
+        conn.execute(
+            sa.text(
+                "INSERT INTO feature_groups (project_id, name, version, description, primary_key_json, "
+                "partition_key_json, online_enabled, statistics_enabled, created_by_id, created_at, online_table) "
+                "VALUES (1, 'g', 3, '', '[\"k\"]', '[]', 1, 1, 1, '2024-01-01', 'fg_new')"
+            )
+        )
+        assert conn.execute(sa.text("SELECT max(id) FROM feature_groups")).scalar_one() == 3
+        indexes = {r[0] for r in conn.execute(sa.text("SELECT name FROM sqlite_master WHERE type = 'index'"))}
+        assert any("status" in n for n in indexes) and any("object_tags" in n for n in indexes), indexes
+        # the cascades still hold after the rebuild
+        conn.execute(sa.text("DELETE FROM projects WHERE id = 1"))
+        assert conn.execute(sa.text("SELECT count(*) FROM project_members")).scalar_one() == 0
+        assert conn.execute(sa.text("SELECT count(*) FROM feature_groups")).scalar_one() == 0
+    engine.dispose()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from larder.errors import ConfigurationError, InvalidArgumentError, NotFoundError
+from larder.errors import ConfigurationError, InvalidArgumentError, NotFoundError, PermissionDeniedError
 from larder.names import check_name
 
 if TYPE_CHECKING:
@@ -265,20 +265,35 @@ class FeatureStore:
 
     # --- feature views -----------------------------------------------------------------------------
 
-    def _groups_for(self, data: dict[str, Any], cache: dict[tuple[str, int], FeatureGroup]) -> None:
+    def _groups_for(
+        self, view: str, data: dict[str, Any], cache: dict[tuple[str, str, int], FeatureGroup]
+    ) -> None:
         left = data["left"]
-        key = (left["name"], left["version"])
+        key = (left["project"], left["name"], left["version"])
         if key not in cache:
-            cache[key] = self.get_feature_group(left["name"], left["version"])
+            store = self if left["project"] == self._project else None
+            try:
+                if store is None:
+                    store = self._connection.get_feature_store(left["project"])
+                cache[key] = store.get_feature_group(left["name"], left["version"])
+            except NotFoundError:
+                if store is self:
+                    raise
+                raise PermissionDeniedError(
+                    f"Feature view '{view}' reads feature group '{left['name']}' version {left['version']} of "
+                    f"project '{left['project']}', whose feature store you cannot read; ask a data owner of "
+                    f"'{left['project']}' to share it with your project.",
+                    details={"feature_view": view, "feature_group": left["name"], "project": left["project"]},
+                ) from None
         for j in data.get("joins", []):
-            self._groups_for(j["query"], cache)
+            self._groups_for(view, j["query"], cache)
 
     def _feature_view(self, info: dict[str, Any]) -> FeatureView:
         from larder.feature_store.feature_view import FeatureView
         from larder.feature_store.query import Query
 
-        groups: dict[tuple[str, int], FeatureGroup] = {}
-        self._groups_for(info["query"], groups)
+        groups: dict[tuple[str, str, int], FeatureGroup] = {}
+        self._groups_for(info["name"], info["query"], groups)
         return FeatureView(self, info, Query.from_dict(info["query"], groups))
 
     def create_feature_view(

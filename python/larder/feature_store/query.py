@@ -526,15 +526,17 @@ class Query:
         """A JSON-able description of the query, as feature views store it.
 
         Returns:
-            dict: ``{"left": {"id", "name", "version", "features"}, "joins": [...], "filter": ...}``.
+            dict: ``{"left": {"id", "project", "name", "version", "features"}, "joins": [...],
+            "filter": ...}``; ``project`` is the project whose feature store holds the group.
 
         Example:
             >>> weather.select(["temp"]).to_dict()["left"]  # doctest: +SKIP
-            {'id': 1, 'name': 'weather', 'version': 1, 'features': ['temp']}
+            {'id': 1, 'project': 'flights', 'name': 'weather', 'version': 1, 'features': ['temp']}
         """
         return {
             "left": {
                 "id": self._fg._id,
+                "project": self._fg._fs.project,
                 "name": self._fg.name,
                 "version": self._fg.version,
                 "features": [f.name for f in self.features],
@@ -554,22 +556,22 @@ class Query:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], groups: dict[tuple[str, int], FeatureGroup]) -> Query:
+    def from_dict(cls, data: dict[str, Any], groups: dict[tuple[str, str, int], FeatureGroup]) -> Query:
         """Rebuild a query from :meth:`to_dict`'s output.
 
         Args:
             data (dict): what :meth:`to_dict` returned.
-            groups (dict[tuple[str, int], FeatureGroup]): the feature groups it names, by
-                ``(name, version)``.
+            groups (dict[tuple[str, str, int], FeatureGroup]): the feature groups it names, by
+                ``(project, name, version)``.
 
         Returns:
             Query: the rebuilt query.
 
         Example:
-            >>> q2 = Query.from_dict(q.to_dict(), {("weather", 1): weather, ("flights", 1): flights})  # doctest: +SKIP
+            >>> q2 = Query.from_dict(q.to_dict(), {("p", "weather", 1): weather, ("p", "flights", 1): flights})  # doctest: +SKIP
         """
         left = data["left"]
-        fg = groups[(left["name"], left["version"])]
+        fg = groups[(left["project"], left["name"], left["version"])]
         q = cls(fg, list(left["features"]))
         for j in data.get("joins", []):
             age = j.get("max_age_seconds")

@@ -75,12 +75,12 @@ def _commit(c: FeatureGroupCommit) -> CommitOut:
     )
 
 
-def _fv(v: FeatureView) -> FeatureViewOut:
+def _fv(db: DB, v: FeatureView) -> FeatureViewOut:
     return FeatureViewOut(
         name=v.name,
         version=v.version,
         description=v.description,
-        query=json.loads(v.query_json),
+        query=fs.view_query(db, v),
         labels=json.loads(v.labels_json),
         created_at=v.created_at,
     )
@@ -222,12 +222,12 @@ def create_feature_view(project: str, body: FeatureViewCreate, db: DB, caller: C
     v = fs.create_feature_view(
         db, caller, project, body.name, body.version, body.description, body.query.model_dump(), body.labels
     )
-    return _fv(v)
+    return _fv(db, v)
 
 
 @router.get("/projects/{project}/featureviews", summary="List feature views")
 def list_feature_views(project: str, db: DB, caller: Caller, name: Name = None) -> list[FeatureViewOut]:
-    return [_fv(v) for v in fs.list_feature_views(db, caller, project, name)]
+    return [_fv(db, v) for v in fs.list_feature_views(db, caller, project, name)]
 
 
 @router.get(
@@ -236,7 +236,7 @@ def list_feature_views(project: str, db: DB, caller: Caller, name: Name = None) 
 def get_feature_view(
     project: str, name: str, db: DB, caller: Caller, version: Version = None
 ) -> FeatureViewOut:
-    return _fv(fs.get_feature_view(db, caller, project, name, version))
+    return _fv(db, fs.get_feature_view(db, caller, project, name, version))
 
 
 @router.delete(

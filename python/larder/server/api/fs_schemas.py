@@ -7,10 +7,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from larder.names import FEATURE_GROUP_NAME_PATTERN, FEATURE_NAME_PATTERN
+from larder.names import FEATURE_GROUP_NAME_PATTERN, FEATURE_NAME_PATTERN, PROJECT_NAME_PATTERN
 from larder.server.api.schemas import Strict
 
 FeatureName = Field(pattern=FEATURE_NAME_PATTERN, max_length=63)
+MAX_ID = 2**63 - 1  # ids are 64-bit in every database
 
 
 class FeatureGroupCreate(Strict):
@@ -83,7 +84,13 @@ class OnlineRows(BaseModel):
 
 
 class QueryLeft(Strict):
-    id: int
+    id: int = Field(ge=1, le=MAX_ID)
+    project: str | None = Field(
+        default=None,
+        pattern=PROJECT_NAME_PATTERN,
+        max_length=63,
+        description="The project whose feature store holds the group (default: the view's project).",
+    )
     name: str = Field(pattern=FEATURE_GROUP_NAME_PATTERN, max_length=63)
     version: int = Field(ge=1, le=1_000_000)
     features: list[str] = Field(max_length=2000)

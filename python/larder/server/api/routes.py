@@ -98,7 +98,7 @@ def get_project(project: str, db: DB, caller: Caller) -> ProjectOut:
 
 @router.delete("/projects/{project}", status_code=204, tags=["projects"], summary="Delete a project")
 def delete_project(project: str, request: Request, db: DB, caller: Caller) -> Response:
-    projects.delete(db, caller, project, request.app.state.secret_box)
+    projects.delete(db, caller, project, request.app.state.secret_box, request.app.state.online_store)
     return Response(status_code=204)
 
 

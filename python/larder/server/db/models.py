@@ -6,7 +6,9 @@ database to ``head`` when it starts.
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime, timezone
+from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -15,6 +17,11 @@ from sqlalchemy.types import TypeDecorator
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def new_online_table() -> str:
+    """A fresh online-store table name: ``fg_`` and 24 random hex digits."""
+    return "fg_" + secrets.token_hex(12)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -40,8 +47,15 @@ class Base(DeclarativeBase):
     pass
 
 
+# Ids are handles (online tables, cached serving plans, permissions name rows by id): a deleted
+# row's id must never be handed out again. PostgreSQL sequences never reuse; SQLite reuses the
+# largest id after a delete unless the table is AUTOINCREMENT (migration 0006).
+NEVER_REUSE_IDS: dict[str, Any] = {"sqlite_autoincrement": True}
+
+
 class User(Base):
     __tablename__ = "users"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(32), unique=True, nullable=False)
@@ -52,6 +66,7 @@ class User(Base):
 
 class Project(Base):
     __tablename__ = "projects"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(63), unique=True, nullable=False)
@@ -70,7 +85,7 @@ class Project(Base):
 
 class ProjectMember(Base):
     __tablename__ = "project_members"
-    __table_args__ = (UniqueConstraint("project_id", "user_id"),)
+    __table_args__ = (UniqueConstraint("project_id", "user_id"), NEVER_REUSE_IDS)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), nullable=False)
@@ -84,7 +99,7 @@ class ProjectMember(Base):
 
 class ApiKey(Base):
     __tablename__ = "api_keys"
-    __table_args__ = (UniqueConstraint("user_id", "name"),)
+    __table_args__ = (UniqueConstraint("user_id", "name"), NEVER_REUSE_IDS)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
@@ -108,6 +123,7 @@ class IssuedCertificate(Base):
     """An audit record of every client certificate the CA issued."""
 
     __tablename__ = "issued_certificates"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     serial: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
@@ -121,6 +137,7 @@ class ObjectStore(Base):
     """An admin-registered object store: a local directory, or an S3-compatible service."""
 
     __tablename__ = "object_stores"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(63), unique=True, nullable=False)
@@ -139,6 +156,7 @@ class Namespace(Base):
     """A bucket (or top folder of a local store) that holds datasets."""
 
     __tablename__ = "namespaces"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(63), unique=True, nullable=False)
@@ -154,7 +172,7 @@ class Dataset(Base):
     """A named prefix ``<name>/`` in a namespace, with an owner and permissions."""
 
     __tablename__ = "datasets"
-    __table_args__ = (UniqueConstraint("namespace_id", "name"),)
+    __table_args__ = (UniqueConstraint("namespace_id", "name"), NEVER_REUSE_IDS)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     namespace_id: Mapped[int] = mapped_column(ForeignKey("namespaces.id"), nullable=False)
@@ -177,7 +195,7 @@ class DatasetPermission(Base):
     """``r`` or ``rw`` on a dataset for a user, or for a group (the members of a project)."""
 
     __tablename__ = "dataset_permissions"
-    __table_args__ = (UniqueConstraint("dataset_id", "user_id", "project_id"),)
+    __table_args__ = (UniqueConstraint("dataset_id", "user_id", "project_id"), NEVER_REUSE_IDS)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False)
@@ -196,7 +214,7 @@ class ObjectEntry(Base):
     """The index of objects written through Larder: size, etag, time and user metadata."""
 
     __tablename__ = "objects"
-    __table_args__ = (UniqueConstraint("dataset_id", "key"),)
+    __table_args__ = (UniqueConstraint("dataset_id", "key"), NEVER_REUSE_IDS)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False)
@@ -214,6 +232,7 @@ class ObjectTag(Base):
     """One user-metadata pair of an object, indexed for search."""
 
     __tablename__ = "object_tags"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     object_id: Mapped[int] = mapped_column(ForeignKey("objects.id", ondelete="CASCADE"), nullable=False)
@@ -226,7 +245,7 @@ class FeatureGroup(Base):
     feature store dataset (``<project>_featurestore/<name>_<version>``)."""
 
     __tablename__ = "feature_groups"
-    __table_args__ = (UniqueConstraint("project_id", "name", "version"),)
+    __table_args__ = (UniqueConstraint("project_id", "name", "version"), NEVER_REUSE_IDS)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), nullable=False)
@@ -239,6 +258,10 @@ class FeatureGroup(Base):
     online_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     statistics_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     schema_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # the name of its rows in the online store: random per group, never derived from the id
+    online_table: Mapped[str] = mapped_column(
+        String(64), unique=True, nullable=False, default=new_online_table
+    )
     created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
 
@@ -250,7 +273,7 @@ class FeatureGroupCommit(Base):
     """One committed write to a feature group's Delta table, with its statistics."""
 
     __tablename__ = "feature_group_commits"
-    __table_args__ = (UniqueConstraint("feature_group_id", "delta_version"),)
+    __table_args__ = (UniqueConstraint("feature_group_id", "delta_version"), NEVER_REUSE_IDS)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     feature_group_id: Mapped[int] = mapped_column(
@@ -269,7 +292,7 @@ class FeatureView(Base):
     """A versioned feature view: a (point-in-time) query over feature groups, and its labels."""
 
     __tablename__ = "feature_views"
-    __table_args__ = (UniqueConstraint("project_id", "name", "version"),)
+    __table_args__ = (UniqueConstraint("project_id", "name", "version"), NEVER_REUSE_IDS)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), nullable=False)
@@ -288,7 +311,7 @@ class TrainingDataset(Base):
     """A materialized, immutable training dataset of a feature view version."""
 
     __tablename__ = "training_datasets"
-    __table_args__ = (UniqueConstraint("feature_view_id", "version"),)
+    __table_args__ = (UniqueConstraint("feature_view_id", "version"), NEVER_REUSE_IDS)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     feature_view_id: Mapped[int] = mapped_column(
@@ -307,7 +330,7 @@ class RegisteredModel(Base):
     (``UPDATE ... SET last_version = last_version + 1 ... RETURNING``), so numbers are never reused."""
 
     __tablename__ = "registered_models"
-    __table_args__ = (UniqueConstraint("project_id", "name"),)
+    __table_args__ = (UniqueConstraint("project_id", "name"), NEVER_REUSE_IDS)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), nullable=False)
@@ -322,7 +345,7 @@ class ModelVersion(Base):
     ``ready`` once every artifact is recorded, ``deleting`` while its objects are being removed."""
 
     __tablename__ = "model_versions"
-    __table_args__ = (UniqueConstraint("model_id", "version"),)
+    __table_args__ = (UniqueConstraint("model_id", "version"), NEVER_REUSE_IDS)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     model_id: Mapped[int] = mapped_column(
@@ -357,7 +380,7 @@ class ModelArtifact(Base):
     each part's checksum, and as ``checksum`` the composite: the hash of the part digests)."""
 
     __tablename__ = "model_artifacts"
-    __table_args__ = (UniqueConstraint("model_version_id", "path"),)
+    __table_args__ = (UniqueConstraint("model_version_id", "path"), NEVER_REUSE_IDS)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     model_version_id: Mapped[int] = mapped_column(
@@ -375,7 +398,7 @@ class ModelVersionTag(Base):
     """A tag of a model version: a name and a JSON value."""
 
     __tablename__ = "model_version_tags"
-    __table_args__ = (UniqueConstraint("model_version_id", "name"),)
+    __table_args__ = (UniqueConstraint("model_version_id", "name"), NEVER_REUSE_IDS)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     model_version_id: Mapped[int] = mapped_column(

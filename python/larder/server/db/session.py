@@ -32,12 +32,39 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 def upgrade(engine: Engine) -> None:
-    """Bring the database schema to the newest Alembic revision (idempotent)."""
+    """Bring the database schema to the newest Alembic revision (idempotent).
+
+    On SQLite the migrations run with foreign keys off, as SQLite requires for the table rebuilds
+    that change a table's definition (dropping the old table would otherwise cascade its deletes
+    to the rows that reference it); the keys are checked before the upgrade commits.
+
+    Raises:
+        ConfigurationError: when a SQLite upgrade would leave a row whose foreign key is broken.
+    """
     from alembic import command
     from alembic.config import Config
 
+    from larder.errors import ConfigurationError
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as conn:
+        if sqlite:  # outside any transaction: SQLite ignores this pragma inside one
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            conn.commit()  # ends SQLAlchemy's autobegun transaction (pysqlite sent no BEGIN)
+        try:
+            with conn.begin():
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+                if sqlite:
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise ConfigurationError(
+                            f"Upgrading {engine.url.database} would break {len(broken)} foreign key(s) "
+                            f"(first: {tuple(broken[0])}); the database was left as it was.",
+                        )
+        finally:
+            if sqlite:
+                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                conn.commit()

@@ -8,6 +8,7 @@ Rules:
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -19,6 +20,24 @@ from larder.server.db.models import ApiKey
 from larder.server.security import apikeys
 
 PLATFORM_ROLES = ("admin", "privileged", "user")
+
+_epoch = 0
+_epoch_lock = threading.Lock()
+
+
+def changed() -> None:
+    """Say that who may see what has changed (a member, a share, a permission, a revoked key, a
+    deleted object): caches of authorization decisions in this process drop what they hold."""
+    global _epoch
+    with _epoch_lock:
+        _epoch += 1
+
+
+def epoch() -> int:
+    """A number that grows at every :func:`changed`: a cached decision taken at an older epoch is stale."""
+    return _epoch
+
+
 PROJECT_ROLES = ("data_owner", "data_scientist")
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from larder.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError, PermissionDeniedError
 from larder.names import check_name
 from larder.server.db.models import ApiKey, User
-from larder.server.security import apikeys
+from larder.server.security import apikeys, authz
 from larder.server.security.authz import Principal
 from larder.server.services import users
 
@@ -116,4 +116,5 @@ def revoke(db: Session, principal: Principal, name: str, username: str | None = 
     if row.revoked_at is None:
         row.revoked_at = datetime.now(timezone.utc)
         db.commit()
+        authz.changed()
     return row

@@ -14,6 +14,7 @@ from larder.errors import AlreadyExistsError, InvalidArgumentError, NotFoundErro
 from larder.names import check_name
 from larder.server import storage_backend
 from larder.server.db.models import Dataset, DatasetPermission, Project, ProjectMember
+from larder.server.security import authz
 from larder.server.security.authz import Principal
 from larder.server.security.secretbox import SecretBox
 from larder.server.services import storage, users
@@ -161,11 +162,10 @@ def set_permission(
     user_id = project_id = None
     if username is not None:
         user_id = users.get_by_name(db, username).id
-    else:
-        proj = db.scalar(select(Project).where(Project.name == project))
-        if proj is None:
-            raise NotFoundError(f"Project '{project}' was not found.", details={"project": project})
-        project_id = proj.id
+    elif project is not None:
+        from larder.server.services import projects
+
+        project_id = projects.share_target(db, principal, project, {p.project_id for p in ds.permissions}).id
     existing = next((p for p in ds.permissions if p.user_id == user_id and p.project_id == project_id), None)
     if access is None:
         if existing is not None:
@@ -176,4 +176,5 @@ def set_permission(
         ds.permissions.append(DatasetPermission(user_id=user_id, project_id=project_id, access=access))
     db.commit()
     db.refresh(ds)
+    authz.changed()
     return ds

@@ -39,6 +39,7 @@ from larder.server.db.models import (
     TrainingDataset,
 )
 from larder.server.online import OnlineStore
+from larder.server.security import authz
 from larder.server.security.authz import Principal
 from larder.server.security.secretbox import SecretBox
 from larder.server.services import datasets, projects
@@ -49,18 +50,24 @@ log = logging.getLogger("larder.server.featurestore")
 # --- helpers ---------------------------------------------------------------------------------------
 
 
+def can_read(db: Session, principal: Principal, project: Project) -> bool:
+    """The one rule for reading a project's feature store (its groups' metadata and rows, offline
+    and online): the caller is a member of ``project`` (or an admin), or a member of a project the
+    feature store is shared with. Every path applies it on every request."""
+    if principal.is_admin or projects.member_role(project, principal.user_id) is not None:
+        return True
+    mine = datasets.my_project_ids(db, principal.user_id)
+    ds = fs_dataset(db, project)
+    return any(p.project_id in mine for p in ds.permissions if p.project_id is not None)
+
+
 def project_for(db: Session, principal: Principal, project: str) -> Project:
-    """The project whose feature store the caller may read: as a member (or admin), or because its
-    feature store is shared with one of the caller's projects. Anything else is the usual 404."""
+    """The project whose feature store the caller may read (see :func:`can_read`). Anything else
+    is the usual 404."""
     principal.require_scope("featurestore")
     proj = db.scalar(select(Project).where(Project.name == project))
-    if proj is not None:
-        if principal.is_admin or projects.member_role(proj, principal.user_id) is not None:
-            return proj
-        mine = datasets.my_project_ids(db, principal.user_id)
-        ds = fs_dataset(db, proj)
-        if any(p.project_id in mine for p in ds.permissions if p.project_id is not None):
-            return proj
+    if proj is not None and can_read(db, principal, proj):
+        return proj
     return projects.get_visible(db, principal, project)  # raises the same 404 as for a missing project
 
 
@@ -81,17 +88,16 @@ def feature_store_info(db: Session, principal: Principal, project_name: str) -> 
 
 
 def share(db: Session, principal: Principal, project_name: str, other: str, on: bool) -> dict[str, Any]:
-    """Grant (or withdraw) read access to the feature store for every member of project ``other``."""
+    """Grant (or withdraw) read access to the feature store for every member of project ``other``
+    (a project the caller is a member of, see ``projects.share_target``)."""
     project = projects.get_visible(db, principal, project_name)
     if projects.member_role(project, principal.user_id) != "data_owner" and not principal.is_admin:
         raise PermissionDeniedError(
             f"Only a data_owner of project '{project.name}' may share its feature store.",
             details={"project": project.name},
         )
-    target = db.scalar(select(Project).where(Project.name == other))
-    if target is None:
-        raise NotFoundError(f"Project '{other}' was not found.", details={"project": other})
     ds = fs_dataset(db, project)
+    target = projects.share_target(db, principal, other, {p.project_id for p in ds.permissions})
     existing = [p for p in ds.permissions if p.project_id == target.id and p.user_id is None]
     for p in existing:
         ds.permissions.remove(p)
@@ -99,6 +105,7 @@ def share(db: Session, principal: Principal, project_name: str, other: str, on: 
         ds.permissions.append(DatasetPermission(project_id=target.id, access="r"))
     db.commit()
     db.refresh(ds)
+    authz.changed()
     return feature_store_info(db, principal, project_name)
 
 
@@ -116,7 +123,8 @@ def table_path(fg: FeatureGroup) -> str:
 
 
 def online_table(fg: FeatureGroup) -> str:
-    return f"fg{fg.id}"
+    """The name of the group's rows in the online store (random per group, see the model)."""
+    return fg.online_table
 
 
 def _json_default(v: Any) -> Any:
@@ -308,6 +316,7 @@ def delete_feature_group(
     online.drop(online_table(fg))
     db.delete(fg)
     db.commit()
+    authz.changed()  # views over it stop serving at once
 
 
 def set_schema(
@@ -483,6 +492,54 @@ def _query_feature_groups(query: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+MAX_QUERY_GROUPS = 32
+MAX_QUERY_DEPTH = 8
+
+
+def _resolve_query(
+    db: Session, principal: Principal, project: Project, query: dict[str, Any]
+) -> dict[str, Any]:
+    """Check a view's query before it is stored: every feature group it reads exists, is the one
+    its id names, is readable by the caller (:func:`can_read`) and has the features it selects;
+    the query is small enough to be served. Returns the query with each group's project named."""
+
+    def depth(q: dict[str, Any]) -> int:
+        return 1 + max((depth(j["query"]) for j in q.get("joins", [])), default=0)
+
+    refs = _query_feature_groups(query)
+    if len(refs) > MAX_QUERY_GROUPS or depth(query) > MAX_QUERY_DEPTH:
+        raise InvalidArgumentError(
+            f"The query reads {len(refs)} feature groups, {depth(query)} joins deep; a feature view reads at most "
+            f"{MAX_QUERY_GROUPS} groups, at most {MAX_QUERY_DEPTH} deep.",
+            details={"feature_groups": len(refs), "depth": depth(query)},
+        )
+    for ref in refs:
+        where = ref.get("project") or project.name
+        try:
+            fg = get_feature_group(db, principal, where, ref["name"], ref["version"])
+        except NotFoundError:
+            raise NotFoundError(
+                f"The query reads feature group '{ref['name']}' version {ref['version']} of project '{where}', "
+                "which does not exist or is not visible to you.",
+                details={"feature_group": ref["name"], "version": ref["version"], "project": where},
+            ) from None
+        if fg.id != ref["id"]:
+            raise ConflictError(
+                f"Feature group '{fg.name}' version {fg.version} of project '{where}' was re-created since the "
+                "query was built; get the feature group again and rebuild the query.",
+                details={"feature_group": fg.name, "version": fg.version, "project": where},
+            )
+        known = {f["name"] for f in json.loads(fg.schema_json)} if fg.schema_json else None
+        unknown = [f for f in ref["features"] if known is not None and f not in known]
+        if unknown:
+            raise InvalidArgumentError(
+                f"Feature group '{fg.name}' version {fg.version} has no feature(s) {unknown}.",
+                details={"feature_group": fg.name, "features": unknown},
+            )
+        ref["project"] = fg.project.name
+    return query
+
+
 def create_feature_view(
     db: Session,
     principal: Principal,
@@ -496,17 +553,7 @@ def create_feature_view(
     project = project_for(db, principal, project_name)
     _require_member_write(db, principal, project)
     check_name("feature view", name)
-    for ref in _query_feature_groups(query):
-        fg = db.get(FeatureGroup, ref.get("id"))
-        if (
-            fg is None
-            or fg.project_id != project.id
-            and projects.member_role(fg.project, principal.user_id) is None
-        ):
-            raise NotFoundError(
-                f"The query reads feature group '{ref.get('name')}', which is not visible here.",
-                details={"feature_group": ref.get("name")},
-            )
+    query = _resolve_query(db, principal, project, query)
 
     def make(v: int) -> FeatureView:
         return FeatureView(
@@ -520,6 +567,17 @@ def create_feature_view(
         )
 
     return _create_versioned(db, FeatureView, "Feature view", project.id, name, version, make)
+
+
+def view_query(db: Session, fv: FeatureView) -> dict[str, Any]:
+    """The view's query with each group's project named (views stored before queries named them
+    read groups of their own project, or the project of the group their id names)."""
+    query = json.loads(fv.query_json)
+    for ref in _query_feature_groups(query):
+        if not ref.get("project"):
+            fg = db.get(FeatureGroup, ref["id"])
+            ref["project"] = fg.project.name if fg is not None else fv.project.name
+    return query
 
 
 def get_feature_view(
@@ -544,7 +602,7 @@ def delete_feature_view(
     storage_backend.delete_prefix(ds.namespace, f"{ds.name}/training_datasets/{fv.name}_{fv.version}", box)
     db.delete(fv)
     db.commit()
-    _PLANS.pop(fv.id, None)
+    authz.changed()
 
 
 def create_training_dataset(
@@ -637,25 +695,42 @@ def list_training_datasets(
 
 # --- serving -----------------------------------------------------------------------------------------
 
-_PLANS: dict[int, dict[str, Any]] = {}
-_PLANS_LOCK = threading.Lock()
 
-
-def serving_plan(db: Session, fv: FeatureView) -> dict[str, Any]:
+def serving_plan(db: Session, principal: Principal, fv: FeatureView) -> dict[str, Any]:
     """For each feature group of the view: its online table, the entry columns that give its
-    primary key, and the features (with output names) it contributes. Cached per view."""
-    with _PLANS_LOCK:
-        plan = _PLANS.get(fv.id)
-    if plan is not None:
-        return plan
+    primary key, and the features (with output names) it contributes.
+
+    Each group is looked up by its id and checked to be the group the view was created over and
+    readable by ``principal`` now (:func:`can_read`, the offline path's rule).
+
+    Raises:
+        NotFoundError: when a group of the view was deleted.
+        PermissionDeniedError: when the caller may no longer read a group's feature store.
+    """
     query = json.loads(fv.query_json)
     labels = set(json.loads(fv.labels_json))
     groups: list[dict[str, Any]] = []
 
+    def group(ref: dict[str, Any]) -> FeatureGroup:
+        fg = db.get(FeatureGroup, ref["id"])
+        if fg is None or (fg.name, fg.version) != (ref["name"], ref["version"]):
+            raise NotFoundError(
+                f"Feature view '{fv.name}' version {fv.version} reads feature group '{ref['name']}' version "
+                f"{ref['version']}, which was deleted; create a new version of the view.",
+                details={"feature_view": fv.name, "feature_group": ref["name"], "version": ref["version"]},
+            )
+        if fg.project_id != fv.project_id and not can_read(db, principal, fg.project):
+            raise PermissionDeniedError(
+                f"Feature view '{fv.name}' version {fv.version} reads feature group '{fg.name}' version "
+                f"{fg.version} of project '{fg.project.name}', whose feature store you cannot read; ask a "
+                f"data owner of '{fg.project.name}' to share it with your project.",
+                details={"feature_view": fv.name, "feature_group": fg.name, "project": fg.project.name},
+            )
+        return fg
+
     def walk(q: dict[str, Any], key_map: dict[str, str], root: bool, prefix: str) -> None:
         left = q["left"]
-        fg = db.get(FeatureGroup, left["id"])
-        assert fg is not None
+        fg = group(left)
         pk = json.loads(fg.primary_key_json)
         # vectors hold what training's X holds: no labels, no event times, not the root's keys
         skip = set(labels) | ({fg.event_time} if fg.event_time else set()) | (set(pk) if root else set())
@@ -671,34 +746,30 @@ def serving_plan(db: Session, fv: FeatureView) -> dict[str, Any]:
             }
         )
         for j in q.get("joins", []):
-            sub = j["query"]
-            sub_fg = db.get(FeatureGroup, sub["left"]["id"])
-            assert sub_fg is not None
             right_on = j.get("right_on") or j.get("on") or []
             left_on = j.get("left_on") or j.get("on") or []
             mapping = {r: key_map.get(lft, lft) for lft, r in zip(left_on, right_on, strict=True)}
-            walk(sub, mapping, False, prefix + (j.get("prefix") or ""))
+            walk(j["query"], mapping, False, prefix + (j.get("prefix") or ""))
 
     walk(query, {}, True, "")
     order: list[str] = []
     for g in groups:
         order.extend(out for _, out in g["features"])
-    plan = {"groups": groups, "features": order}
-    with _PLANS_LOCK:
-        _PLANS[fv.id] = plan
-    return plan
+    return {"groups": groups, "features": order}
 
 
 class ServingCache:
-    """The hot path of online serving keeps no database round trip per request: who the key is and
-    which feature view it may serve are remembered for ``ttl_s`` seconds (default 2). A revoked key
-    or a removed member can therefore still be served for up to that long; everything else in the
-    API checks the database on every request."""
+    """The hot path of online serving keeps no database round trip per request: who the key is,
+    that it may serve the feature view, and the view's serving plan are remembered for ``ttl_s``
+    seconds (default 2). Within this process, a change of who may see what (a member removed, a
+    share withdrawn, a key revoked, a group, view or project deleted: ``authz.changed()``) drops
+    every entry at once; a server running as several processes serves such a change in the other
+    processes for up to ``ttl_s``. The rest of the API checks the database on every request."""
 
     def __init__(self, session_factory: Any, ttl_s: float = 2.0) -> None:
         self._session_factory = session_factory
         self.ttl_s = ttl_s
-        self._entries: dict[tuple[str, str, str, int], tuple[float, str, str, dict[str, Any], str]] = {}
+        self._entries: dict[tuple[str, str, str, int], tuple[float, int, str, str, dict[str, Any], str]] = {}
         self._lock = threading.Lock()
 
     def plan(
@@ -722,20 +793,28 @@ class ServingCache:
             if (
                 hit is not None
                 and time.monotonic() - hit[0] < self.ttl_s
-                and apikeys.matches(hit[1], hit[2], parts[1])
+                and hit[1] == authz.epoch()
+                and apikeys.matches(hit[2], hit[3], parts[1])
             ):
-                return hit[3], hit[4]
+                return hit[4], hit[5]
+        seen = authz.epoch()  # before reading: a change made meanwhile makes this entry stale
+        started = time.monotonic()
         with self._session_factory() as db:
             principal = authenticate(db, authorization)
             fv = get_feature_view(db, principal, project, name, version)
-            plan = serving_plan(db, fv)
+            plan = serving_plan(db, principal, fv)
             from larder.server.db.models import ApiKey
 
             row = db.scalar(select(ApiKey).where(ApiKey.prefix == principal.key_prefix))
             assert row is not None
             with self._lock:
+                if len(self._entries) > 10_000:  # keys x views: bounded, stale ones go first
+                    self._entries = {
+                        k: v for k, v in self._entries.items() if started - v[0] < self.ttl_s and v[1] == seen
+                    }
                 self._entries[(principal.key_prefix, project, name, version)] = (
-                    time.monotonic(),
+                    started,
+                    seen,
                     row.salt,
                     row.secret_hash,
                     plan,

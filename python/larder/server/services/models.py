@@ -62,6 +62,7 @@ from larder.server.db.models import (
     Project,
     RegisteredModel,
 )
+from larder.server.security import authz
 from larder.server.security.authz import Principal
 from larder.server.security.secretbox import SecretBox
 from larder.server.services import datasets, projects
@@ -177,7 +178,8 @@ def share(db: Session, principal: Principal, project_name: str, other: str, on: 
 
     Raises:
         PermissionDeniedError: unless the caller is a data_owner of the project (or an admin).
-        NotFoundError: when ``other`` does not exist. InvalidArgumentError: ``other`` is the project.
+        NotFoundError: when ``other`` does not exist or the caller is not a member of it (see
+            ``projects.share_target``). InvalidArgumentError: ``other`` is the project.
     """
     reg = registry(db, principal, project_name, write=True)
     if reg.role != "data_owner" and not principal.is_admin:
@@ -186,9 +188,7 @@ def share(db: Session, principal: Principal, project_name: str, other: str, on: 
             details={"project": project_name, "required_role": "data_owner"},
         )
     check_name("project", other)
-    target = db.scalar(select(Project).where(Project.name == other))
-    if target is None:
-        raise NotFoundError(f"Project '{other}' was not found.", details={"project": other})
+    target = projects.share_target(db, principal, other, {p.project_id for p in reg.dataset.permissions})
     if target.id == reg.project.id:
         raise InvalidArgumentError(
             f"Project '{other}' always reads its own model registry; share it with another project.",
@@ -203,6 +203,7 @@ def share(db: Session, principal: Principal, project_name: str, other: str, on: 
         reg.dataset.permissions.remove(grant)
     db.commit()
     db.refresh(reg.dataset)
+    authz.changed()
     return reg
 
 

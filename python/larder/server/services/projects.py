@@ -9,6 +9,8 @@ members; the owner (or a platform admin) deletes the project.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -21,7 +23,9 @@ from larder.errors import (
 )
 from larder.names import check_name
 from larder.server import storage_backend
-from larder.server.db.models import Dataset, Project, ProjectMember, User
+from larder.server.db.models import Dataset, FeatureGroup, Project, ProjectMember, User
+from larder.server.online import OnlineStore
+from larder.server.security import authz
 from larder.server.security.authz import PROJECT_ROLES, Principal
 from larder.server.security.secretbox import SecretBox
 from larder.server.services import datasets, storage, users
@@ -92,6 +96,22 @@ def get_visible(db: Session, principal: Principal, name: str) -> Project:
     return project
 
 
+def share_target(db: Session, principal: Principal, name: str, shared_ids: Collection[int | None]) -> Project:
+    """The project a share (of a feature store, a registry or a dataset) names: one the caller is
+    a member of (any project, for an admin), or one it is already shared with (to withdraw that).
+    Anything else is the same 404 as a missing project, so sharing reveals no project's existence.
+
+    Raises:
+        NotFoundError: as :func:`get_visible`, whether or not the project exists.
+    """
+    project = db.scalar(select(Project).where(Project.name == name))
+    if project is None or not (
+        principal.is_admin or member_role(project, principal.user_id) is not None or project.id in shared_ids
+    ):
+        raise _not_found(name)
+    return project
+
+
 def get(db: Session, principal: Principal, name: str) -> Project:
     principal.require_scope("project")
     return get_visible(db, principal, name)
@@ -128,6 +148,7 @@ def set_member(db: Session, principal: Principal, name: str, username: str, role
         project.members.append(ProjectMember(user_id=user.id, role=role))
     db.commit()
     db.refresh(project)
+    authz.changed()
     return project
 
 
@@ -150,10 +171,18 @@ def remove_member(db: Session, principal: Principal, name: str, username: str) -
     project.members.remove(member)
     db.commit()
     db.refresh(project)
+    authz.changed()
     return project
 
 
-def delete(db: Session, principal: Principal, name: str, box: SecretBox) -> None:
+def delete(db: Session, principal: Principal, name: str, box: SecretBox, online: OnlineStore) -> None:
+    """Delete a project with everything it owns: its datasets and their objects, its feature
+    groups' online rows, its catalog entries.
+
+    Raises:
+        NotFoundError: unless the caller is a member (or an admin).
+        PermissionDeniedError: unless the caller owns the project (or is an admin).
+    """
     principal.require_scope("project")
     project = get_visible(db, principal, name)
     if project.owner_id != principal.user_id and not principal.is_admin:
@@ -161,8 +190,11 @@ def delete(db: Session, principal: Principal, name: str, box: SecretBox) -> None
             f"Only the owner of project '{name}' or a platform admin may delete it.",
             details={"project": name},
         )
+    for table in db.scalars(select(FeatureGroup.online_table).where(FeatureGroup.project_id == project.id)):
+        online.drop(table)
     for ds in db.scalars(select(Dataset).where(Dataset.project_id == project.id)):
         storage_backend.delete_dataset_objects(ds.namespace, ds.name, box)
         db.delete(ds)
     db.delete(project)
     db.commit()
+    authz.changed()

@@ -1,0 +1,1 @@
+"""The security suite: cross-project leaks, stale authorization, escapes (issue 17)."""
