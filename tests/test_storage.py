@@ -373,7 +373,11 @@ def test_vended_credentials_are_scoped_and_short_lived(env: Env):
         assert timedelta(0) < left <= timedelta(seconds=5)
         assert creds.secret_access_key is None or creds.secret_access_key not in repr(creds)
         if env.kind == "local":
-            assert creds.type == "local" and Path(creds.root, mine.name).parent == Path(creds.root)
+            # the folders of the datasets asked for, never the namespace's root
+            assert creds.type == "local" and list(creds.paths) == [mine.name]
+            assert Path(creds.paths[mine.name]).name == mine.name
+            with pytest.raises(errors.PermissionDeniedError, match=shared.name):
+                bob.backend(env.namespace, [mine.name])[0].path(f"{shared.name}/a.txt")
             return
         assert (
             creds.access_key_id and creds.access_key_id != "testing" and creds.session_token
@@ -396,7 +400,7 @@ def test_vended_credentials_are_scoped_and_short_lived(env: Env):
 
 
 def test_local_credentials_are_reused_for_half_their_lifetime(env: Env):
-    """Local-store credentials (a root path, no secret) are fetched once per half lifetime, not once
+    """Local-store credentials (dataset folders, no secret) are fetched once per half lifetime, not once
     per operation; S3 ones are fetched when asked for (this server vends them for 2 s)."""
     storage = env.storage("bob")
     ds = storage.get_namespace(env.namespace).create_dataset(f"cache-{_uid()}")

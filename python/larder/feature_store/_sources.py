@@ -27,13 +27,31 @@ from larder.feature_store.feature import quote_ident
 _GLOB_CHARS = set("*?[]{}")
 
 
-def connect() -> Any:
+def connect(*sources: DeltaSource, threads: int | None = None) -> Any:
     """A fresh in-memory duckdb connection that reads and returns timestamps in UTC (Larder stores
-    every timestamp as UTC); the caller closes it."""
+    every timestamp as UTC); the caller closes it.
+
+    It is locked down before it is returned: it reaches no file but the data files of ``sources``
+    (which :meth:`DeltaSource.register` may read directly), so no SQL run in it can read another
+    file (``read_text``, ``read_csv``, ``glob``), write one (``COPY ... TO``), ``ATTACH`` a
+    database or load an extension, and its settings cannot be changed back. Arrow tables and
+    datasets registered in it are read as usual.
+
+    Args:
+        *sources: the tables whose files it may read (none: it reads no file at all).
+        threads: duckdb's thread count (default: duckdb's, one per core).
+    """
     import duckdb
 
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    if threads is not None:
+        con.execute(f"SET threads = {int(threads)}")
+    files = sorted({f for src in sources for f in src.files})
+    if files:
+        con.execute("SET allowed_paths = $files", {"files": files})
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
     return con
 
 
@@ -61,6 +79,11 @@ class DeltaSource:
             return None
 
     @property
+    def files(self) -> list[str]:
+        """The data files duckdb may read directly (empty when it reads the rows through Arrow)."""
+        return self._files or []
+
+    @property
     def direct(self) -> bool:
         """True when duckdb may read the Parquet files itself (see the module's docstring)."""
         return self._files is not None
@@ -73,13 +96,15 @@ class DeltaSource:
             self._table = self._dataset.to_table(columns=self.columns)
         return self._table
 
-    def register(self, con: Any, name: str, lazy: bool = False) -> None:
+    def register(self, con: Any, name: str, lazy: bool = False, direct: bool = True) -> None:
         """Make ``name`` a table of ``con`` (a duckdb connection) holding these rows.
 
-        ``lazy``: when the files cannot be read directly, register the Arrow *dataset* (scanned
-        when a query needs it) instead of materializing a table; for ad-hoc SQL over many groups."""
+        ``lazy``: when the files are not read directly, register the Arrow *dataset* (scanned
+        when a query needs it) instead of materializing a table; for ad-hoc SQL over many groups.
+        ``direct``: let duckdb read the files itself when it can (``con`` must allow them: see
+        :func:`connect`); False reads them through Arrow."""
         cols = ", ".join(quote_ident(c) for c in self.columns)
-        if self._files is not None:
+        if self._files is not None and direct:
             rel = con.read_parquet(self._files, hive_partitioning=False, union_by_name=True).project(cols)
             expected = con.from_arrow(self._dataset.schema.empty_table()).project(cols)
             if [str(t) for t in rel.types] == [str(t) for t in expected.types]:

@@ -420,7 +420,9 @@ class FeatureStore:
         """Run SQL (duckdb dialect) over the project's feature groups, by name.
 
         Each feature group is a table named after it (its newest version) and ``<name>_<version>``
-        (every version). The query runs in duckdb inside this process, over the Delta tables.
+        (every version). The query runs in duckdb inside this process, over the Delta tables, and
+        sees nothing else: no file, no other project's table (``read_parquet``, ``read_text``,
+        ``COPY ... TO``, ``ATTACH`` and extensions are refused, and the settings are locked).
 
         Args:
             query (str): the SQL, e.g. ``"SELECT origin, avg(temp) FROM weather GROUP BY origin"``.
@@ -453,7 +455,9 @@ class FeatureStore:
                 if fg._schema is None:
                     continue
                 versioned = f"{fg.name}_{fg.version}"
-                DeltaSource(fg._delta()).register(con, versioned, lazy=True)
+                # through Arrow, never the files themselves: this SQL is the caller's, and its
+                # connection reaches no file at all (see _sources.connect)
+                DeltaSource(fg._delta()).register(con, versioned, lazy=True, direct=False)
                 if fg.version >= newest.get(fg.name, 0):
                     newest[fg.name] = fg.version
                     con.execute(

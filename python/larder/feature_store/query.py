@@ -475,7 +475,7 @@ class Query:
         self._fg._fs._require_data("read")
         plan = self._plan(with_tables=True)
         order = [c for c in order_by or [] if c in plan.columns]
-        con = _sources.connect()
+        con = _sources.connect(*plan.tables.values())
         try:
             _register(con, plan, ["fg0"], _left_where(plan, extra_where))
             table = _matched(con, plan, order)  # registers the right tables its own way
@@ -651,7 +651,7 @@ def _matched(con: Any, plan: _Plan, order: list[str]) -> Any | None:
 
     def join(s: _Step) -> tuple[Any, Any, Any, Any] | None:
         """Read the right table (its own connection: joins run in parallel) and match it."""
-        con_right = _sources.connect()
+        con_right = _sources.connect(plan.tables[s.right])
         try:
             _register(con_right, plan, [s.right], None)
             right = read(s.right, con_right)

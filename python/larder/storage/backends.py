@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
-from larder.errors import NotFoundError
+from larder.errors import NotFoundError, PermissionDeniedError
 
 CHUNK = 8 * 1024 * 1024  # bytes per streamed chunk / multipart part
 TMP_PREFIX = ".larder-"
@@ -63,16 +63,28 @@ def _copy_stream(src: IO[bytes], dst: Any, progress: Progress | None) -> int:
 
 
 class LocalBackend:
-    """A namespace folder on this host (``local`` object stores)."""
+    """Datasets of a namespace folder on this host (``local`` object stores).
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.root = Path(root)
+    It reaches only the datasets whose folders the server vended (``paths``: dataset name ->
+    absolute folder); a key of any other dataset is refused before touching the disk.
+    """
+
+    def __init__(self, paths: dict[str, str]) -> None:
+        self.paths = {name: Path(p) for name, p in paths.items()}
 
     def uri(self, key: str) -> str:
-        return (self.root / key).as_uri()
+        return self.path(key).as_uri()
 
     def path(self, key: str) -> Path:
-        return self.root / key
+        dataset, _, rest = key.partition("/")
+        base = self.paths.get(dataset)
+        if base is None:
+            raise PermissionDeniedError(
+                f"No access to dataset '{dataset}' was vended for this operation; open it with "
+                "namespace.get_dataset(name) first.",
+                details={"dataset": dataset},
+            )
+        return base / rest if rest else base
 
     def _info(self, key: str, st: os.stat_result) -> ObjectInfo:
         return ObjectInfo(
@@ -99,7 +111,8 @@ class LocalBackend:
         if recursive:
             for dirpath, dirnames, filenames in os.walk(base):
                 dirnames[:] = sorted(d for d in dirnames if not d.startswith(TMP_PREFIX))
-                rel_dir = Path(dirpath).relative_to(self.root).as_posix()
+                rel = Path(dirpath).relative_to(self.path(prefix.split("/", 1)[0])).as_posix()
+                rel_dir = prefix.split("/", 1)[0] + ("" if rel == "." else f"/{rel}")
                 for name in sorted(filenames):
                     if name.startswith(TMP_PREFIX):
                         continue

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +28,7 @@ class VendedCredentials:
     bucket: str
     datasets: dict[str, str]
     expiration: datetime
-    root: str | None = None
+    paths: dict[str, str] | None = None
     endpoint_url: str | None = None
     region: str | None = None
     access_key_id: str | None = field(default=None, repr=False)
@@ -38,7 +38,8 @@ class VendedCredentials:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> VendedCredentials:
-        data = dict(data)
+        known = {f.name for f in fields(cls)}
+        data = {k: v for k, v in data.items() if k in known}  # a newer server may say more
         data["expiration"] = datetime.fromisoformat(str(data["expiration"]).replace("Z", "+00:00"))
         return cls(**data)
 

@@ -122,8 +122,8 @@ class Storage:
             )
         creds = self.reusable_credentials(namespace, list(key[1]))
         if creds.type == "local":
-            assert creds.root is not None
-            return LocalBackend(creds.root), dict(creds.datasets)
+            assert creds.paths is not None
+            return LocalBackend(creds.paths), dict(creds.datasets)
         factory = S3ClientFactory(self._rest, creds, list(key[1]))
         with self._lock:
             self._factories[key] = factory
@@ -170,19 +170,21 @@ class Namespace:
         return f"Namespace({self.name!r}, object_store={self.object_store!r})"
 
     def create_dataset(self, name: str, description: str = "") -> Dataset:
-        """Create a dataset (platform role ``privileged``/``admin``, or a project's data_owner).
+        """Create a standalone dataset (platform role ``privileged`` or ``admin``; every project
+        has its own ``<project>_featurestore`` and ``<project>_models`` datasets).
 
         Args:
-            name (str): 2-80 characters: lowercase letters, digits, ``_`` or ``-``, starting with a letter.
+            name (str): 2-80 characters: lowercase letters, digits, ``_`` or ``-``, starting with a
+                letter; names ending in ``_featurestore`` or ``_models`` are reserved for projects.
             description (str): what it holds (default ``""``).
 
         Returns:
             Dataset: the new dataset; you own it and have ``rw`` access.
 
         Raises:
-            InvalidArgumentError: on a bad name.
+            InvalidArgumentError: on a bad or reserved name.
             AlreadyExistsError: when it exists.
-            PermissionDeniedError: when your role may not create datasets.
+            PermissionDeniedError: when your platform role is ``user``.
 
         Example:
             >>> ds = conn.get_namespace("default").create_dataset("raw_events")  # doctest: +SKIP
@@ -422,8 +424,8 @@ class Dataset:
             raise ConfigurationError("filesystem() needs pyarrow: pip install 'larder[python]'.") from e
         creds = self._storage.reusable_credentials(self.namespace.name, [self.name])
         if creds.type == "local":
-            assert creds.root is not None
-            return fs.SubTreeFileSystem(f"{creds.root}/{self.name}", fs.LocalFileSystem())
+            assert creds.paths is not None
+            return fs.SubTreeFileSystem(creds.paths[self.name], fs.LocalFileSystem())
         endpoint = creds.endpoint_url or ""
         scheme = "http" if endpoint.startswith("http://") else "https"
         s3 = fs.S3FileSystem(

@@ -207,7 +207,10 @@ class StorageCredentials(BaseModel):
     bucket: str
     datasets: dict[str, str] = Field(description="dataset -> 'r' | 'rw'")
     expiration: datetime
-    root: str | None = Field(default=None, description="local stores: the namespace's directory")
+    paths: dict[str, str] | None = Field(
+        default=None,
+        description="local stores: dataset -> its folder on the server's host (only those asked for)",
+    )
     endpoint_url: str | None = None
     region: str | None = None
     access_key_id: str | None = None

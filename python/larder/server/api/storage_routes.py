@@ -94,7 +94,9 @@ def _obj(e: ObjectEntry) -> ObjectOut:
 @router.post("/objectstores", status_code=201, tags=["storage"], summary="Register an object store (admin)")
 def add_object_store(body: ObjectStoreCreate, request: Request, db: DB, caller: Caller) -> ObjectStoreOut:
     caller.require_admin()
-    store = storage.add_store(db, request.app.state.secret_box, **body.model_dump())
+    store = storage.add_store(
+        db, request.app.state.secret_box, **body.model_dump(), home=request.app.state.settings.paths.root
+    )
     db.commit()
     return _store(store)
 

@@ -71,14 +71,12 @@ def require_write(ds: Dataset, access: str, what: str = "write to") -> None:
 
 
 def can_create(db: Session, principal: Principal) -> bool:
-    if principal.role in ("admin", "privileged"):
-        return True
-    owner_of = db.scalar(
-        select(ProjectMember.id).where(
-            ProjectMember.user_id == principal.user_id, ProjectMember.role == "data_owner"
-        )
-    )
-    return owner_of is not None
+    """Standalone datasets (outside projects) are created by users with the platform role
+    ``privileged`` or ``admin``; every user gets a project's datasets by creating or joining it."""
+    return principal.role in ("admin", "privileged")
+
+
+RESERVED_SUFFIXES = tuple(f"_{kind}" for kind in ("featurestore", "models"))
 
 
 def create_unchecked(
@@ -103,8 +101,15 @@ def create(db: Session, principal: Principal, namespace: str, name: str, descrip
     principal.require_scope("dataset")
     if not can_create(db, principal):
         raise PermissionDeniedError(
-            "Creating datasets needs the platform role 'privileged' or 'admin', or the data_owner role in a project.",
-            details={"user": principal.username},
+            f"Creating datasets needs the platform role 'privileged' or 'admin' (user '{principal.username}' is "
+            f"'{principal.role}'); ask an admin, or keep the data in a project's datasets.",
+            details={"user": principal.username, "role": principal.role},
+        )
+    if name.endswith(RESERVED_SUFFIXES):
+        raise InvalidArgumentError(
+            f"Dataset names ending in {' or '.join(RESERVED_SUFFIXES)} are reserved for projects' own datasets; "
+            f"pick another name than {name!r}.",
+            details={"dataset": name, "reserved_suffixes": list(RESERVED_SUFFIXES)},
         )
     ns = storage.get_namespace(db, namespace)
     ds = create_unchecked(db, ns.id, name, description, principal.user_id)

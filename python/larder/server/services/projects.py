@@ -57,11 +57,19 @@ def create(
 ) -> Project:
     principal.require_scope("project")
     check_name("project", name)
-    if db.scalar(select(Project.id).where(Project.name == name)) is not None:
-        raise AlreadyExistsError(
-            f"Project '{name}' already exists; pick another name.", details={"project": name}
-        )
     ns = storage.get_namespace(db, namespace)
+    taken = db.scalar(select(Project.id).where(Project.name == name)) is not None or db.scalar(
+        select(Dataset.id).where(
+            Dataset.namespace_id == ns.id,
+            Dataset.name.in_([project_dataset_name(name, k) for k in PROJECT_DATASETS]),
+        )
+    )
+    if taken:
+        # the same answer whether a project has the name or its datasets' names are taken: it
+        # says that the name is not available, never by whom
+        raise AlreadyExistsError(
+            f"The project name '{name}' is not available; pick another name.", details={"project": name}
+        )
     project = Project(name=name, description=description, owner_id=principal.user_id, namespace_id=ns.id)
     project.members.append(ProjectMember(user_id=principal.user_id, role="data_owner"))
     db.add(project)

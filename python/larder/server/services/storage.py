@@ -29,8 +29,18 @@ def add_store(
     access_key_id: str | None = None,
     secret_access_key: str | None = None,
     role_arn: str | None = None,
+    home: Path | None = None,
 ) -> ObjectStore:
-    """Register an object store (no authorization check; callers check admin)."""
+    """Register an object store (no authorization check; callers check admin).
+
+    A local store's root may not hold the platform home's secrets: it may be ``home/data`` or
+    somewhere under it, or a folder outside the home, never the home, a folder above it, or any
+    other folder in it (``tls/``, the databases, the admin key).
+
+    Raises:
+        InvalidArgumentError: a bad name, type or root path; a local root over the home's secrets.
+        AlreadyExistsError: a store of that name exists.
+    """
     check_name("object store", name)
     if type not in STORE_TYPES:
         raise InvalidArgumentError(
@@ -42,7 +52,19 @@ def add_store(
                 f"A local object store needs an absolute root path, got {root_path!r}.",
                 details={"root_path": root_path},
             )
-        Path(root_path).mkdir(parents=True, exist_ok=True)
+        root = Path(root_path).resolve()
+        if home is not None:
+            home = home.resolve()
+            data = home / "data"
+            inside = root == home or home.is_relative_to(root)
+            if inside or (root.is_relative_to(home) and not root.is_relative_to(data)):
+                raise InvalidArgumentError(
+                    f"A local object store's root may not be {root_path!r}: it would hold the platform home's "
+                    f"secrets ({home}: tls/, the databases, admin_api_key). Use a folder under {data} or outside "
+                    "the home.",
+                    details={"root_path": root_path},
+                )
+        root.mkdir(parents=True, exist_ok=True)
     elif bool(access_key_id) != bool(secret_access_key):
         raise InvalidArgumentError(
             "Give both access_key_id and secret_access_key, or neither (the server's default AWS chain)."

@@ -3,7 +3,9 @@
 For ``s3`` stores the server calls STS ``AssumeRole`` on the store's role with a session policy that
 lists exactly the requested datasets' prefixes: read actions for ``r``, read and write for ``rw``.
 The client never sees the store's own credentials. For ``local`` stores a same-host client gets the
-namespace's directory and the access map (it checks ``rw`` itself before writing).
+folders of exactly the requested datasets and the access map (it checks ``rw`` itself before
+writing): a local store has no credentials to scope, so what it can promise is what the operating
+system's file permissions give (see docs/security.md).
 """
 
 from __future__ import annotations
@@ -80,10 +82,11 @@ def vend(
     store = ns.object_store
     now = datetime.now(timezone.utc)
     if store.type == "local":
+        root = storage_backend.local_root(ns)
         return {
             "type": "local",
             "namespace": ns.name,
-            "root": str(storage_backend.local_root(ns)),
+            "paths": {name: str(root / name) for name in names},
             "bucket": ns.bucket,
             "datasets": access,
             "expiration": (now + timedelta(seconds=lifetime_seconds)).isoformat(),
