@@ -395,7 +395,7 @@ def sql_joins(q, extra_where=None, order_by=()) -> pa.Table:
     """The query as duckdb runs its SQL (``to_string()``: ASOF joins), not as ``read()`` runs it
     (joins matched by ``_pit``)."""
     plan = q._plan(with_tables=True)
-    con = _sources.connect()
+    con = _sources.connect(*plan.tables.values())
     _register(con, plan, list(plan.tables), extra_where)
     sql = plan.sql
     if order_by:
@@ -406,7 +406,7 @@ def sql_joins(q, extra_where=None, order_by=()) -> pa.Table:
 def matched_joins(q, extra_where=None, order_by=()) -> pa.Table | None:
     """The query with its joins matched by ``_pit`` (None: it would run the SQL)."""
     plan = q._plan(with_tables=True)
-    con = _sources.connect()
+    con = _sources.connect(*plan.tables.values())
     _register(con, plan, ["fg0"], _left_where(plan, extra_where))  # as read() does
     return _matched(con, plan, list(order_by))
 

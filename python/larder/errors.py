@@ -139,6 +139,17 @@ class ConnectionFailedError(LarderError, ConnectionError):
     http_status = 503
 
 
+class CommitNotRecordedError(LarderError):
+    """A write reached the Delta table, but the platform did not confirm recording it (the server
+    went away, or failed, after the data was committed; client-side).
+
+    Nothing is lost: the platform registers commits it missed from the Delta log (and makes them
+    visible online) on its own. ``details`` has ``delta_version`` and ``committed`` (True)."""
+
+    error_code = "commit_not_recorded"
+    http_status = 503
+
+
 class ApiKeyNotFoundError(ConfigurationError):
     """No API key could be resolved from any configured source (client-side)."""
 

@@ -9,12 +9,24 @@ from __future__ import annotations
 
 import json
 import logging
+import random
+import secrets
 import threading
+import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from larder.errors import ConflictError, InvalidArgumentError, NotFoundError
+from larder.errors import (
+    CommitNotRecordedError,
+    ConflictError,
+    ConnectionFailedError,
+    InvalidArgumentError,
+    NotFoundError,
+    ServerError,
+    ServiceUnavailableError,
+)
 from larder.feature_store import _frames
+from larder.feature_store._lease import DEFAULT_WAIT_S, WriteLease
 from larder.feature_store.feature import Feature, Filter, Logic
 
 if TYPE_CHECKING:
@@ -25,6 +37,10 @@ log = logging.getLogger("larder.feature_store")
 
 OPERATIONS = ("upsert", "insert")
 PROGRESS_ROWS = 1_000_000
+WRITE_OPTIONS = {"progress", "lease_wait_seconds"}
+COMMIT_TIMEOUT_S = 600.0  # recording a commit materializes it online: large ones take a while
+COMMIT_ATTEMPTS = 5
+HISTORY_SEARCH = 50
 
 
 def _aware(t: datetime | str | None, what: str) -> datetime | None:
@@ -194,7 +210,9 @@ class FeatureGroup:
                 must be timezone-aware (stored as UTC).
             overwrite (bool): replace the whole table (default False).
             operation (str): ``"upsert"`` (default) or ``"insert"``.
-            write_options (dict | None): ``{"progress": bool}`` (a progress bar; default on from 1M rows).
+            write_options (dict | None): ``{"progress": bool}`` (a progress bar; default on from 1M
+                rows), ``{"lease_wait_seconds": float}`` (how long to wait while another writer
+                writes this group; default 600).
             wait (bool): accepted for hsfs compatibility; writes are always synchronous.
 
         Returns:
@@ -204,6 +222,16 @@ class FeatureGroup:
             InvalidArgumentError: empty data, missing key/event-time columns, nulls in the primary
                 key, duplicate keys within the insert, naive timestamps, a type that differs from the
                 schema, an unknown operation.
+            ConflictError: another writer held the group for longer than ``lease_wait_seconds``,
+                or a tool writing its Delta table without Larder kept conflicting; nothing was
+                written.
+            CommitNotRecordedError: the rows were committed to the Delta table but the platform
+                did not confirm recording it (``details["delta_version"]``); the platform
+                registers it from the Delta log on its own.
+
+        Writers of one group take turns: each holds the group's write lease while it commits (see
+        :mod:`larder.feature_store._lease`), so concurrent inserts of any number of processes
+        all succeed.
 
         Example:
             >>> fg.insert(weather_df)  # doctest: +SKIP
@@ -216,12 +244,13 @@ class FeatureGroup:
             )
         self._fs._require_data("insert")
         options = dict(write_options or {})
-        unknown = set(options) - {"progress"}
+        unknown = set(options) - WRITE_OPTIONS
         if unknown:
-            raise InvalidArgumentError(f"Unknown write_options {sorted(unknown)}; known: ['progress'].")
+            raise InvalidArgumentError(
+                f"Unknown write_options {sorted(unknown)}; known: {sorted(WRITE_OPTIONS)}.",
+                details={"unknown": sorted(unknown)},
+            )
         table = _frames.normalize(_frames.to_arrow(features))
-        stats: dict[str, Any] = {}
-        worker = None
         # the checks first (integer keys: sorts of the packed keys, which also give the stored order;
         # others: polars hashes them on every core); then statistics (one duckdb thread) run on one
         # core beside the Delta write, which uses one core
@@ -232,28 +261,77 @@ class FeatureGroup:
                 raise InvalidArgumentError(f"The data frame lacks the partition column(s) {missing}.")
         progress = options.get("progress", table.num_rows >= PROGRESS_ROWS)
         bar = _Steps(progress, f"insert {self.name} v{self.version}", table.num_rows)
-
-        if self.statistics_enabled:
-            worker = threading.Thread(target=_stats_into, args=(table, stats), daemon=True)
-            worker.start()
-        if self._schema is None:
-            info = self._fs._rest.put(f"{self._path}/schema", {"features": _frames.schema_of(table)})
-            self._load(info)
-        bar.step("validated")
-        result = self._write(table, order, overwrite, operation)
-        bar.step("written")
-        if worker is not None:
-            worker.join()
-        body = {**result, "statistics": stats.get("value")}
-        commit = self._fs._rest.post(f"{self._path}/commits", body)
-        bar.step("committed")
-        bar.close()
+        stats: dict[str, Any] = {}
+        worker = None
+        try:
+            if self.statistics_enabled:
+                worker = threading.Thread(target=_stats_into, args=(table, stats), daemon=True)
+                worker.start()
+            if self._schema is None:
+                info = self._fs._rest.put(f"{self._path}/schema", {"features": _frames.schema_of(table)})
+                self._load(info)
+            bar.step("validated")
+            write_id = secrets.token_hex(16)
+            wait_s = float(options.get("lease_wait_seconds", DEFAULT_WAIT_S))
+            with WriteLease(self._fs._rest, self._path, self._what, wait_s) as lease:
+                delta_version = self._write(table, order, overwrite, operation, write_id)
+                bar.step("written")
+                if worker is not None:
+                    worker.join()
+                lease.stop_renewing()
+                commit = self._record(delta_version, write_id, lease.body(), stats.get("value"))
+            bar.step("committed")
+        finally:
+            if worker is not None:  # never leave the statistics thread running into interpreter exit
+                worker.join()
+            bar.close()
         return {k: commit[k] for k in ("delta_version", "operation", "rows_inserted", "rows_updated")}
 
-    def _write(self, table: Any, order: Any, overwrite: bool, operation: str) -> dict[str, Any]:
-        """Write ``table``; new files hold its rows in ``order`` (by primary key and event time,
-        see ``_frames.in_order``), which the Delta write and point-in-time joins are faster on."""
-        from deltalake import DeltaTable, write_deltalake
+    @property
+    def _what(self) -> str:
+        return f"feature group '{self.name}' v{self.version}"
+
+    def _record(
+        self, delta_version: int, write_id: str, lease: dict[str, Any], statistics: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """Record a Delta commit on the platform (which makes it visible online and releases the lease)."""
+        body = {"delta_version": delta_version, "write_id": write_id, **lease, "statistics": statistics}
+        try:
+            return dict(self._fs._rest.post(f"{self._path}/commits", body, timeout=COMMIT_TIMEOUT_S))
+        except (ConnectionFailedError, ServerError, ServiceUnavailableError) as e:
+            raise CommitNotRecordedError(
+                f"The rows were committed to {self._what} as Delta version {delta_version}, but the platform did not "
+                f"confirm recording the commit ({e.message}). Nothing is lost: the platform registers commits it "
+                "missed from the Delta log on its own (when it is back, within seconds), and fg.commit_details() "
+                "then lists it. Inserting the rows again would append them twice (an upsert replaces them).",
+                details={"delta_version": delta_version, "committed": True},
+            ) from None
+
+    def _write(self, table: Any, order: Any, overwrite: bool, operation: str, write_id: str) -> int:
+        """Write ``table`` and return the Delta version the write made (found by ``write_id`` in the
+        commit's metadata, never by reading the newest version: another tool may commit too). New
+        files hold the rows in ``order`` (by primary key and event time, see ``_frames.in_order``),
+        which the Delta write and point-in-time joins are faster on. A commit that conflicts with
+        another writer (a tool that took no lease) is retried."""
+        from deltalake.exceptions import CommitFailedError
+
+        for attempt in range(1, COMMIT_ATTEMPTS + 1):
+            try:
+                return self._write_once(table, order, overwrite, operation, write_id)
+            except CommitFailedError as e:
+                if attempt == COMMIT_ATTEMPTS:
+                    raise ConflictError(
+                        f"The write to {self._what} conflicted {attempt} times with another writer of its Delta "
+                        f"table ({str(e)[:300]}); nothing was written. A tool writing the table without Larder "
+                        "changed the same files: retry when it is done.",
+                        details={"attempts": attempt},
+                    ) from None
+                log.info("Delta commit conflict on %s (attempt %d): %s; retrying", self._what, attempt, e)
+                time.sleep(min(2.0, 0.1 * 2**attempt) * random.uniform(0.5, 1.0))
+        raise AssertionError("unreachable")
+
+    def _write_once(self, table: Any, order: Any, overwrite: bool, operation: str, write_id: str) -> int:
+        from deltalake import CommitProperties, DeltaTable, write_deltalake
         from deltalake.exceptions import TableNotFoundError
 
         uri, opts = self._table()
@@ -261,44 +339,37 @@ class FeatureGroup:
             dt: Any = DeltaTable(uri, storage_options=opts)
         except TableNotFoundError:
             dt = None
-        config = {"delta.enableChangeDataFeed": "true"}
-        partition_by = self.partition_key or None
-        if dt is None or overwrite:
+        said = "overwrite" if overwrite and dt is not None else operation
+        props = CommitProperties(custom_metadata={"larder.write_id": write_id, "larder.operation": said})
+        if dt is None or overwrite or operation == "insert":
             write_deltalake(
-                uri,
+                dt if dt is not None else uri,
                 _frames.in_order(table, order),
-                mode="overwrite" if dt is not None else "append",
-                partition_by=partition_by,
-                storage_options=opts,
-                configuration=config if dt is None else None,
+                mode="overwrite" if overwrite and dt is not None else "append",
+                partition_by=(self.partition_key or None) if dt is None else None,
+                storage_options=opts if dt is None else None,
+                configuration={"delta.enableChangeDataFeed": "true"} if dt is None else None,
+                commit_properties=props,
             )
-            version = DeltaTable(uri, storage_options=opts).version()
-            return {
-                "delta_version": version,
-                "operation": "overwrite" if overwrite and dt is not None else operation,
-                "rows_inserted": table.num_rows,
-            }
-        if operation == "insert":
-            write_deltalake(uri, _frames.in_order(table, order), mode="append", storage_options=opts)
-            return {
-                "delta_version": DeltaTable(uri, storage_options=opts).version(),
-                "operation": "insert",
-                "rows_inserted": table.num_rows,
-            }
-        keys = self.primary_key + ([self.event_time] if self.event_time else [])
-        predicate = " AND ".join(f't."{k}" = s."{k}"' for k in keys)
-        metrics = (
-            dt.merge(table, predicate=predicate, source_alias="s", target_alias="t")
-            .when_matched_update_all()
-            .when_not_matched_insert_all()
-            .execute()
+        else:
+            keys = self.primary_key + ([self.event_time] if self.event_time else [])
+            predicate = " AND ".join(f't."{k}" = s."{k}"' for k in keys)
+            (
+                dt.merge(
+                    table, predicate=predicate, source_alias="s", target_alias="t", commit_properties=props
+                )
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .execute()
+            )
+        for entry in DeltaTable(uri, storage_options=opts).history(limit=HISTORY_SEARCH):
+            if entry.get("larder.write_id") == write_id:
+                return int(entry["version"])
+        raise ConflictError(
+            f"The write to {self._what} committed, but its commit is not among the table's {HISTORY_SEARCH} newest; "
+            "another tool is committing to it heavily. The platform registers the commit from the Delta log.",
+            details={"write_id": write_id},
         )
-        return {
-            "delta_version": DeltaTable(uri, storage_options=opts).version(),
-            "operation": "upsert",
-            "rows_inserted": int(metrics.get("num_target_rows_inserted", 0)),
-            "rows_updated": int(metrics.get("num_target_rows_updated", 0)),
-        }
 
     # --- reading ----------------------------------------------------------------------------------
 

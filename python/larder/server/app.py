@@ -24,6 +24,7 @@ from larder.server.online import open_store
 from larder.server.security.ca import CertificateAuthority
 from larder.server.security.secretbox import SecretBox
 from larder.server.services.featurestore import ServingCache
+from larder.server.services.fg_writes import Reconciler
 from larder.server.settings import ServerSettings
 
 log = logging.getLogger("larder.server")
@@ -148,6 +149,13 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(featurestore_routes.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.state.online_store = open_store(settings.online_store, str(paths.online_db), settings.redis_url)
     app.state.serving_cache = ServingCache(app.state.session_factory)
+    app.state.reconciler = Reconciler(
+        app.state.session_factory,
+        app.state.secret_box,
+        app.state.online_store,
+        settings.reconcile_interval_seconds,
+    )
+    app.state.reconciler.start()
 
     @app.get(f"{API_PREFIX}/openapi.json", include_in_schema=False)
     def openapi_spec(caller: Caller) -> JSONResponse:

@@ -104,6 +104,11 @@ class ServerSettings:
             shortens the lifetime the client is told, so it renews sooner.
         online_store (str): ``"sqlite"`` (default, ``DIR/online.db``) or ``"redis"``.
         redis_url (str | None): ``redis://host:port/db`` when ``online_store = "redis"``.
+        write_lease_seconds (float): how long a writer's lease on a feature group lasts unless it
+            renews it, seconds (default 30): a writer that dies blocks others for at most this long,
+            and its commit, if it made one, is registered from the Delta log soon after.
+        reconcile_interval_seconds (float): how often the server looks for expired write leases
+            and registers the Delta commits their writers did not record, seconds (default 5).
     """
 
     home: Path
@@ -114,6 +119,8 @@ class ServerSettings:
     vended_credentials_seconds: int = 3600
     online_store: str = "sqlite"
     redis_url: str | None = None
+    write_lease_seconds: float = 30.0
+    reconcile_interval_seconds: float = 5.0
 
     @property
     def paths(self) -> HomePaths:
@@ -150,6 +157,8 @@ class ServerSettings:
             "vended_credentials_seconds",
             "online_store",
             "redis_url",
+            "write_lease_seconds",
+            "reconcile_interval_seconds",
         }
         unknown = sorted(set(raw) - known)
         if unknown:

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -25,6 +25,8 @@ from larder.server.api.fs_schemas import (
     FeatureSpec,
     FeatureViewCreate,
     FeatureViewOut,
+    LeaseOut,
+    LeaseRequest,
     Location,
     OnlineRead,
     OnlineRows,
@@ -37,10 +39,13 @@ from larder.server.api.fs_schemas import (
 )
 from larder.server.db.models import FeatureGroup, FeatureGroupCommit, FeatureView, TrainingDataset
 from larder.server.services import featurestore as fs
+from larder.server.services import fg_writes
 
 log = logging.getLogger("larder.server")
 router = APIRouter(tags=["featurestore"])
 Version = Annotated[int | None, Query(ge=1, le=1_000_000)]
+FgVersion = Annotated[int, Path(ge=1, le=1_000_000)]
+Token = Annotated[str, Path(pattern=r"^[0-9a-f]{8,64}$")]
 Name = Annotated[str | None, Query(max_length=63)]
 
 
@@ -72,6 +77,7 @@ def _commit(c: FeatureGroupCommit) -> CommitOut:
         rows_deleted=c.rows_deleted,
         committed_at=c.committed_at,
         statistics=json.loads(c.statistics_json) if c.statistics_json else None,
+        recovered=c.recovered,
     )
 
 
@@ -171,15 +177,58 @@ def set_schema(
 
 
 @router.post(
+    "/projects/{project}/featuregroups/{name}/{version}/lease",
+    status_code=201,
+    summary="Take the write lease (one writer at a time; 409 while another holds it)",
+)
+def acquire_lease(
+    project: str, name: str, version: FgVersion, body: LeaseRequest, request: Request, db: DB, caller: Caller
+) -> LeaseOut:
+    seconds = body.seconds or request.app.state.settings.write_lease_seconds
+    lease = fg_writes.acquire_lease(db, caller, project, name, version, seconds)
+    return LeaseOut(token=lease.token, expires_at=lease.expires_at, seconds=seconds)
+
+
+@router.put(
+    "/projects/{project}/featuregroups/{name}/{version}/lease/{token}", summary="Renew the write lease"
+)
+def renew_lease(
+    project: str,
+    name: str,
+    version: FgVersion,
+    token: Token,
+    body: LeaseRequest,
+    request: Request,
+    db: DB,
+    caller: Caller,
+) -> LeaseOut:
+    seconds = body.seconds or request.app.state.settings.write_lease_seconds
+    lease = fg_writes.renew_lease(db, caller, project, name, version, token, seconds)
+    return LeaseOut(token=lease.token, expires_at=lease.expires_at, seconds=seconds)
+
+
+@router.delete(
+    "/projects/{project}/featuregroups/{name}/{version}/lease/{token}",
+    status_code=204,
+    summary="Release the write lease",
+)
+def release_lease(
+    project: str, name: str, version: FgVersion, token: Token, db: DB, caller: Caller
+) -> Response:
+    fg_writes.release_lease(db, caller, project, name, version, token)
+    return Response(status_code=204)
+
+
+@router.post(
     "/projects/{project}/featuregroups/{name}/{version}/commits",
     status_code=201,
     summary="Record a Delta commit (and materialize it online)",
 )
 def record_commit(
-    project: str, name: str, version: int, body: CommitCreate, request: Request, db: DB, caller: Caller
+    project: str, name: str, version: FgVersion, body: CommitCreate, request: Request, db: DB, caller: Caller
 ) -> CommitOut:
     state = request.app.state
-    c = fs.record_commit(
+    c = fg_writes.record_commit(
         db,
         caller,
         state.secret_box,
@@ -188,10 +237,8 @@ def record_commit(
         name,
         version,
         body.delta_version,
-        body.operation,
-        body.rows_inserted,
-        body.rows_updated,
-        body.rows_deleted,
+        body.write_id,
+        body.lease,
         body.statistics,
     )
     return _commit(c)
@@ -200,8 +247,16 @@ def record_commit(
 @router.get(
     "/projects/{project}/featuregroups/{name}/{version}/commits", summary="List commits with statistics"
 )
-def list_commits(project: str, name: str, version: int, db: DB, caller: Caller) -> list[CommitOut]:
-    return [_commit(c) for c in fs.list_commits(db, caller, project, name, version)]
+def list_commits(
+    project: str, name: str, version: FgVersion, request: Request, db: DB, caller: Caller
+) -> list[CommitOut]:
+    state = request.app.state
+    return [
+        _commit(c)
+        for c in fg_writes.list_commits(
+            db, caller, state.secret_box, state.online_store, project, name, version
+        )
+    ]
 
 
 @router.post(

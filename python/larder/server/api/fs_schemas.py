@@ -56,13 +56,41 @@ class SchemaSet(Strict):
     features: list[FeatureSpec] = Field(min_length=1, max_length=2000)
 
 
+MAX_DELTA_VERSION = 2**31 - 1
+MAX_ROWS = 2**63 - 1
+
+
 class CommitCreate(Strict):
-    delta_version: int = Field(ge=0)
-    operation: Literal["insert", "upsert", "overwrite"]
-    rows_inserted: int = Field(default=0, ge=0)
-    rows_updated: int = Field(default=0, ge=0)
-    rows_deleted: int = Field(default=0, ge=0)
+    """A writer's Delta commit. The operation and row counts are taken from the Delta log; the
+    fields here are accepted from older clients and ignored."""
+
+    delta_version: int = Field(ge=0, le=MAX_DELTA_VERSION)
+    write_id: str | None = Field(
+        default=None, pattern=r"^[0-9a-f]{8,64}$", description="the larder.write_id in the commit's metadata"
+    )
+    lease: str | None = Field(
+        default=None, pattern=r"^[0-9a-f]{8,64}$", description="the write lease to release"
+    )
+    operation: Literal["insert", "upsert", "overwrite"] | None = None
+    rows_inserted: int = Field(default=0, ge=0, le=MAX_ROWS)
+    rows_updated: int = Field(default=0, ge=0, le=MAX_ROWS)
+    rows_deleted: int = Field(default=0, ge=0, le=MAX_ROWS)
     statistics: dict[str, Any] | None = None
+
+
+class LeaseRequest(Strict):
+    seconds: float | None = Field(
+        default=None,
+        gt=0,
+        le=3600,
+        description="how long the lease lasts unless renewed (default: the server's)",
+    )
+
+
+class LeaseOut(BaseModel):
+    token: str
+    expires_at: datetime
+    seconds: float
 
 
 class CommitOut(BaseModel):
@@ -73,6 +101,9 @@ class CommitOut(BaseModel):
     rows_deleted: int
     committed_at: datetime
     statistics: dict[str, Any] | None
+    recovered: bool = Field(
+        default=False, description="registered by the server from the Delta log: no writer recorded it"
+    )
 
 
 class OnlineRead(Strict):

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -262,6 +263,10 @@ class FeatureGroup(Base):
     online_table: Mapped[str] = mapped_column(
         String(64), unique=True, nullable=False, default=new_online_table
     )
+    # the newest Delta version the catalog has accounted for (recorded, or seen to change no data)
+    reconciled_version: Mapped[int] = mapped_column(
+        BigInteger, nullable=False, default=-1, server_default="-1"
+    )
     created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
 
@@ -286,6 +291,30 @@ class FeatureGroupCommit(Base):
     rows_deleted: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     statistics_json: Mapped[str | None] = mapped_column(Text, nullable=True)
     committed_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+    # the id the writer put in the Delta commit's metadata (``larder.write_id``); None for commits
+    # made by other tools
+    write_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # registered by the server from the Delta log, because no writer recorded it (a writer that
+    # crashed or lost the server between its Delta commit and its POST, or another tool)
+    recovered: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=sa_false())
+
+
+class WriteLease(Base):
+    """Who may write a table now: one writer per ``resource`` (``feature_group:<id>``) until
+    ``expires_at``, renewed while it writes. Serializes the Delta commits of every writer that goes
+    through Larder, on stores where delta-rs cannot detect concurrent commits (S3) as well."""
+
+    __tablename__ = "write_leases"
+    __table_args__ = NEVER_REUSE_IDS
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    resource: Mapped[str] = mapped_column(String(128), unique=True, nullable=False)
+    token: Mapped[str] = mapped_column(String(64), nullable=False)
+    holder_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+    holder: Mapped[User] = relationship(lazy="joined")
 
 
 class FeatureView(Base):

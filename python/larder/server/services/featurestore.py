@@ -33,7 +33,6 @@ from larder.server.db.models import (
     Dataset,
     DatasetPermission,
     FeatureGroup,
-    FeatureGroupCommit,
     FeatureView,
     Project,
     TrainingDataset,
@@ -354,111 +353,6 @@ def set_schema(
     fg.schema_json = json.dumps(schema)
     db.commit()
     return fg
-
-
-def record_commit(
-    db: Session,
-    principal: Principal,
-    box: SecretBox,
-    online: OnlineStore,
-    project_name: str,
-    name: str,
-    version: int,
-    delta_version: int,
-    operation: str,
-    rows_inserted: int,
-    rows_updated: int,
-    rows_deleted: int,
-    statistics: dict[str, Any] | None,
-) -> FeatureGroupCommit:
-    fg = get_feature_group(db, principal, project_name, name, version)
-    _require_member_write(db, principal, fg.project)
-    if fg.schema_json is None:
-        raise ConflictError(f"Feature group '{name}' has no schema yet; its first insert records one.")
-    if fg.online_enabled:
-        materialize(db, box, online, fg, delta_version, overwrite=operation == "overwrite")
-    commit = FeatureGroupCommit(
-        feature_group_id=fg.id,
-        delta_version=delta_version,
-        operation=operation,
-        rows_inserted=rows_inserted,
-        rows_updated=rows_updated,
-        rows_deleted=rows_deleted,
-        statistics_json=json.dumps(statistics, default=_json_default) if statistics is not None else None,
-    )
-    db.add(commit)
-    try:
-        db.commit()
-    except IntegrityError:
-        db.rollback()
-        raise AlreadyExistsError(
-            f"Delta version {delta_version} of feature group '{name}' is already recorded.",
-            details={"delta_version": delta_version},
-        ) from None
-    return commit
-
-
-def list_commits(
-    db: Session, principal: Principal, project_name: str, name: str, version: int
-) -> list[FeatureGroupCommit]:
-    fg = get_feature_group(db, principal, project_name, name, version)
-    stmt = select(FeatureGroupCommit).where(FeatureGroupCommit.feature_group_id == fg.id)
-    return list(db.scalars(stmt.order_by(FeatureGroupCommit.delta_version)))
-
-
-# --- online materialization -------------------------------------------------------------------------
-
-
-def _rows_to_online(fg: FeatureGroup, table: Any) -> list[tuple[str, int, bytes]]:
-    """Arrow rows -> (key, event_time_us, payload) for the online store, vectorized with polars
-    (about 10x faster than Python rows and json)."""
-    import polars as pl
-
-    pk = json.loads(fg.primary_key_json)
-    names = [c for c in table.column_names if not c.startswith("_")]
-    df = pl.from_arrow(table.select(names))
-    assert isinstance(df, pl.DataFrame)
-    et = pl.col(fg.event_time).dt.epoch("us") if fg.event_time else pl.lit(0, dtype=pl.Int64)
-    out = df.select(
-        pl.struct([pl.col(c) for c in pk]).struct.json_encode().alias("k"),
-        et.fill_null(0).alias("et"),
-        pl.struct(pl.all()).struct.json_encode().alias("v"),
-    )
-    return [(k, int(e), v.encode()) for k, e, v in out.iter_rows()]
-
-
-def materialize(
-    db: Session, box: SecretBox, online: OnlineStore, fg: FeatureGroup, delta_version: int, overwrite: bool
-) -> int:
-    """Upsert one Delta commit's new rows into the online store; returns the rows written."""
-    import pyarrow as pa
-    from deltalake import DeltaTable
-
-    ds = fs_dataset(db, fg.project)
-    uri, opts = storage_backend.dataset_location(ds.namespace, ds.name, box)
-    dt = DeltaTable(f"{uri}/{table_path(fg)}", storage_options=opts or None, version=delta_version)
-    if overwrite:
-        online.drop(online_table(fg))
-        table = pa.table(dt.to_pyarrow_table())
-    else:
-        try:
-            cdf = pa.table(
-                dt.load_cdf(starting_version=delta_version, ending_version=delta_version).read_all()
-            )
-            from larder.feature_store._frames import plain_strings
-
-            cdf = plain_strings(cdf)
-            mask = pa.compute.is_in(cdf["_change_type"], pa.array(["insert", "update_postimage"]))
-            table = cdf.filter(mask)
-        except Exception as e:  # no change data feed: fall back to the whole snapshot (correct, slower)
-            log.warning(
-                "no change data feed for %s v%d (%s); materializing the snapshot", fg.name, delta_version, e
-            )
-            table = pa.table(dt.to_pyarrow_table())
-    rows = _rows_to_online(fg, table)
-    if rows:
-        online.upsert(online_table(fg), rows)
-    return len(rows)
 
 
 def online_read(

@@ -1,0 +1,1 @@
+"""The fault suite: SIGKILLed clients and servers, concurrent writers (issue 17)."""
