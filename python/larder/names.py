@@ -29,10 +29,17 @@ API_KEY_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 STORAGE_NAME_PATTERN = r"^[a-z][a-z0-9_-]{1,62}$"
 DATASET_NAME_PATTERN = r"^[a-z][a-z0-9_-]{1,79}$"
 MODEL_NAME_PATTERN = r"^[a-z][a-z0-9_-]{1,62}$"
+TAG_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 FEATURE_GROUP_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 FEATURE_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
 _FG_RULE = "1-63 characters: lowercase letters, digits or '_', starting with a letter"
 MAX_OBJECT_KEY_BYTES = 1024
+# check_object_key's rules as one regular expression (for the OpenAPI document; ECMA and Python
+# alike): no leading '/', no '//' (empty segment), no '.' or '..' segment, no '.larder-' last
+# segment, no control character or backslash, no trailing '/'
+OBJECT_KEY_PATTERN = (
+    r"^(?!/)(?!.*//)(?!(.*/)?\.\.?(/|$))(?!(.*/)?\.larder-[^/]*$)[^\x00-\x1f\x7f\\]{1,1024}(?<!/)$"
+)
 CHECKSUM_ALGORITHMS = ("sha256", "blake3")
 """The checksums a model artifact manifest may name: 256-bit digests, 64 hex digits."""
 _STORAGE_RULE = "2-63 characters: lowercase letters, digits, '_' or '-', starting with a letter"
