@@ -116,7 +116,7 @@ def test_cli_reads_url_key_and_trust_store_from_the_environment(platform: Larder
 
 def test_cli_errors_are_clear_and_exit_nonzero(platform: LarderServer, tmp_path):
     bad = platform.cli("project", "create", "Bad Name", key_file=platform.admin_key_file, check=False)
-    assert bad.returncode == 1 and "Bad Name" not in bad.stdout and "pattern" in bad.stderr
+    assert bad.returncode == 1 and "Bad Name" not in bad.stdout and "not a valid project name" in bad.stderr
     nourl = run_cli("project", "list", env={"LARDER_URL": ""}, check=False)
     assert nourl.returncode == 1 and "LARDER_URL" in nourl.stderr
     untrusted = run_cli(

@@ -125,6 +125,14 @@ class ServiceUnavailableError(LarderError):
     http_status = 503
 
 
+class DependencyFailedError(LarderError):
+    """An object store (or its STS) that the platform depends on refused the request or could not
+    be reached (HTTP 424): the store's configuration or availability, not the request, is at fault."""
+
+    error_code = "dependency_failed"
+    http_status = 424
+
+
 class ConfigurationError(LarderError):
     """Client-side configuration is wrong or incomplete (never sent over the wire)."""
 
@@ -167,6 +175,7 @@ for _cls in (
     ConflictError,
     PayloadTooLargeError,
     ServiceUnavailableError,
+    DependencyFailedError,
     ServerError,
     ConfigurationError,
 ):
@@ -180,6 +189,7 @@ _BY_STATUS: dict[int, type[LarderError]] = {
     405: InvalidArgumentError,
     409: ConflictError,
     413: PayloadTooLargeError,
+    424: DependencyFailedError,
     422: InvalidArgumentError,
     503: ServiceUnavailableError,
 }

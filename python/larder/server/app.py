@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -18,6 +19,7 @@ from larder.errors import INTERNAL_ERROR_MESSAGE, LarderError, PayloadTooLargeEr
 from larder.server.api import featurestore_routes, registry_routes, routes, storage_routes
 from larder.server.api.asgi import Disconnected, read_body, replay
 from larder.server.api.deps import Caller
+from larder.server.api.params import PATTERN_HELP
 from larder.server.api.schemas import ErrorBody
 from larder.server.db.session import make_engine, make_session_factory, upgrade
 from larder.server.online import open_store
@@ -41,8 +43,48 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         409: "Already exists or conflicts with the current state",
         413: "Request body too large",
         422: "Invalid argument",
+        424: "An object store the platform depends on refused or could not be reached",
     }.items()
 }
+
+
+# any JSON value whose numbers are finite (JSON can write 1e999, which is no float): what tag
+# values, input examples, statistics and training dataset metadata may hold
+FINITE_JSON_SCHEMA: dict[str, Any] = {
+    "description": "Any JSON value; numbers are finite.",
+    "anyOf": [
+        {"type": "null"},
+        {"type": "boolean"},
+        {"type": "string"},
+        {"type": "number", "minimum": -1.7976931348623157e308, "maximum": 1.7976931348623157e308},
+        {"type": "array", "items": {"$ref": "#/components/schemas/FiniteJson"}},
+        {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/FiniteJson"}},
+    ],
+}
+
+
+# pydantic writes a bound on a validator-wrapped type (JsonInt in an Optional or a tuple) under
+# its own name; JSON Schema's names are these
+_BOUND_NAMES = {"ge": "minimum", "le": "maximum", "gt": "exclusiveMinimum", "lt": "exclusiveMaximum"}
+
+
+def _finite_json_refs(node: Any) -> Any:
+    """The OpenAPI document with each field marked ``x-finite-json`` a reference to FiniteJson,
+    and bounds under their JSON Schema names."""
+    if isinstance(node, dict):
+        if node.get("type") in ("integer", "number"):
+            node = {_BOUND_NAMES.get(k, k): v for k, v in node.items()}
+        kind = node.pop("x-finite-json", None)
+        if kind is not None:
+            kept = {k: v for k, v in node.items() if k in ("title", "description", "default")}
+            ref = {"$ref": "#/components/schemas/FiniteJson"}
+            shape = ref if kind == "any" else {"type": "object", "additionalProperties": ref}
+            nullable = any(t.get("type") == "null" for t in node.get("anyOf", []) if isinstance(t, dict))
+            return {"anyOf": [shape, {"type": "null"}] if nullable else [shape], **kept}
+        return {k: _finite_json_refs(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_finite_json_refs(v) for v in node]
+    return node
 
 
 def _error_response(
@@ -84,6 +126,34 @@ class BodyLimitMiddleware:
             await _error_response(413, too_large.to_body())(scope, receive, send)
             return
         await self.app(scope, replay(body, receive), send)
+
+
+class CatchAllMiddleware:
+    """An unexpected exception becomes a 500 with the error body (its cause goes to the log only),
+    and goes no further: the connection stays open for the client's next request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception:
+            log.exception("unexpected error on %s %s", scope.get("method"), scope.get("path"))
+            if started:  # the answer began: nothing sensible can follow; let the server end it
+                raise
+            await _error_response(500, ServerError(INTERNAL_ERROR_MESSAGE).to_body())(scope, receive, send)
 
 
 def _route_template(scope: Scope) -> str:
@@ -157,6 +227,17 @@ def create_app(settings: ServerSettings) -> FastAPI:
     )
     app.state.reconciler.start()
 
+    plain_openapi = app.openapi
+
+    def openapi_with_finite_json() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = plain_openapi()
+            schema.setdefault("components", {}).setdefault("schemas", {})["FiniteJson"] = FINITE_JSON_SCHEMA
+            app.openapi_schema = _finite_json_refs(schema)
+        return app.openapi_schema
+
+    app.openapi = openapi_with_finite_json  # type: ignore[method-assign]
+
     @app.get(f"{API_PREFIX}/openapi.json", include_in_schema=False)
     def openapi_spec(caller: Caller) -> JSONResponse:
         return JSONResponse(app.openapi())
@@ -171,7 +252,11 @@ def create_app(settings: ServerSettings) -> FastAPI:
         problems = []
         for err in exc.errors():
             loc = ".".join(str(p) for p in err.get("loc", ()))
-            problems.append({"field": loc, "problem": err.get("msg", ""), "type": err.get("type", "")})
+            problem = err.get("msg", "")
+            help_text = PATTERN_HELP.get(str((err.get("ctx") or {}).get("pattern", "")))
+            if err.get("type") == "string_pattern_mismatch" and help_text is not None:
+                problem = f"{str(err.get('input'))[:80]!r} is not {help_text}"
+            problems.append({"field": loc, "problem": problem, "type": err.get("type", "")})
         first = problems[0] if problems else {"field": "", "problem": "invalid request"}
         message = f"Invalid request: {first['field']}: {first['problem']}".rstrip(": ")
         if len(problems) > 1:
@@ -188,15 +273,24 @@ def create_app(settings: ServerSettings) -> FastAPI:
             if exc.status_code in (404, 405)
             else str(exc.detail)
         )
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # every method of every route at this path, not the first route's
+            methods = {
+                m
+                for r in app.routes
+                if isinstance(r, APIRoute) and r.path_regex.match(request.url.path)
+                for m in r.methods or ()
+            }
+            headers["Allow"] = ", ".join(sorted(methods))
         return _error_response(
-            exc.status_code, {"error_code": code, "message": message, "details": {}}, exc.headers
+            exc.status_code, {"error_code": code, "message": message, "details": {}}, headers
         )
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return _error_response(500, ServerError(INTERNAL_ERROR_MESSAGE).to_body())
-
+    # unexpected errors: answered by CatchAllMiddleware (innermost), which keeps the connection
+    # alive; an Exception handler here would run in Starlette's outermost middleware, which
+    # re-raises after answering, and uvicorn then closes the connection (the client's next
+    # request on it failed too)
+    app.add_middleware(CatchAllMiddleware)
     # online serving answers before routing (see VectorsFastPath), inside the body limit and the log
     app.add_middleware(featurestore_routes.VectorsFastPath, state=app.state)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

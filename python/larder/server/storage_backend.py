@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from larder.errors import DependencyFailedError
 from larder.server.db.models import Namespace, ObjectStore
 from larder.server.security.secretbox import SecretBox
 
@@ -34,18 +35,32 @@ def local_root(namespace: Namespace) -> Path:
 
 
 def create_namespace_storage(namespace: Namespace, box: SecretBox) -> None:
+    """Create the namespace's folder or bucket (a bucket that exists is used as it is).
+
+    Raises:
+        DependencyFailedError: when the object store cannot be reached or refuses (the message has
+            its error code, never a credential).
+    """
     store = namespace.object_store
     if store.type == "local":
         local_root(namespace).mkdir(parents=True, exist_ok=True)
         return
-    client = s3_client(store, box)
     try:
-        client.head_bucket(Bucket=namespace.bucket)
-    except client.exceptions.ClientError:
-        kwargs: dict[str, Any] = {"Bucket": namespace.bucket}
-        if store.region and store.region != "us-east-1":
-            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": store.region}
-        client.create_bucket(**kwargs)
+        client = s3_client(store, box)
+        try:
+            client.head_bucket(Bucket=namespace.bucket)
+        except client.exceptions.ClientError:
+            kwargs: dict[str, Any] = {"Bucket": namespace.bucket}
+            if store.region and store.region != "us-east-1":
+                kwargs["CreateBucketConfiguration"] = {"LocationConstraint": store.region}
+            client.create_bucket(**kwargs)
+    except Exception as e:  # botocore's errors, a bad region or endpoint: never echo credentials
+        code = getattr(e, "response", {}).get("Error", {}).get("Code", type(e).__name__)
+        raise DependencyFailedError(
+            f"The object store '{store.name}' could not create or open the bucket '{namespace.bucket}' ({code}); "
+            "check its endpoint, region and credentials.",
+            details={"object_store": store.name, "bucket": namespace.bucket, "code": code},
+        ) from None
 
 
 def delete_dataset_objects(namespace: Namespace, dataset_name: str, box: SecretBox) -> int:

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -37,15 +37,14 @@ from larder.server.api.fs_schemas import (
     VectorRequest,
     VectorResponse,
 )
+from larder.server.api.params import FgName, OtherProject, ProjectName, Token, Version
 from larder.server.db.models import FeatureGroup, FeatureGroupCommit, FeatureView, TrainingDataset
 from larder.server.services import featurestore as fs
 from larder.server.services import fg_writes
 
 log = logging.getLogger("larder.server")
 router = APIRouter(tags=["featurestore"])
-Version = Annotated[int | None, Query(ge=1, le=1_000_000)]
-FgVersion = Annotated[int, Path(ge=1, le=1_000_000)]
-Token = Annotated[str, Path(pattern=r"^[0-9a-f]{8,64}$")]
+VersionQuery = Annotated[int | None, Query(ge=1, le=1_000_000)]
 Name = Annotated[str | None, Query(max_length=63)]
 
 
@@ -106,17 +105,19 @@ def _td(db: DB, fv: FeatureView, td: TrainingDataset) -> TrainingDatasetOut:
 @router.get(
     "/projects/{project}/featurestore", summary="The feature store: its dataset and who it is shared with"
 )
-def get_feature_store(project: str, db: DB, caller: Caller) -> dict[str, Any]:
+def get_feature_store(project: ProjectName, db: DB, caller: Caller) -> dict[str, Any]:
     return fs.feature_store_info(db, caller, project)
 
 
 @router.put("/projects/{project}/featurestore/shares/{other}", summary="Share the feature store (read only)")
-def share_feature_store(project: str, other: str, db: DB, caller: Caller) -> dict[str, Any]:
+def share_feature_store(project: ProjectName, other: OtherProject, db: DB, caller: Caller) -> dict[str, Any]:
     return fs.share(db, caller, project, other, True)
 
 
 @router.delete("/projects/{project}/featurestore/shares/{other}", summary="Stop sharing the feature store")
-def unshare_feature_store(project: str, other: str, db: DB, caller: Caller) -> dict[str, Any]:
+def unshare_feature_store(
+    project: ProjectName, other: OtherProject, db: DB, caller: Caller
+) -> dict[str, Any]:
     return fs.share(db, caller, project, other, False)
 
 
@@ -124,7 +125,9 @@ def unshare_feature_store(project: str, other: str, db: DB, caller: Caller) -> d
 
 
 @router.post("/projects/{project}/featuregroups", status_code=201, summary="Create a feature group version")
-def create_feature_group(project: str, body: FeatureGroupCreate, db: DB, caller: Caller) -> FeatureGroupOut:
+def create_feature_group(
+    project: ProjectName, body: FeatureGroupCreate, db: DB, caller: Caller
+) -> FeatureGroupOut:
     g = fs.create_feature_group(
         db,
         caller,
@@ -142,7 +145,9 @@ def create_feature_group(project: str, body: FeatureGroupCreate, db: DB, caller:
 
 
 @router.get("/projects/{project}/featuregroups", summary="List feature groups (all versions)")
-def list_feature_groups(project: str, db: DB, caller: Caller, name: Name = None) -> list[FeatureGroupOut]:
+def list_feature_groups(
+    project: ProjectName, db: DB, caller: Caller, name: Name = None
+) -> list[FeatureGroupOut]:
     return [_fg(db, g) for g in fs.list_feature_groups(db, caller, project, name)]
 
 
@@ -150,7 +155,7 @@ def list_feature_groups(project: str, db: DB, caller: Caller, name: Name = None)
     "/projects/{project}/featuregroups/{name}", summary="Get a feature group (latest version by default)"
 )
 def get_feature_group(
-    project: str, name: str, db: DB, caller: Caller, version: Version = None
+    project: ProjectName, name: FgName, db: DB, caller: Caller, version: VersionQuery = None
 ) -> FeatureGroupOut:
     return _fg(db, fs.get_feature_group(db, caller, project, name, version))
 
@@ -159,7 +164,7 @@ def get_feature_group(
     "/projects/{project}/featuregroups/{name}/{version}", status_code=204, summary="Delete a version"
 )
 def delete_feature_group(
-    project: str, name: str, version: int, request: Request, db: DB, caller: Caller
+    project: ProjectName, name: FgName, version: Version, request: Request, db: DB, caller: Caller
 ) -> Response:
     state = request.app.state
     fs.delete_feature_group(db, caller, state.secret_box, state.online_store, project, name, version)
@@ -170,7 +175,7 @@ def delete_feature_group(
     "/projects/{project}/featuregroups/{name}/{version}/schema", summary="Record the schema (first insert)"
 )
 def set_schema(
-    project: str, name: str, version: int, body: SchemaSet, db: DB, caller: Caller
+    project: ProjectName, name: FgName, version: Version, body: SchemaSet, db: DB, caller: Caller
 ) -> FeatureGroupOut:
     g = fs.set_schema(db, caller, project, name, version, [f.model_dump() for f in body.features])
     return _fg(db, g)
@@ -182,7 +187,13 @@ def set_schema(
     summary="Take the write lease (one writer at a time; 409 while another holds it)",
 )
 def acquire_lease(
-    project: str, name: str, version: FgVersion, body: LeaseRequest, request: Request, db: DB, caller: Caller
+    project: ProjectName,
+    name: FgName,
+    version: Version,
+    body: LeaseRequest,
+    request: Request,
+    db: DB,
+    caller: Caller,
 ) -> LeaseOut:
     seconds = body.seconds or request.app.state.settings.write_lease_seconds
     lease = fg_writes.acquire_lease(db, caller, project, name, version, seconds)
@@ -193,9 +204,9 @@ def acquire_lease(
     "/projects/{project}/featuregroups/{name}/{version}/lease/{token}", summary="Renew the write lease"
 )
 def renew_lease(
-    project: str,
-    name: str,
-    version: FgVersion,
+    project: ProjectName,
+    name: FgName,
+    version: Version,
     token: Token,
     body: LeaseRequest,
     request: Request,
@@ -213,7 +224,7 @@ def renew_lease(
     summary="Release the write lease",
 )
 def release_lease(
-    project: str, name: str, version: FgVersion, token: Token, db: DB, caller: Caller
+    project: ProjectName, name: FgName, version: Version, token: Token, db: DB, caller: Caller
 ) -> Response:
     fg_writes.release_lease(db, caller, project, name, version, token)
     return Response(status_code=204)
@@ -225,7 +236,13 @@ def release_lease(
     summary="Record a Delta commit (and materialize it online)",
 )
 def record_commit(
-    project: str, name: str, version: FgVersion, body: CommitCreate, request: Request, db: DB, caller: Caller
+    project: ProjectName,
+    name: FgName,
+    version: Version,
+    body: CommitCreate,
+    request: Request,
+    db: DB,
+    caller: Caller,
 ) -> CommitOut:
     state = request.app.state
     c = fg_writes.record_commit(
@@ -248,7 +265,7 @@ def record_commit(
     "/projects/{project}/featuregroups/{name}/{version}/commits", summary="List commits with statistics"
 )
 def list_commits(
-    project: str, name: str, version: FgVersion, request: Request, db: DB, caller: Caller
+    project: ProjectName, name: FgName, version: Version, request: Request, db: DB, caller: Caller
 ) -> list[CommitOut]:
     state = request.app.state
     return [
@@ -263,7 +280,13 @@ def list_commits(
     "/projects/{project}/featuregroups/{name}/{version}/online", summary="Read rows from the online store"
 )
 def online_read(
-    project: str, name: str, version: int, body: OnlineRead, request: Request, db: DB, caller: Caller
+    project: ProjectName,
+    name: FgName,
+    version: Version,
+    body: OnlineRead,
+    request: Request,
+    db: DB,
+    caller: Caller,
 ) -> OnlineRows:
     rows = fs.online_read(db, caller, request.app.state.online_store, project, name, version, body.keys)
     return OnlineRows(rows=rows)
@@ -273,15 +296,26 @@ def online_read(
 
 
 @router.post("/projects/{project}/featureviews", status_code=201, summary="Create a feature view version")
-def create_feature_view(project: str, body: FeatureViewCreate, db: DB, caller: Caller) -> FeatureViewOut:
+def create_feature_view(
+    project: ProjectName, body: FeatureViewCreate, db: DB, caller: Caller
+) -> FeatureViewOut:
     v = fs.create_feature_view(
-        db, caller, project, body.name, body.version, body.description, body.query.model_dump(), body.labels
+        db,
+        caller,
+        project,
+        body.name,
+        body.version,
+        body.description,
+        body.query.model_dump(mode="json", by_alias=True),
+        body.labels,
     )
     return _fv(db, v)
 
 
 @router.get("/projects/{project}/featureviews", summary="List feature views")
-def list_feature_views(project: str, db: DB, caller: Caller, name: Name = None) -> list[FeatureViewOut]:
+def list_feature_views(
+    project: ProjectName, db: DB, caller: Caller, name: Name = None
+) -> list[FeatureViewOut]:
     return [_fv(db, v) for v in fs.list_feature_views(db, caller, project, name)]
 
 
@@ -289,7 +323,7 @@ def list_feature_views(project: str, db: DB, caller: Caller, name: Name = None) 
     "/projects/{project}/featureviews/{name}", summary="Get a feature view (latest version by default)"
 )
 def get_feature_view(
-    project: str, name: str, db: DB, caller: Caller, version: Version = None
+    project: ProjectName, name: FgName, db: DB, caller: Caller, version: VersionQuery = None
 ) -> FeatureViewOut:
     return _fv(db, fs.get_feature_view(db, caller, project, name, version))
 
@@ -298,7 +332,7 @@ def get_feature_view(
     "/projects/{project}/featureviews/{name}/{version}", status_code=204, summary="Delete a feature view"
 )
 def delete_feature_view(
-    project: str, name: str, version: int, request: Request, db: DB, caller: Caller
+    project: ProjectName, name: FgName, version: Version, request: Request, db: DB, caller: Caller
 ) -> Response:
     fs.delete_feature_view(db, caller, request.app.state.secret_box, project, name, version)
     return Response(status_code=204)
@@ -310,7 +344,7 @@ def delete_feature_view(
     summary="Reserve a training dataset version (pending until finished)",
 )
 def create_training_dataset(
-    project: str, name: str, version: int, body: TrainingDatasetCreate, db: DB, caller: Caller
+    project: ProjectName, name: FgName, version: Version, body: TrainingDatasetCreate, db: DB, caller: Caller
 ) -> TrainingDatasetOut:
     td = fs.create_training_dataset(db, caller, project, name, version, body.description, body.metadata)
     return _td(db, fs.get_feature_view(db, caller, project, name, version), td)
@@ -321,10 +355,10 @@ def create_training_dataset(
     summary="Mark a training dataset ready (immutable afterwards)",
 )
 def finish_training_dataset(
-    project: str,
-    name: str,
-    version: int,
-    td_version: int,
+    project: ProjectName,
+    name: FgName,
+    version: Version,
+    td_version: Version,
     body: TrainingDatasetFinish,
     db: DB,
     caller: Caller,
@@ -337,7 +371,7 @@ def finish_training_dataset(
     "/projects/{project}/featureviews/{name}/{version}/trainingdatasets", summary="List training datasets"
 )
 def list_training_datasets(
-    project: str, name: str, version: int, db: DB, caller: Caller
+    project: ProjectName, name: FgName, version: Version, db: DB, caller: Caller
 ) -> list[TrainingDatasetOut]:
     fv = fs.get_feature_view(db, caller, project, name, version)
     return [_td(db, fv, td) for td in fs.list_training_datasets(db, caller, project, name, version)]
@@ -348,7 +382,7 @@ def list_training_datasets(
     summary="Get a training dataset",
 )
 def get_training_dataset(
-    project: str, name: str, version: int, td_version: int, db: DB, caller: Caller
+    project: ProjectName, name: FgName, version: Version, td_version: Version, db: DB, caller: Caller
 ) -> TrainingDatasetOut:
     fv = fs.get_feature_view(db, caller, project, name, version)
     return _td(db, fv, fs.get_training_dataset(db, caller, project, name, version, td_version))
@@ -360,7 +394,7 @@ def get_training_dataset(
     response_model=VectorResponse,
 )
 async def feature_vectors(
-    project: str, name: str, version: int, body: VectorRequest, request: Request
+    project: ProjectName, name: FgName, version: Version, body: VectorRequest, request: Request
 ) -> Response:
     # The online serving hot path: no thread hop, no per-request database session (see ServingCache).
     # Requests normally never get here: VectorsFastPath (below) answers them before FastAPI's

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Path, Query
 
 from larder.names import (
+    _RULES,
     API_KEY_NAME_PATTERN,
     DATASET_NAME_PATTERN,
     FEATURE_GROUP_NAME_PATTERN,
@@ -19,6 +20,19 @@ from larder.names import (
     TAG_NAME_PATTERN,
     USER_NAME_PATTERN,
 )
+
+PATTERN_HELP: dict[str, str] = {
+    pattern: f"a valid {kind} name: {rule}" for kind, (pattern, rule) in _RULES.items()
+}
+"""pattern -> what a value matching it is, in words (for validation messages); the API's other
+patterns add themselves with :func:`explained`."""
+
+
+def explained(pattern: str, help_text: str) -> str:
+    """``pattern``, remembered with the words a validation message uses for it."""
+    PATTERN_HELP[pattern] = help_text
+    return pattern
+
 
 MAX_VERSION = 2**31 - 1
 """The largest version number of anything (feature groups, views, training datasets, models)."""
@@ -42,12 +56,14 @@ ModelName = Annotated[str, Path(pattern=MODEL_NAME_PATTERN, max_length=63, descr
 TagName = Annotated[str, Path(pattern=TAG_NAME_PATTERN, max_length=63, description="A tag name")]
 Version = Annotated[int, Path(ge=1, le=MAX_VERSION, description="A version number, from 1")]
 Token = Annotated[str, Path(pattern=r"^[0-9a-f]{8,64}$", max_length=64, description="A write lease token")]
+# object keys: the pattern (with look-arounds, which pydantic's regex engine lacks) is declared
+# for clients, and checked by the services (``names.check_object_key``, which names the rule broken)
 ObjectKey = Annotated[
     str,
     Query(
         min_length=1,
         max_length=1024,
-        pattern=OBJECT_KEY_PATTERN,
+        json_schema_extra={"pattern": OBJECT_KEY_PATTERN},
         description="An object key inside the dataset: a relative '/'-separated path (at most 1024 bytes)",
     ),
 ]
@@ -55,7 +71,7 @@ ObjectKeyOrRoot = Annotated[
     str,
     Query(
         max_length=1024,
-        pattern=r"^$|" + OBJECT_KEY_PATTERN,
+        json_schema_extra={"pattern": r"^$|" + OBJECT_KEY_PATTERN},
         description="An object key, or with prefix=true a folder ('' is the whole dataset)",
     ),
 ]

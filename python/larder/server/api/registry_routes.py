@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from larder.server.api.deps import DB, Caller
+from larder.server.api.params import ModelName, OtherProject, ProjectName, TagName, Version
 from larder.server.api.registry_schemas import (
     ArtifactOut,
     ArtifactsRecord,
@@ -34,8 +35,8 @@ from larder.server.services.models import Registry
 
 router = APIRouter(tags=["modelregistry"])
 BASE = "/projects/{project}/models"
-VERSION = BASE + "/{name}/versions/{version}"
-Version = Annotated[int, Path(ge=1, le=2**31 - 1)]
+# ":int": "latest" (a route of its own) is not a version, so DELETE .../versions/latest is a 405
+VERSION = BASE + "/{name}/versions/{version:int}"
 
 
 def _registry(reg: Registry) -> RegistryOut:
@@ -96,19 +97,19 @@ def _artifact(a: ModelArtifact) -> ArtifactOut:
 
 
 @router.get(BASE + "/_registry", summary="The registry: its dataset, my access, who it is shared with")
-def get_registry(project: str, db: DB, caller: Caller) -> RegistryOut:
+def get_registry(project: ProjectName, db: DB, caller: Caller) -> RegistryOut:
     return _registry(models.registry(db, caller, project))
 
 
 @router.put(
     BASE + "/_shares/{other}", summary="Share the registry (read only) with every member of another project"
 )
-def share(project: str, other: str, db: DB, caller: Caller) -> RegistryOut:
+def share(project: ProjectName, other: OtherProject, db: DB, caller: Caller) -> RegistryOut:
     return _registry(models.share(db, caller, project, other, True))
 
 
 @router.delete(BASE + "/_shares/{other}", summary="Stop sharing the registry with another project")
-def unshare(project: str, other: str, db: DB, caller: Caller) -> RegistryOut:
+def unshare(project: ProjectName, other: OtherProject, db: DB, caller: Caller) -> RegistryOut:
     return _registry(models.share(db, caller, project, other, False))
 
 
@@ -117,7 +118,7 @@ def unshare(project: str, other: str, db: DB, caller: Caller) -> RegistryOut:
     summary="Remove abandoned pending versions (no heartbeat for older_than_seconds) and their objects",
 )
 def cleanup(
-    project: str,
+    project: ProjectName,
     request: Request,
     db: DB,
     caller: Caller,
@@ -131,7 +132,7 @@ def cleanup(
 
 
 @router.get(BASE, summary="Models with their ready versions")
-def list_models(project: str, db: DB, caller: Caller) -> list[ModelSummaryOut]:
+def list_models(project: ProjectName, db: DB, caller: Caller) -> list[ModelSummaryOut]:
     return [
         ModelSummaryOut(name=n, versions=vs, latest_version=max(vs))
         for n, vs in models.list_models(db, caller, project)
@@ -140,7 +141,7 @@ def list_models(project: str, db: DB, caller: Caller) -> list[ModelSummaryOut]:
 
 @router.get(BASE + "/{name}/versions", summary="A model's ready versions, oldest first")
 def list_versions(
-    project: str, name: str, db: DB, caller: Caller, include_pending: bool = False
+    project: ProjectName, name: ModelName, db: DB, caller: Caller, include_pending: bool = False
 ) -> list[ModelVersionOut]:
     reg, versions = models.list_versions(db, caller, project, name, include_pending)
     return [_version(reg, mv) for mv in versions]
@@ -148,7 +149,7 @@ def list_versions(
 
 @router.post(BASE + "/{name}/versions", status_code=201, summary="Start saving a version (pending)")
 def create_version(
-    project: str, name: str, body: ModelVersionCreate, request: Request, db: DB, caller: Caller
+    project: ProjectName, name: ModelName, body: ModelVersionCreate, request: Request, db: DB, caller: Caller
 ) -> ModelVersionOut:
     reg, mv = models.create_version(
         db, caller, request.app.state.secret_box, project, name, **body.model_dump()
@@ -157,30 +158,32 @@ def create_version(
 
 
 @router.get(BASE + "/{name}/versions/latest", summary="The newest ready version")
-def latest_version(project: str, name: str, db: DB, caller: Caller) -> ModelVersionOut:
+def latest_version(project: ProjectName, name: ModelName, db: DB, caller: Caller) -> ModelVersionOut:
     return _version(*models.latest_version(db, caller, project, name))
 
 
 @router.get(BASE + "/{name}/best", summary="The ready version with the best value of a metric")
 def best_version(
-    project: str,
-    name: str,
+    project: ProjectName,
+    name: ModelName,
     db: DB,
     caller: Caller,
-    metric: Annotated[str, Query(min_length=1, max_length=128)],
+    metric: Annotated[str, Query(min_length=1, max_length=128, pattern=r"^[^\x00]*$")],
     direction: Literal["max", "min"] = "max",
 ) -> ModelVersionOut:
     return _version(*models.best_version(db, caller, project, name, metric, direction))
 
 
 @router.get(VERSION, summary="A ready version")
-def get_version(project: str, name: str, version: Version, db: DB, caller: Caller) -> ModelVersionOut:
+def get_version(
+    project: ProjectName, name: ModelName, version: Version, db: DB, caller: Caller
+) -> ModelVersionOut:
     return _version(*models.get_version(db, caller, project, name, version))
 
 
 @router.delete(VERSION, status_code=204, summary="Delete a version (ready or pending) and its artifacts")
 def delete_version(
-    project: str, name: str, version: Version, request: Request, db: DB, caller: Caller
+    project: ProjectName, name: ModelName, version: Version, request: Request, db: DB, caller: Caller
 ) -> Response:
     models.delete_version(db, caller, request.app.state.secret_box, project, name, version)
     return Response(status_code=204)
@@ -188,7 +191,7 @@ def delete_version(
 
 @router.put(VERSION + "/heartbeat", status_code=204, summary="Keep a pending version alive while uploading")
 def heartbeat(
-    project: str, name: str, version: Version, body: UploadToken, db: DB, caller: Caller
+    project: ProjectName, name: ModelName, version: Version, body: UploadToken, db: DB, caller: Caller
 ) -> Response:
     models.heartbeat(db, caller, project, name, version, body.upload_token)
     return Response(status_code=204)
@@ -196,7 +199,7 @@ def heartbeat(
 
 @router.post(VERSION + "/files", summary="Record uploaded artifacts of a pending version (idempotent)")
 def record_files(
-    project: str, name: str, version: Version, body: ArtifactsRecord, db: DB, caller: Caller
+    project: ProjectName, name: ModelName, version: Version, body: ArtifactsRecord, db: DB, caller: Caller
 ) -> RecordedOut:
     files = [f.model_dump() for f in body.files]
     return RecordedOut(
@@ -206,7 +209,13 @@ def record_files(
 
 @router.post(VERSION + "/finalize", summary="Make a pending version ready once all artifacts are stored")
 def finalize(
-    project: str, name: str, version: Version, body: Finalize, request: Request, db: DB, caller: Caller
+    project: ProjectName,
+    name: ModelName,
+    version: Version,
+    body: Finalize,
+    request: Request,
+    db: DB,
+    caller: Caller,
 ) -> ModelVersionOut:
     reg, mv = models.finalize(
         db,
@@ -223,7 +232,9 @@ def finalize(
 
 
 @router.get(VERSION + "/files", summary="The artifact manifest of a ready version")
-def list_files(project: str, name: str, version: Version, db: DB, caller: Caller) -> list[ArtifactOut]:
+def list_files(
+    project: ProjectName, name: ModelName, version: Version, db: DB, caller: Caller
+) -> list[ArtifactOut]:
     return [_artifact(a) for a in models.list_files(db, caller, project, name, version)]
 
 
@@ -231,23 +242,35 @@ def list_files(project: str, name: str, version: Version, db: DB, caller: Caller
 
 
 @router.get(VERSION + "/tags", summary="All tags of a version")
-def get_tags(project: str, name: str, version: Version, db: DB, caller: Caller) -> dict[str, object]:
+def get_tags(
+    project: ProjectName, name: ModelName, version: Version, db: DB, caller: Caller
+) -> dict[str, object]:
     return models.get_tags(db, caller, project, name, version)
 
 
 @router.get(VERSION + "/tags/{tag}", summary="One tag of a version")
-def get_tag(project: str, name: str, version: Version, tag: str, db: DB, caller: Caller) -> TagOut:
+def get_tag(
+    project: ProjectName, name: ModelName, version: Version, tag: TagName, db: DB, caller: Caller
+) -> TagOut:
     return TagOut(name=tag, value=models.get_tag(db, caller, project, name, version, tag))
 
 
 @router.put(VERSION + "/tags/{tag}", summary="Set a tag (any JSON value)")
 def set_tag(
-    project: str, name: str, version: Version, tag: str, body: TagSet, db: DB, caller: Caller
+    project: ProjectName,
+    name: ModelName,
+    version: Version,
+    tag: TagName,
+    body: TagSet,
+    db: DB,
+    caller: Caller,
 ) -> TagOut:
     return TagOut(name=tag, value=models.set_tag(db, caller, project, name, version, tag, body.value))
 
 
 @router.delete(VERSION + "/tags/{tag}", status_code=204, summary="Delete a tag")
-def delete_tag(project: str, name: str, version: Version, tag: str, db: DB, caller: Caller) -> Response:
+def delete_tag(
+    project: ProjectName, name: ModelName, version: Version, tag: TagName, db: DB, caller: Caller
+) -> Response:
     models.delete_tag(db, caller, project, name, version, tag)
     return Response(status_code=204)

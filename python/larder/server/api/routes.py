@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from larder import __version__
 from larder.server.api.deps import DB, Caller
+from larder.server.api.params import KeyName, ProjectName, UserName
 from larder.server.api.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -77,7 +78,7 @@ def create_user(body: UserCreate, db: DB, caller: Caller) -> UserOut:
 
 
 @router.get("/users/{username}", tags=["users"], summary="Get a user (self or admin)")
-def get_user(username: str, db: DB, caller: Caller) -> UserOut:
+def get_user(username: UserName, db: DB, caller: Caller) -> UserOut:
     return _user(users.get(db, caller, username))
 
 
@@ -92,12 +93,12 @@ def create_project(body: ProjectCreate, db: DB, caller: Caller) -> ProjectOut:
 
 
 @router.get("/projects/{project}", tags=["projects"], summary="Get a project")
-def get_project(project: str, db: DB, caller: Caller) -> ProjectOut:
+def get_project(project: ProjectName, db: DB, caller: Caller) -> ProjectOut:
     return _project(projects.get(db, caller, project))
 
 
 @router.delete("/projects/{project}", status_code=204, tags=["projects"], summary="Delete a project")
-def delete_project(project: str, request: Request, db: DB, caller: Caller) -> Response:
+def delete_project(project: ProjectName, request: Request, db: DB, caller: Caller) -> Response:
     projects.delete(db, caller, project, request.app.state.secret_box, request.app.state.online_store)
     return Response(status_code=204)
 
@@ -105,12 +106,14 @@ def delete_project(project: str, request: Request, db: DB, caller: Caller) -> Re
 @router.put(
     "/projects/{project}/members/{username}", tags=["projects"], summary="Add a member or change a role"
 )
-def set_member(project: str, username: str, body: MemberSet, db: DB, caller: Caller) -> ProjectOut:
+def set_member(
+    project: ProjectName, username: UserName, body: MemberSet, db: DB, caller: Caller
+) -> ProjectOut:
     return _project(projects.set_member(db, caller, project, username, body.role))
 
 
 @router.delete("/projects/{project}/members/{username}", tags=["projects"], summary="Remove a member")
-def remove_member(project: str, username: str, db: DB, caller: Caller) -> ProjectOut:
+def remove_member(project: ProjectName, username: UserName, db: DB, caller: Caller) -> ProjectOut:
     return _project(projects.remove_member(db, caller, project, username))
 
 
@@ -119,7 +122,7 @@ def remove_member(project: str, username: str, db: DB, caller: Caller) -> Projec
     tags=["projects"],
     summary="Issue an X.509 client certificate for (me, project)",
 )
-def get_credentials(project: str, request: Request, db: DB, caller: Caller) -> CredentialsOut:
+def get_credentials(project: ProjectName, request: Request, db: DB, caller: Caller) -> CredentialsOut:
     settings = request.app.state.settings
     bundle = credentials.issue(db, caller, request.app.state.ca, project, settings.client_cert_validity_days)
     return CredentialsOut(
@@ -148,5 +151,5 @@ def create_apikey(body: ApiKeyCreate, db: DB, caller: Caller) -> ApiKeyCreated:
 
 
 @router.delete("/apikeys/{name}", tags=["apikeys"], summary="Revoke an API key by name or prefix")
-def revoke_apikey(name: str, db: DB, caller: Caller, user: UserParam = None) -> ApiKeyOut:
+def revoke_apikey(name: KeyName, db: DB, caller: Caller, user: UserParam = None) -> ApiKeyOut:
     return _key(apikeys.revoke(db, caller, name, user))

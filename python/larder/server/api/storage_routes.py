@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from larder.server.api.deps import DB, Caller
+from larder.server.api.params import DatasetName, ObjectKey, ObjectKeyOrRoot, StorageName
 from larder.server.api.schemas import (
     DatasetCreate,
     DatasetOut,
@@ -26,7 +27,6 @@ from larder.server.db.models import Dataset, Namespace, ObjectEntry, ObjectStore
 from larder.server.services import datasets, objects, storage, vending
 
 router = APIRouter()
-KeyParam = Annotated[str, Query(min_length=1, max_length=1024)]
 
 
 def _store(s: ObjectStore) -> ObjectStoreOut:
@@ -120,7 +120,7 @@ def create_namespace(body: NamespaceCreate, request: Request, db: DB, caller: Ca
 
 
 @router.get("/namespaces/{namespace}", tags=["storage"], summary="Get a namespace")
-def get_namespace(namespace: str, db: DB, caller: Caller) -> NamespaceOut:
+def get_namespace(namespace: StorageName, db: DB, caller: Caller) -> NamespaceOut:
     caller.require_scope("dataset")
     return _ns(storage.get_namespace(db, namespace))
 
@@ -128,7 +128,7 @@ def get_namespace(namespace: str, db: DB, caller: Caller) -> NamespaceOut:
 @router.delete(
     "/namespaces/{namespace}", status_code=204, tags=["storage"], summary="Delete an empty namespace"
 )
-def delete_namespace(namespace: str, db: DB, caller: Caller) -> Response:
+def delete_namespace(namespace: StorageName, db: DB, caller: Caller) -> Response:
     storage.delete_namespace(db, caller, namespace)
     return Response(status_code=204)
 
@@ -139,7 +139,7 @@ def delete_namespace(namespace: str, db: DB, caller: Caller) -> Response:
     summary="Short-lived credentials scoped to the given datasets",
 )
 def get_storage_credentials(
-    namespace: str,
+    namespace: StorageName,
     request: Request,
     db: DB,
     caller: Caller,
@@ -151,19 +151,19 @@ def get_storage_credentials(
 
 
 @router.get("/namespaces/{namespace}/datasets", tags=["storage"], summary="List the datasets I may see")
-def list_datasets(namespace: str, db: DB, caller: Caller) -> list[DatasetOut]:
+def list_datasets(namespace: StorageName, db: DB, caller: Caller) -> list[DatasetOut]:
     return [_ds(d, a) for d, a in datasets.list_visible(db, caller, namespace)]
 
 
 @router.post(
     "/namespaces/{namespace}/datasets", status_code=201, tags=["storage"], summary="Create a dataset"
 )
-def create_dataset(namespace: str, body: DatasetCreate, db: DB, caller: Caller) -> DatasetOut:
+def create_dataset(namespace: StorageName, body: DatasetCreate, db: DB, caller: Caller) -> DatasetOut:
     return _ds(datasets.create(db, caller, namespace, body.name, body.description), "rw")
 
 
 @router.get("/namespaces/{namespace}/datasets/{dataset}", tags=["storage"], summary="Get a dataset")
-def get_dataset(namespace: str, dataset: str, db: DB, caller: Caller) -> DatasetOut:
+def get_dataset(namespace: StorageName, dataset: DatasetName, db: DB, caller: Caller) -> DatasetOut:
     return _ds(*datasets.get_with_access(db, caller, namespace, dataset))
 
 
@@ -173,7 +173,9 @@ def get_dataset(namespace: str, dataset: str, db: DB, caller: Caller) -> Dataset
     tags=["storage"],
     summary="Delete a dataset and its objects",
 )
-def delete_dataset(namespace: str, dataset: str, request: Request, db: DB, caller: Caller) -> Response:
+def delete_dataset(
+    namespace: StorageName, dataset: DatasetName, request: Request, db: DB, caller: Caller
+) -> Response:
     datasets.delete(db, caller, request.app.state.secret_box, namespace, dataset)
     return Response(status_code=204)
 
@@ -183,7 +185,9 @@ def delete_dataset(namespace: str, dataset: str, request: Request, db: DB, calle
     tags=["storage"],
     summary="Grant or remove a user's or a project's access",
 )
-def set_permission(namespace: str, dataset: str, body: PermissionSet, db: DB, caller: Caller) -> DatasetOut:
+def set_permission(
+    namespace: StorageName, dataset: DatasetName, body: PermissionSet, db: DB, caller: Caller
+) -> DatasetOut:
     ds = datasets.set_permission(db, caller, namespace, dataset, body.access, body.user, body.project)
     return _ds(ds, datasets.get_with_access(db, caller, namespace, dataset)[1])
 
@@ -191,7 +195,9 @@ def set_permission(namespace: str, dataset: str, body: PermissionSet, db: DB, ca
 @router.put(
     "/namespaces/{namespace}/datasets/{dataset}/objects", tags=["storage"], summary="Index a written object"
 )
-def record_object(namespace: str, dataset: str, body: ObjectRecord, db: DB, caller: Caller) -> ObjectOut:
+def record_object(
+    namespace: StorageName, dataset: DatasetName, body: ObjectRecord, db: DB, caller: Caller
+) -> ObjectOut:
     entry = objects.record(db, caller, namespace, dataset, body.key, body.size, body.etag, body.metadata)
     return _obj(entry)
 
@@ -199,7 +205,9 @@ def record_object(namespace: str, dataset: str, body: ObjectRecord, db: DB, call
 @router.get(
     "/namespaces/{namespace}/datasets/{dataset}/objects", tags=["storage"], summary="An indexed object"
 )
-def get_object(namespace: str, dataset: str, key: KeyParam, db: DB, caller: Caller) -> ObjectOut:
+def get_object(
+    namespace: StorageName, dataset: DatasetName, key: ObjectKey, db: DB, caller: Caller
+) -> ObjectOut:
     return _obj(objects.lookup(db, caller, namespace, dataset, key))
 
 
@@ -209,11 +217,11 @@ def get_object(namespace: str, dataset: str, key: KeyParam, db: DB, caller: Call
     summary="Forget an object (or every object under a prefix)",
 )
 def forget_object(
-    namespace: str,
-    dataset: str,
+    namespace: StorageName,
+    dataset: DatasetName,
     db: DB,
     caller: Caller,
-    key: Annotated[str, Query(max_length=1024)] = "",
+    key: ObjectKeyOrRoot = "",
     prefix: bool = False,
 ) -> dict[str, int]:
     return {"forgotten": objects.forget(db, caller, namespace, dataset, key, prefix)}

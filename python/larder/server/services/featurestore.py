@@ -372,6 +372,13 @@ def online_read(
             details={"name": name, "version": version},
         )
     pk = json.loads(fg.primary_key_json)
+    for i, k in enumerate(keys):
+        if len(k) != len(pk):
+            raise InvalidArgumentError(
+                f"Key {i} has {len(k)} value(s), but feature group '{name}' version {version} has the primary key "
+                f"{pk}: give one value per key column, in that order.",
+                details={"key": i, "values": len(k), "primary_key": pk},
+            )
     payloads = online.get(online_table(fg), [key_of(pk, k) for k in keys])
     return [orjson.loads(p) if p is not None else None for p in payloads]
 
@@ -386,7 +393,6 @@ def _query_feature_groups(query: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-MAX_QUERY_GROUPS = 32
 MAX_QUERY_DEPTH = 8
 
 
@@ -394,19 +400,20 @@ def _resolve_query(
     db: Session, principal: Principal, project: Project, query: dict[str, Any]
 ) -> dict[str, Any]:
     """Check a view's query before it is stored: every feature group it reads exists, is the one
-    its id names, is readable by the caller (:func:`can_read`) and has the features it selects;
-    the query is small enough to be served. Returns the query with each group's project named."""
+    its id names, is readable by the caller (:func:`can_read`) and has the features it selects and
+    its filter tests; it nests at most ``MAX_QUERY_DEPTH`` deep. Returns the query with each
+    group's project named."""
 
     def depth(q: dict[str, Any]) -> int:
         return 1 + max((depth(j["query"]) for j in q.get("joins", [])), default=0)
 
     refs = _query_feature_groups(query)
-    if len(refs) > MAX_QUERY_GROUPS or depth(query) > MAX_QUERY_DEPTH:
+    if depth(query) > MAX_QUERY_DEPTH:  # the schema says so too: for callers of the service
         raise InvalidArgumentError(
-            f"The query reads {len(refs)} feature groups, {depth(query)} joins deep; a feature view reads at most "
-            f"{MAX_QUERY_GROUPS} groups, at most {MAX_QUERY_DEPTH} deep.",
-            details={"feature_groups": len(refs), "depth": depth(query)},
+            f"The query is {depth(query)} joins deep; a feature view nests at most {MAX_QUERY_DEPTH} deep.",
+            details={"depth": depth(query)},
         )
+    seen: dict[tuple[str, int], set[str]] = {}
     for ref in refs:
         where = ref.get("project") or project.name
         try:
@@ -431,6 +438,28 @@ def _resolve_query(
                 details={"feature_group": fg.name, "features": unknown},
             )
         ref["project"] = fg.project.name
+        seen[(fg.name, fg.version)] = (
+            {f["name"] for f in json.loads(fg.schema_json)} if fg.schema_json else set()
+        )
+    stack = [query]
+    while stack:  # every filter term names a group of the query and one of its features
+        q = stack.pop()
+        stack.extend(j["query"] for j in q.get("joins", []))
+        terms = [q.get("filter")]
+        while terms:
+            t = terms.pop()
+            if not t:
+                continue
+            if "logic" in t:
+                terms.extend([t.get("left"), t.get("right")])
+                continue
+            group = (t["group"][0], t["group"][1])
+            if group not in seen or t["feature"] not in seen[group]:
+                raise InvalidArgumentError(
+                    f"The query's filter tests feature {t['feature']!r} of feature group {group[0]!r} version "
+                    f"{group[1]}, which the query does not read.",
+                    details={"feature": t["feature"], "feature_group": group[0], "version": group[1]},
+                )
     return query
 
 

@@ -190,7 +190,7 @@ def share(db: Session, principal: Principal, project_name: str, other: str, on: 
     check_name("project", other)
     target = projects.share_target(db, principal, other, {p.project_id for p in reg.dataset.permissions})
     if target.id == reg.project.id:
-        raise InvalidArgumentError(
+        raise ConflictError(
             f"Project '{other}' always reads its own model registry; share it with another project.",
             details={"project": other},
         )
@@ -211,7 +211,13 @@ def share(db: Session, principal: Principal, project_name: str, other: str, on: 
 
 
 def _json_text(value: Any, what: str) -> str:
-    text = json.dumps(value, separators=(",", ":"), allow_nan=False, sort_keys=False)
+    try:
+        text = json.dumps(value, separators=(",", ":"), allow_nan=False, sort_keys=False)
+    except ValueError:  # 1e999 arrives as inf
+        raise InvalidArgumentError(
+            f"{what} holds a number that is not finite (NaN or infinity); JSON numbers must be finite.",
+            details={"field": what},
+        ) from None
     if len(text.encode()) > MAX_JSON_BYTES:
         raise InvalidArgumentError(
             f"{what} is {len(text.encode())} bytes as JSON; the limit is {MAX_JSON_BYTES} bytes. Pass a "

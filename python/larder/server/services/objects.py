@@ -90,7 +90,7 @@ def forget(
     """Remove index entries for ``key`` (or, with ``prefix``, for every key under ``key/``)."""
     ds, access = datasets.get_with_access(db, principal, namespace, dataset)
     datasets.require_write(ds, access)
-    check_object_key(key, allow_empty=prefix)
+    check_object_key(key, allow_empty=True)  # without prefix, "" names no object: nothing to forget
     stmt = select(ObjectEntry).where(ObjectEntry.dataset_id == ds.id)
     if prefix:
         if key:

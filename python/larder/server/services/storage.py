@@ -7,7 +7,13 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from larder.errors import AlreadyExistsError, ConflictError, InvalidArgumentError, NotFoundError
+from larder.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from larder.names import check_name
 from larder.server import storage_backend
 from larder.server.db.models import Dataset, Namespace, ObjectStore
@@ -38,7 +44,8 @@ def add_store(
     other folder in it (``tls/``, the databases, the admin key).
 
     Raises:
-        InvalidArgumentError: a bad name, type or root path; a local root over the home's secrets.
+        InvalidArgumentError: a bad name, type or root path.
+        PermissionDeniedError: a local root that would hold the home's secrets.
         AlreadyExistsError: a store of that name exists.
     """
     check_name("object store", name)
@@ -58,13 +65,19 @@ def add_store(
             data = home / "data"
             inside = root == home or home.is_relative_to(root)
             if inside or (root.is_relative_to(home) and not root.is_relative_to(data)):
-                raise InvalidArgumentError(
+                raise PermissionDeniedError(
                     f"A local object store's root may not be {root_path!r}: it would hold the platform home's "
                     f"secrets ({home}: tls/, the databases, admin_api_key). Use a folder under {data} or outside "
                     "the home.",
                     details={"root_path": root_path},
                 )
-        root.mkdir(parents=True, exist_ok=True)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise InvalidArgumentError(
+                f"Cannot create the local object store's root {root_path[:200]!r}: {e.strerror}.",
+                details={"root_path": root_path[:200]},
+            ) from None
     elif bool(access_key_id) != bool(secret_access_key):
         raise InvalidArgumentError(
             "Give both access_key_id and secret_access_key, or neither (the server's default AWS chain)."

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from larder.errors import ConfigurationError, InvalidArgumentError, ServiceUnavailableError
+from larder.errors import ConfigurationError, DependencyFailedError, InvalidArgumentError
 from larder.server import storage_backend
 from larder.server.security.authz import Principal
 from larder.server.security.secretbox import SecretBox
@@ -107,7 +107,7 @@ def vend(
         )
     except Exception as e:  # botocore errors: never echo credentials, only the error code
         code = getattr(e, "response", {}).get("Error", {}).get("Code", type(e).__name__)
-        raise ServiceUnavailableError(
+        raise DependencyFailedError(
             f"The object store '{store.name}' refused to issue credentials ({code}); ask an admin to check its role.",
             details={"object_store": store.name, "code": code},
         ) from None
