@@ -74,6 +74,13 @@ def _finite_json_refs(node: Any) -> Any:
     if isinstance(node, dict):
         if node.get("type") in ("integer", "number"):
             node = {_BOUND_NAMES.get(k, k): v for k, v in node.items()}
+        if len(node.get("patternProperties") or {}) == 1:
+            # pydantic says a dict's key rule with patternProperties, which lets other keys through
+            # unchecked: the rule is propertyNames', the value schema additionalProperties'
+            node = dict(node)
+            ((pattern, values),) = node.pop("patternProperties").items()
+            node["propertyNames"] = {**node.get("propertyNames", {}), "pattern": pattern}
+            node["additionalProperties"] = values
         kind = node.pop("x-finite-json", None)
         if kind is not None:
             kept = {k: v for k, v in node.items() if k in ("title", "description", "default")}

@@ -12,6 +12,7 @@ from larder.server.api.schemas import (
     FINITE_JSON_OBJECT,
     MAX_INT,
     NO_NUL,
+    FiniteJsonObject,
     IsoDate,
     IsoDatetime,
     JsonInt,
@@ -102,7 +103,7 @@ class CommitCreate(Strict):
     rows_inserted: JsonInt = Field(default=0, ge=0, le=MAX_ROWS)
     rows_updated: JsonInt = Field(default=0, ge=0, le=MAX_ROWS)
     rows_deleted: JsonInt = Field(default=0, ge=0, le=MAX_ROWS)
-    statistics: dict[str, Any] | None = Field(default=None, json_schema_extra=FINITE_JSON_OBJECT)
+    statistics: FiniteJsonObject | None = Field(default=None, json_schema_extra=FINITE_JSON_OBJECT)
 
 
 class LeaseRequest(Strict):
@@ -288,11 +289,11 @@ class FeatureViewOut(BaseModel):
 
 class TrainingDatasetCreate(Strict):
     description: str = Text(2000, default="")
-    metadata: dict[str, Any] = Field(default_factory=dict, json_schema_extra=FINITE_JSON_OBJECT)
+    metadata: FiniteJsonObject = Field(default_factory=dict, json_schema_extra=FINITE_JSON_OBJECT)
 
 
 class TrainingDatasetFinish(Strict):
-    metadata: dict[str, Any] = Field(default_factory=dict, json_schema_extra=FINITE_JSON_OBJECT)
+    metadata: FiniteJsonObject = Field(default_factory=dict, json_schema_extra=FINITE_JSON_OBJECT)
 
 
 class TrainingDatasetOut(BaseModel):

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from larder.names import OBJECT_KEY_PATTERN, PROJECT_NAME_PATTERN
 from larder.server.api.params import explained
-from larder.server.api.schemas import FINITE_JSON, MAX_INT, JsonInt, Text
+from larder.server.api.schemas import FINITE_JSON, MAX_INT, FiniteJsonValue, JsonInt, Text
 
 MAX_INT32 = 2**31 - 1
 MAX_BYTES = MAX_INT
@@ -81,8 +81,8 @@ class ModelVersionCreate(_Strict):
     framework: Framework = "python"
     description: str = Text(10_000, default="")
     metrics: dict[MetricName, MetricValue] = Field(default_factory=dict, max_length=200)
-    model_schema: Any = Field(default=None, json_schema_extra=FINITE_JSON)
-    input_example: Any = Field(default=None, json_schema_extra=FINITE_JSON)
+    model_schema: FiniteJsonValue = Field(default=None, json_schema_extra=FINITE_JSON)
+    input_example: FiniteJsonValue = Field(default=None, json_schema_extra=FINITE_JSON)
     feature_store: str | None = Field(
         default=None, max_length=80, pattern=PROJECT_NAME_PATTERN[:-1] + "(_featurestore)?$"
     )
@@ -153,7 +153,7 @@ class ArtifactOut(BaseModel):
 
 
 class TagSet(_Strict):
-    value: Any = Field(json_schema_extra=FINITE_JSON)
+    value: FiniteJsonValue = Field(json_schema_extra=FINITE_JSON)
 
 
 class TagOut(BaseModel):

@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    model_validator,
+)
 
 from larder.names import (
     API_KEY_NAME_PATTERN,
@@ -29,6 +38,27 @@ def Text(max_length: int, **kw: Any) -> Any:  # noqa: N802 - reads as a type in 
     return Field(max_length=max_length, pattern=NO_NUL, **kw)
 
 
+MAX_FLOAT = 1.7976931348623157e308
+
+
+def finite_json(value: Any) -> Any:
+    """Check that a free JSON value's numbers are finite floats (what FiniteJson declares): JSON
+    can write 1e999 or a 400-digit integer, which no float holds."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+        elif isinstance(v, (int, float)) and not isinstance(v, bool) and not -MAX_FLOAT <= v <= MAX_FLOAT:
+            raise ValueError(f"the number {str(v)[:40]} is not a finite float")  # NaN fails the test too
+    return value
+
+
+FiniteJsonValue = Annotated[Any, AfterValidator(finite_json)]
+FiniteJsonObject = Annotated[dict[str, Any], AfterValidator(finite_json)]
+
 FINITE_JSON: dict[str, Any] = {"x-finite-json": "any"}
 FINITE_JSON_OBJECT: dict[str, Any] = {"x-finite-json": "object"}
 """For ``json_schema_extra`` of a field holding any JSON: the OpenAPI document names it FiniteJson
@@ -49,18 +79,9 @@ def given_then(field: str, needs: str) -> dict[str, Any]:
     }
 
 
-def _metadata_schema(schema: dict[str, Any]) -> None:
-    # pydantic says the key rule with patternProperties, which lets other keys through unchecked
-    schema.pop("patternProperties", None)
-    schema["propertyNames"] = {"minLength": 1, "maxLength": 128, "pattern": NO_NUL}
-    schema["additionalProperties"] = {"type": "string", "maxLength": 1024, "pattern": NO_NUL}
-
-
 MetadataKey = Annotated[str, Field(min_length=1, max_length=128, pattern=NO_NUL)]
 MetadataValue = Annotated[str, Field(max_length=1024, pattern=NO_NUL)]
-Metadata = Annotated[
-    dict[MetadataKey, MetadataValue], Field(max_length=64, json_schema_extra=_metadata_schema)
-]
+Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=64)]
 """User metadata of an object: at most 64 pairs (keys 1-128, values at most 1024 characters)."""
 PlatformRole = Literal["admin", "privileged", "user"]
 ProjectRole = Literal["data_owner", "data_scientist"]

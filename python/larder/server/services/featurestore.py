@@ -186,6 +186,12 @@ def _create_versioned(
                 select(func.max(cls.version)).where(cls.project_id == project_id, cls.name == name)
             )
             v = (latest or 0) + 1
+            if v > MAX_VERSION:
+                raise ConflictError(
+                    f"{kind} '{name}' has a version {MAX_VERSION}, the largest number; create it with an explicit "
+                    "version=, or under another name.",
+                    details={"name": name, "max_version": MAX_VERSION},
+                )
         elif v < 1:
             raise InvalidArgumentError(f"Versions start at 1, got {v}.", details={"version": v})
         row = make(v)
@@ -394,6 +400,7 @@ def _query_feature_groups(query: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 MAX_QUERY_DEPTH = 8
+MAX_VERSION = 1_000_000  # feature group and feature view versions (the API's bound)
 
 
 def _resolve_query(

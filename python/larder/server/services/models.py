@@ -74,6 +74,7 @@ DIRECTIONS = ("max", "min")
 PENDING_STALE_SECONDS = 900
 """A pending version without a heartbeat for this long (seconds) is abandoned and cleaned up."""
 MAX_JSON_BYTES = 256 * 1024
+MAX_VERSION = 2**31 - 1  # versions are 32-bit in every database
 MAX_METRICS = 200
 MAX_METRIC_NAME = 128
 MAX_FILES_PER_BATCH = 1000
@@ -408,10 +409,17 @@ def _insert_version(
         if version is None:
             number = db.execute(
                 update(RegisteredModel)
-                .where(RegisteredModel.id == model.id)
+                .where(RegisteredModel.id == model.id, RegisteredModel.last_version < MAX_VERSION)
                 .values(last_version=RegisteredModel.last_version + 1)
                 .returning(RegisteredModel.last_version)
-            ).scalar_one()
+            ).scalar_one_or_none()
+            if number is None:  # a version was saved with the largest number: there is no next one
+                db.rollback()
+                raise ConflictError(
+                    f"Model '{model.name}' has a version {MAX_VERSION}, the largest number; save with an explicit "
+                    "version=, or under another model name.",
+                    details={"model": model.name, "max_version": MAX_VERSION},
+                )
         else:
             number = version
             exists = db.scalar(
