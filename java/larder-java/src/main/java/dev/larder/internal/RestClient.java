@@ -217,6 +217,11 @@ public final class RestClient implements AutoCloseable {
         if (ssl != null) {
           throw tlsFailure(ssl);
         }
+        if (attempt == 0 && staleConnection(e)) {
+          // a kept-alive connection the server had closed (uvicorn closes idle ones after 5 s): the
+          // request never reached it, so any method may be sent again, once
+          continue;
+        }
         if (retry && attempt < RETRIES) {
           backoff(attempt);
           continue;
@@ -245,6 +250,17 @@ public final class RestClient implements AutoCloseable {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
+  }
+
+  private static boolean staleConnection(Throwable e) {
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      String m = String.valueOf(t.getMessage());
+      if (t instanceof java.io.EOFException || m.contains("EOF reached") || m.contains("Connection reset")
+          || m.contains("connection was closed") || m.contains("Broken pipe")) {
+        return true;
+      }
+    }
+    return false;
   }
 
   private static SSLException sslCause(Throwable e) {
