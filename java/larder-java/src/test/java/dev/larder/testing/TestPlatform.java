@@ -64,7 +64,8 @@ public final class TestPlatform {
     try {
       Path out = Files.createTempDirectory("larder-jvm-platform-");
       ProcessBuilder pb = new ProcessBuilder(python, repo.resolve("tests/jvm_platform.py").toString(), out.toString());
-      pb.redirectError(out.resolveSibling(out.getFileName() + ".log").toFile());
+      Path log = out.resolveSibling(out.getFileName() + ".log");
+      pb.redirectError(log.toFile());
       pb.environment().entrySet().removeIf(e -> e.getKey().startsWith("LARDER_") || e.getKey().startsWith("AWS_"));
       Process p = pb.start();
       BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
@@ -80,15 +81,15 @@ public final class TestPlatform {
       }
       if (ready == null) {
         p.waitFor(10, TimeUnit.SECONDS);
-        String log = Files.exists(out.resolveSibling(out.getFileName() + ".log"))
-            ? Files.readString(out.resolveSibling(out.getFileName() + ".log")) : "";
-        throw new IllegalStateException("tests/jvm_platform.py failed:\n" + String.join("\n", lines) + "\n" + log);
+        String errors = Files.exists(log) ? Files.readString(log) : "";
+        throw new IllegalStateException("tests/jvm_platform.py failed:\n" + String.join("\n", lines) + "\n" + errors);
       }
       OutputStream stdin = p.getOutputStream();
       Runtime.getRuntime().addShutdownHook(new Thread(() -> {
         try {
           stdin.close(); // the script stops its servers and removes its folder
           p.waitFor(60, TimeUnit.SECONDS);
+          Files.deleteIfExists(log);
         } catch (IOException | InterruptedException ignored) {
           p.destroy();
         }
