@@ -25,6 +25,7 @@ started it exited), then stops every server and removes what it wrote.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -42,6 +43,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from aws_fixtures import ACCOUNT, MOTO_SERVER, free_port  # noqa: E402
+
 from conftest import LarderServer  # noqa: E402
 
 SCOPES = ["project", "featurestore", "modelregistry", "dataset"]
@@ -83,7 +85,9 @@ def rows_of(table: Any) -> dict[str, Any]:
 def start_moto(work: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     log = open(work / "moto.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([MOTO_SERVER, "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [MOTO_SERVER, "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT
+    )
     url = f"http://127.0.0.1:{port}"
     import requests
 
@@ -128,7 +132,9 @@ def misnamed_server(home: Path) -> LarderServer:
     )
     (tls / "server.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM) + ca.pem)
     (tls / "server.key").write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
     )
     return server.start()
 
@@ -137,7 +143,9 @@ def make_user(server: LarderServer, base: str, keys: Path) -> dict[str, str]:
     name = f"{base}-{uuid.uuid4().hex[:6]}"
     admin = server.admin_key
     ok(server.api("POST", "/users", admin, json={"username": name, "email": f"{name}@example.com"}), 201)
-    created = ok(server.api("POST", "/apikeys", admin, json={"name": "k1", "scopes": SCOPES, "user": name}), 201)
+    created = ok(
+        server.api("POST", "/apikeys", admin, json={"name": "k1", "scopes": SCOPES, "user": name}), 201
+    )
     path = keys / f"{name}.key"
     path.write_text(created["key"] + "\n")
     path.chmod(0o600)
@@ -168,7 +176,9 @@ def setup_aws(moto: str, users: dict[str, dict[str, str]]) -> dict[str, Any]:
         SecretString=json.dumps({"api-key": users["erin"]["key"], "note": "for the nightly job"}),
     )
     client("ssm", **static).put_parameter(
-        Name=f"/larder/role/{roles['params']['role']}/type/api-key", Value=users["frank"]["key"], Type="SecureString"
+        Name=f"/larder/role/{roles['params']['role']}/type/api-key",
+        Value=users["frank"]["key"],
+        Type="SecureString",
     )
     return {"endpoint": moto, "region": "eu-west-1", "roles": roles}
 
@@ -179,7 +189,11 @@ def feature_data(conn: Any, out: Path) -> dict[str, Any]:
 
     fs = conn.get_feature_store()
     weather = fs.create_feature_group(
-        "weather", version=1, primary_key=["origin"], event_time="time_hour", online_enabled=True,
+        "weather",
+        version=1,
+        primary_key=["origin"],
+        event_time="time_hour",
+        online_enabled=True,
         description="hourly weather at the origin airport",
     )
     origins = ["EWR", "JFK", "LGA", "SFO"]
@@ -195,7 +209,7 @@ def feature_data(conn: Any, out: Path) -> dict[str, Any]:
                     "time_hour": hours(h),
                     "temp": None if (o == "LGA" and h == 12) else round(rng.uniform(-5, 30), 2),
                     "wind": rng.randint(0, 40),
-                    "note": None if h == 30 else f"{o} at {h}h, \"quoted\" and ünïcode",
+                    "note": None if h == 30 else f'{o} at {h}h, "quoted" and ünïcode',
                 }
             )
     weather.insert(pa.Table.from_pylist(w_rows))
@@ -251,9 +265,11 @@ def feature_data(conn: Any, out: Path) -> dict[str, Any]:
     vectors["features"] = serving._serving_features
 
     # point in time: flights with the weather at the origin (max_age 12h) and the destination airport
-    query = flights.select_all().join(
-        weather.select(["temp", "wind"]), on=["origin"], max_age=dt.timedelta(hours=12)
-    ).join(airports.select(["alt"]), left_on=["dest"], right_on=["faa"], prefix="dest_")
+    query = (
+        flights.select_all()
+        .join(weather.select(["temp", "wind"]), on=["origin"], max_age=dt.timedelta(hours=12))
+        .join(airports.select(["alt"]), left_on=["dest"], right_on=["faa"], prefix="dest_")
+    )
     delays = fs.create_feature_view("delays", query, version=1, labels=["delayed"])
     start, end = hours(6), hours(40)
     x, y = delays.training_data(start_time=start, end_time=end, dataframe_type="pyarrow")
@@ -326,10 +342,8 @@ def main() -> None:
 
     def cleanup(*_: Any) -> None:
         for s in servers:
-            try:
+            with contextlib.suppress(Exception):  # best effort at shutdown
                 s.stop()
-            except Exception:  # noqa: S110 - best effort at shutdown
-                pass
         for p in procs:
             p.terminate()
             try:
@@ -352,14 +366,19 @@ def main() -> None:
         moto_proc, moto = start_moto(work)
         procs.append(moto_proc)
 
-        users = {n: make_user(main_server, n, keys) for n in ("alice", "bob", "carol", "dave", "erin", "frank")}
+        users = {
+            n: make_user(main_server, n, keys) for n in ("alice", "bob", "carol", "dave", "erin", "frank")
+        }
         project = f"jvm_{uuid.uuid4().hex[:6]}"
         alice = users["alice"]["key"]
         ok(main_server.api("POST", "/projects", alice, json={"name": project}), 201)
         for n in ("bob", "carol", "dave", "erin", "frank"):
             ok(
                 main_server.api(
-                    "PUT", f"/projects/{project}/members/{users[n]['name']}", alice, json={"role": "data_scientist"}
+                    "PUT",
+                    f"/projects/{project}/members/{users[n]['name']}",
+                    alice,
+                    json={"role": "data_scientist"},
                 ),
                 200,
             )
@@ -375,8 +394,13 @@ def main() -> None:
 
         port = int(main_server.url.rsplit(":", 1)[1])
         conn = larder.connection(
-            host="127.0.0.1", port=port, project=project, trust_store_path=main_server.ca,
-            api_key_value=alice, engine="python", cert_folder=str(work / "py-certs"),
+            host="127.0.0.1",
+            port=port,
+            project=project,
+            trust_store_path=main_server.ca,
+            api_key_value=alice,
+            engine="python",
+            cert_folder=str(work / "py-certs"),
         )
         fs_info = feature_data(conn, out)
         model_info = model_data(conn, work)
@@ -391,8 +415,12 @@ def main() -> None:
             "admin_key_file": str(main_server.admin_key_file),
             "project": project,
             "users": users,
-            "misnamed": {"port": int(other.url.rsplit(":", 1)[1]), "ca": other.ca, "project": other_project,
-                         "admin_key_file": str(other.admin_key_file)},
+            "misnamed": {
+                "port": int(other.url.rsplit(":", 1)[1]),
+                "ca": other.ca,
+                "project": other_project,
+                "admin_key_file": str(other.admin_key_file),
+            },
             "aws": aws,
             "feature_store": fs_info,
             "model": model_info,
