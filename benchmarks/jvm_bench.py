@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from conftest import LarderServer  # noqa: E402
 
 PY_CHILD = r"""
-import json, random, sys, time
+import json, random, statistics, sys, time
 t0 = time.perf_counter()
 import larder
 host, port, project, ca, key_file, view, n_keys, singles, batches, batch_size, connects = sys.argv[1:12]
@@ -178,7 +178,9 @@ def main() -> None:
                 else:
                     cmd = [sys.executable, "-c", PY_CHILD, *common, *sizes]
                 start = time.perf_counter()
-                out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
+                out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+                if out.returncode != 0:
+                    raise SystemExit(f"{lang} benchmark failed:\n{out.stdout}\n{out.stderr}")
                 res = json.loads(out.stdout.strip().splitlines()[-1])
                 res["process_s"] = time.perf_counter() - start
                 results[lang] = res

@@ -174,7 +174,7 @@ public final class LarderConnection implements AutoCloseable {
     host = h;
     port = p;
     rest = new RestClient("https://" + urlHost(h) + ":" + p, key.key(), ssl, config.timeout,
-        "larder-java/" + VERSION);
+        "larder-java/" + VERSION, config.hostnameVerification);
     checkVersion(rest.get("/version"));
     project = resolveProject(proj);
     JsonNode creds = rest.get("/projects/" + project + "/credentials");

@@ -226,7 +226,7 @@ public final class FeatureView {
     body.put("entries", entries);
     body.put("passed_features", passed);
     body.put("allow_missing", allowMissing);
-    JsonNode out = fs.rest().post(vectorsPath, body);
+    JsonNode out = fs.rest().postFast(vectorsPath, Json.bytes(body));
     List<String> served = Json.strings(out, "features");
     List<List<Object>> vectors = new ArrayList<>();
     for (JsonNode v : out.path("vectors")) {

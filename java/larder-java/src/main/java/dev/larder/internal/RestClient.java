@@ -27,9 +27,6 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ThreadFactory;
-import java.util.concurrent.atomic.AtomicInteger;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLException;
 import javax.net.ssl.SSLHandshakeException;
@@ -42,7 +39,6 @@ import javax.net.ssl.SSLHandshakeException;
 public final class RestClient implements AutoCloseable {
   private static final Set<String> IDEMPOTENT = Set.of("GET", "HEAD", "PUT", "DELETE");
   private static final int RETRIES = 3;
-  private static final AtomicInteger THREADS = new AtomicInteger();
 
   private final String baseUrl;
   private final String apiUrl;
@@ -50,6 +46,7 @@ public final class RestClient implements AutoCloseable {
   private final Duration timeout;
   private final HttpClient http;
   private final String userAgent;
+  private final FastPost fast;
 
   /**
    * Creates the client.
@@ -61,23 +58,63 @@ public final class RestClient implements AutoCloseable {
    * @param userAgent the User-Agent header
    */
   public RestClient(String baseUrl, String apiKey, SSLContext ssl, Duration timeout, String userAgent) {
+    this(baseUrl, apiKey, ssl, timeout, userAgent, true);
+  }
+
+  /**
+   * Creates the client.
+   *
+   * @param baseUrl e.g. {@code https://larder.example.com:8181} ({@code /api/v1} is appended)
+   * @param apiKey the API key (null for public routes only)
+   * @param ssl the TLS context
+   * @param timeout connect and per-request timeout
+   * @param userAgent the User-Agent header
+   * @param hostnameVerification whether {@code ssl} checks the host name (for the serving fast path)
+   */
+  public RestClient(String baseUrl, String apiKey, SSLContext ssl, Duration timeout, String userAgent,
+      boolean hostnameVerification) {
     this.baseUrl = baseUrl.replaceAll("/+$", "");
     this.apiUrl = this.baseUrl + "/api/v1";
     this.authorization = apiKey == null ? null : "ApiKey " + apiKey;
     this.timeout = timeout;
     this.userAgent = userAgent;
-    ThreadFactory daemons = r -> {
-      Thread t = new Thread(r, "larder-http-" + THREADS.incrementAndGet());
-      t.setDaemon(true);
-      return t;
-    };
     this.http = HttpClient.newBuilder()
         .version(HttpClient.Version.HTTP_1_1)
         .sslContext(ssl)
         .connectTimeout(timeout)
         .followRedirects(HttpClient.Redirect.NEVER)
-        .executor(Executors.newCachedThreadPool(daemons))
+        .executor(Runnable::run)
         .build();
+    URI u = URI.create(this.baseUrl);
+    String h = u.getHost().startsWith("[") ? u.getHost().substring(1, u.getHost().length() - 1) : u.getHost();
+    this.fast = new FastPost(ssl, hostnameVerification, h, u.getPort() < 0 ? 443 : u.getPort(), timeout,
+        authorization, userAgent);
+  }
+
+  /**
+   * POSTs JSON on the serving fast path (kept-alive TLS sockets, a minimal HTTP/1.1 exchange); falls
+   * back to {@link #send} (with its retries and explanations) when the connection fails.
+   *
+   * @param path the path under /api/v1
+   * @param payload the JSON body
+   * @return the decoded JSON
+   */
+  public JsonNode postFast(String path, byte[] payload) {
+    FastPost.Response r;
+    try {
+      r = fast.post("/api/v1" + path, payload);
+    } catch (IOException e) {
+      return send("POST", path, payload);
+    }
+    if (r.status() >= 400) {
+      throw fromResponse(r.status(), r.body());
+    }
+    try {
+      return Json.parse(r.body());
+    } catch (IOException e) {
+      throw new ServerException("The platform answered POST " + path + " with a body that is not JSON (HTTP "
+          + r.status() + ").", Map.of("status", r.status()));
+    }
   }
 
   /** @return the platform's base URL, e.g. {@code https://host:8181} */
@@ -92,7 +129,7 @@ public final class RestClient implements AutoCloseable {
 
   @Override
   public void close() {
-    // the JDK 17 HttpClient has no close(); its daemon threads end when idle
+    fast.close(); // the JDK 17 HttpClient has no close(); its threads end when idle
   }
 
   /**
