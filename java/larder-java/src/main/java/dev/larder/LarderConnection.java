@@ -17,7 +17,6 @@ import dev.larder.storage.Namespace;
 import dev.larder.storage.Storage;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.KeyStore;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -157,7 +156,6 @@ public final class LarderConnection implements AutoCloseable {
       Names.check("project", proj);
     }
     String trust = config.trustStorePath != null ? config.trustStorePath : env("LARDER_TRUST_STORE");
-    KeyStore trustStore = null;
     if (trust != null) {
       Path tp = Path.of(trust.startsWith("~/") ? System.getProperty("user.home") + trust.substring(1) : trust);
       if (!Files.isRegularFile(tp)) {
@@ -165,9 +163,10 @@ public final class LarderConnection implements AutoCloseable {
             + "certificate (PEM; a platform keeps it at <home>/tls/ca.pem).", Map.of("trust_store_path",
             tp.toString()));
       }
-      trustStore = Tls.loadTrustStore(tp, config.trustStorePassword);
     }
-    SSLContext ssl = Tls.context(trustStore, config.hostnameVerification);
+    SSLContext ssl = trust == null ? Tls.context(null, config.hostnameVerification)
+        : Tls.cachedContext(Path.of(trust.startsWith("~/") ? System.getProperty("user.home") + trust.substring(1)
+            : trust), config.trustStorePassword, config.hostnameVerification);
     ApiKeys.Resolved key = ApiKeys.resolve(h, p, config.apiKeyValue, config.apiKeyFile, config.secretsStore,
         config.regionName, config.env);
     apiKeySource = key.source();

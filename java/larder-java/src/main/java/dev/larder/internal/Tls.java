@@ -89,6 +89,34 @@ public final class Tls {
     }
   }
 
+  private static final Map<String, SSLContext> CONTEXTS = new java.util.concurrent.ConcurrentHashMap<>();
+
+  /**
+   * The SSL context of a trust store file, shared by the connections that use the same file (as it
+   * is on disk: path, size, modification time) and settings, so that they resume TLS sessions
+   * instead of a full handshake each.
+   *
+   * @param path the trust store
+   * @param password its password (PKCS#12/JKS), or null
+   * @param hostnameVerification whether host names are checked
+   * @return the context
+   */
+  public static SSLContext cachedContext(Path path, char[] password, boolean hostnameVerification) {
+    String key;
+    try {
+      key = path.toRealPath() + "|" + Files.size(path) + "|" + Files.getLastModifiedTime(path).toMillis() + "|"
+          + hostnameVerification + "|" + (password == null ? 0 : java.util.Arrays.hashCode(password));
+    } catch (IOException e) {
+      return context(loadTrustStore(path, password), hostnameVerification); // raises the usual message
+    }
+    SSLContext ctx = CONTEXTS.get(key);
+    if (ctx == null) {
+      ctx = context(loadTrustStore(path, password), hostnameVerification);
+      CONTEXTS.put(key, ctx);
+    }
+    return ctx;
+  }
+
   /**
    * The SSL context.
    *
