@@ -27,6 +27,9 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.atomic.AtomicInteger;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLException;
 import javax.net.ssl.SSLHandshakeException;
@@ -39,6 +42,12 @@ import javax.net.ssl.SSLHandshakeException;
 public final class RestClient implements AutoCloseable {
   private static final Set<String> IDEMPOTENT = Set.of("GET", "HEAD", "PUT", "DELETE");
   private static final int RETRIES = 3;
+  private static final AtomicInteger THREADS = new AtomicInteger();
+  private static final ThreadFactory DAEMONS = r -> {
+    Thread t = new Thread(r, "larder-http-" + THREADS.incrementAndGet());
+    t.setDaemon(true);
+    return t;
+  };
 
   private final String baseUrl;
   private final String apiUrl;
@@ -83,7 +92,9 @@ public final class RestClient implements AutoCloseable {
         .sslContext(ssl)
         .connectTimeout(timeout)
         .followRedirects(HttpClient.Redirect.NEVER)
-        .executor(Runnable::run)
+        // its own daemon threads: on the caller's thread (Runnable::run) a kept-alive connection the server
+        // had closed was not noticed until the request timed out
+        .executor(Executors.newCachedThreadPool(DAEMONS))
         .build();
     URI u = URI.create(this.baseUrl);
     String h = u.getHost().startsWith("[") ? u.getHost().substring(1, u.getHost().length() - 1) : u.getHost();

@@ -28,6 +28,10 @@ class SparkSuite extends AnyFunSuite with BeforeAndAfterAll {
     val tmp = Files.createTempDirectory("larder-spark-test")
     val b = SparkSession.builder().master("local[2]").appName("larder-spark-test")
       .config("spark.ui.enabled", "false")
+      .config("spark.driver.host", "127.0.0.1")
+      .config("spark.driver.bindAddress", "127.0.0.1")
+      .config("spark.sql.codegen.wholeStage", "false") // tiny tables: compiling code costs more than it saves
+      .config("spark.sql.adaptive.enabled", "false")
       .config("spark.sql.shuffle.partitions", "2")
       .config("spark.databricks.delta.snapshotPartitions", "2")
       .config("spark.local.dir", tmp.resolve("local").toString)
