@@ -115,7 +115,7 @@ public final class LarderConnection implements AutoCloseable {
         throw e;
       }
       connected = true;
-      LOG.log(System.Logger.Level.INFO, "Connected to " + url() + " project " + project + " as " + user);
+      LOG.log(System.Logger.Level.DEBUG, "Connected to " + url() + " project " + project + " as " + user);
     }
   }
 
@@ -262,7 +262,7 @@ public final class LarderConnection implements AutoCloseable {
       connected = false;
       teardown();
       if (was) {
-        LOG.log(System.Logger.Level.INFO, "Closed the Larder connection");
+        LOG.log(System.Logger.Level.DEBUG, "Closed the Larder connection");
       }
     }
   }

@@ -282,6 +282,24 @@ class ConnectionTest {
   }
 
   @Test
+  void theServingFastPathVerifiesTheHostNameToo() {
+    java.nio.file.Path ca = Path.of(P.str("/misnamed/ca"));
+    String url = "https://" + P.host() + ":" + P.json().at("/misnamed/port").asInt();
+    byte[] body = "{}".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    dev.larder.internal.RestClient verifying = new dev.larder.internal.RestClient(url, null,
+        dev.larder.internal.Tls.context(dev.larder.internal.Tls.loadTrustStore(ca, null), true),
+        java.time.Duration.ofSeconds(10), "test", true);
+    ConnectionFailedException e = assertThrows(ConnectionFailedException.class, () -> verifying.postFast("/version",
+        body));
+    assertTrue(e.getMessage().contains("hostnameVerification(false)"), e.getMessage());
+    dev.larder.internal.RestClient chainOnly = new dev.larder.internal.RestClient(url, null,
+        dev.larder.internal.Tls.context(dev.larder.internal.Tls.loadTrustStore(ca, null), false),
+        java.time.Duration.ofSeconds(10), "test", false);
+    // the request reaches the server, which refuses POST on /version
+    assertThrows(dev.larder.errors.InvalidArgumentException.class, () -> chainOnly.postFast("/version", body));
+  }
+
+  @Test
   void pkcs12TrustStoreNeedsItsPassword() throws Exception {
     Path p12 = tmp.resolve("larder-truststore.p12");
     Process keytool = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "keytool").toString(),
