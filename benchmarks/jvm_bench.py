@@ -8,7 +8,7 @@ integer keys with five features (online), a feature view over it. Then, each in 
 - connect: builder (Java) / ``larder.connection(...)`` (Python) to the first feature store handle,
   the first in the process (JVM start and class loading excluded, imports included for Python
   since ``import larder`` is light) and the median of ``--connects`` more;
-- single: p50/p99 of ``--singles`` one-key ``get_feature_vector`` calls, random keys, after 500 warm-ups;
+- single: p50/p99 of ``--singles`` one-key ``get_feature_vector`` calls, random keys, after 3000 single and 50 batch warm-ups;
 - batch: p50/p99 of ``--batches`` ``get_feature_vectors`` calls of ``--batch-size`` random keys.
 
 Java runs benchmarks/jvm/VectorBench.java against the installed ``dev.larder:larder-java`` (run
@@ -49,8 +49,10 @@ for _ in range(int(connects)):
 fv = fs.get_feature_view(view, 1)
 rnd = random.Random(42)
 n = int(n_keys)
-for _ in range(500):
+for _ in range(3000):
     fv.get_feature_vector({"id": rnd.randrange(n)})
+for _ in range(50):
+    fv.get_feature_vectors([{"id": rnd.randrange(n)} for _ in range(int(batch_size))])
 single = []
 for _ in range(int(singles)):
     e = {"id": rnd.randrange(n)}; s = time.perf_counter(); fv.get_feature_vector(e); single.append((time.perf_counter() - s) * 1000)
@@ -199,7 +201,7 @@ def main() -> None:
     print(f"\n## JVM connector vs Python client ({report['when']}, {report['machine']}, {report['java']})\n")
     print(
         f"One server over HTTPS on loopback, SQLite online store, {args.keys:,} keys x 5 features; "
-        f"{args.singles} single-key and {args.batches} {args.batch_size}-key requests after 500 warm-ups.\n"
+        f"{args.singles} single-key and {args.batches} {args.batch_size}-key requests after 3000 single and 50 batch warm-ups.\n"
     )
     print("| | Java (larder-java) | Python (larder) |")
     print("|---|---|---|")

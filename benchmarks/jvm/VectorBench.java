@@ -43,7 +43,7 @@ public final class VectorBench {
     }
     FeatureView fv = fs.getFeatureView(view, 1);
     Random rnd = new Random(42);
-    for (int i = 0; i < 500; i++) { // warm-up: JIT, TLS session, keep-alive connection
+    for (int i = 0; i < 3000; i++) { // warm-up: JIT, TLS session, keep-alive connection
       fv.getFeatureVector(Map.of(keyColumn, (long) rnd.nextInt(nKeys)));
     }
     double[] single = new double[singles];
@@ -55,6 +55,13 @@ public final class VectorBench {
       if (v.isEmpty()) {
         throw new IllegalStateException("empty vector");
       }
+    }
+    for (int i = 0; i < 50; i++) {
+      List<Map<String, Object>> entries = new ArrayList<>(batchSize);
+      for (int j = 0; j < batchSize; j++) {
+        entries.add(Map.of(keyColumn, (long) rnd.nextInt(nKeys)));
+      }
+      fv.getFeatureVectors(entries);
     }
     double[] batch = new double[batches];
     for (int i = 0; i < batches; i++) {

@@ -164,7 +164,7 @@ public final class LarderConnection implements AutoCloseable {
             tp.toString()));
       }
     }
-    SSLContext ssl = trust == null ? Tls.context(null, config.hostnameVerification)
+    SSLContext ssl = trust == null ? Tls.cachedContext(null, null, config.hostnameVerification)
         : Tls.cachedContext(Path.of(trust.startsWith("~/") ? System.getProperty("user.home") + trust.substring(1)
             : trust), config.trustStorePassword, config.hostnameVerification);
     ApiKeys.Resolved key = ApiKeys.resolve(h, p, config.apiKeyValue, config.apiKeyFile, config.secretsStore,

@@ -282,6 +282,20 @@ class ConnectionTest {
   }
 
   @Test
+  void aConnectionIdleLongerThanTheServersKeepAliveDoesNotStall() throws Exception {
+    try (LarderConnection c = base().apiKeyValue(P.key("alice")).build()) {
+      c.getModelRegistry().getModelNames();
+      Thread.sleep(6500); // the server (uvicorn) closes idle connections after 5 s
+      long start = System.nanoTime();
+      c.getModelRegistry().getModelNames();
+      c.getFeatureStore().getFeatureView("weather_serving").getFeatureVector(Map.of("origin", "JFK"));
+      double seconds = (System.nanoTime() - start) / 1e9;
+      // the JDK's default (idle connections kept 1200 s) made this take ~28 s
+      assertTrue(seconds < 10, "took " + seconds + " s after an idle pause");
+    }
+  }
+
+  @Test
   void theServingFastPathVerifiesTheHostNameToo() {
     java.nio.file.Path ca = Path.of(P.str("/misnamed/ca"));
     String url = "https://" + P.host() + ":" + P.json().at("/misnamed/port").asInt();

@@ -226,12 +226,9 @@ public final class FeatureView {
     body.put("entries", entries);
     body.put("passed_features", passed);
     body.put("allow_missing", allowMissing);
-    JsonNode out = fs.rest().postFast(vectorsPath, Json.bytes(body));
-    List<String> served = Json.strings(out, "features");
-    List<List<Object>> vectors = new ArrayList<>();
-    for (JsonNode v : out.path("vectors")) {
-      vectors.add((List<Object>) Json.toJava(v));
-    }
+    List<String> served = new ArrayList<>();
+    List<List<Object>> vectors = new ArrayList<>(entries.size());
+    Json.readVectors(fs.rest().postFastRaw(vectorsPath, Json.bytes(body)), served, vectors);
     Map<String, Integer> index = new HashMap<>();
     for (int i = 0; i < served.size(); i++) {
       index.putIfAbsent(served.get(i), i);

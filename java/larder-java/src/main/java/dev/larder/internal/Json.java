@@ -134,6 +134,71 @@ public final class Json {
     return n.asText();
   }
 
+  /**
+   * Parses JSON, raising a {@link dev.larder.errors.ServerException} that names the call when it is not JSON.
+   *
+   * @param data the bytes
+   * @param what the call, e.g. {@code "POST /projects/p/..."}
+   * @return the tree
+   */
+  public static JsonNode parse(byte[] data, String what) {
+    try {
+      return parse(data);
+    } catch (IOException e) {
+      throw new dev.larder.errors.ServerException("The platform answered " + what + " with a body that is not JSON.");
+    }
+  }
+
+  /**
+   * Reads a feature vector answer ({@code {"features": [...], "vectors": [[...], ...], ...}}) in one
+   * streaming pass, without a tree: the serving hot path.
+   *
+   * @param data the body
+   * @param features receives the feature names
+   * @param vectors receives one list of plain values per vector
+   */
+  public static void readVectors(byte[] data, List<String> features, List<List<Object>> vectors) {
+    try (com.fasterxml.jackson.core.JsonParser p = MAPPER.getFactory().createParser(data)) {
+      if (p.nextToken() != com.fasterxml.jackson.core.JsonToken.START_OBJECT) {
+        throw new IOException("not an object");
+      }
+      while (p.nextToken() == com.fasterxml.jackson.core.JsonToken.FIELD_NAME) {
+        String field = p.currentName();
+        com.fasterxml.jackson.core.JsonToken t = p.nextToken();
+        if (field.equals("features") && t == com.fasterxml.jackson.core.JsonToken.START_ARRAY) {
+          while (p.nextToken() != com.fasterxml.jackson.core.JsonToken.END_ARRAY) {
+            features.add(p.getText());
+          }
+        } else if (field.equals("vectors") && t == com.fasterxml.jackson.core.JsonToken.START_ARRAY) {
+          while (p.nextToken() == com.fasterxml.jackson.core.JsonToken.START_ARRAY) {
+            List<Object> v = new ArrayList<>();
+            for (com.fasterxml.jackson.core.JsonToken x = p.nextToken();
+                x != com.fasterxml.jackson.core.JsonToken.END_ARRAY; x = p.nextToken()) {
+              switch (x) {
+                case VALUE_STRING: v.add(p.getText()); break;
+                case VALUE_NUMBER_INT:
+                  v.add(p.getNumberType() == com.fasterxml.jackson.core.JsonParser.NumberType.BIG_INTEGER
+                      ? p.getBigIntegerValue() : (Object) p.getLongValue());
+                  break;
+                case VALUE_NUMBER_FLOAT: v.add(p.getDoubleValue()); break;
+                case VALUE_TRUE: v.add(Boolean.TRUE); break;
+                case VALUE_FALSE: v.add(Boolean.FALSE); break;
+                case VALUE_NULL: v.add(null); break;
+                default: v.add(toJava(MAPPER.readTree(p))); break; // a nested value
+              }
+            }
+            vectors.add(v);
+          }
+        } else {
+          p.skipChildren();
+        }
+      }
+    } catch (IOException e) {
+      throw new dev.larder.errors.ServerException("The platform's feature vector answer is not the expected JSON ("
+          + e.getMessage() + ").");
+    }
+  }
+
   /** @param n an object node @return it as a map */
   @SuppressWarnings("unchecked")
   public static Map<String, Object> toMap(JsonNode n) {

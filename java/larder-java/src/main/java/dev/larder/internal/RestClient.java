@@ -41,8 +41,24 @@ import javax.net.ssl.SSLHandshakeException;
  */
 public final class RestClient implements AutoCloseable {
   private static final Set<String> IDEMPOTENT = Set.of("GET", "HEAD", "PUT", "DELETE");
+
+  static {
+    // The JDK HttpClient keeps idle connections 1200 s by default; the platform's server (uvicorn)
+    // closes them after 5 s, and the JDK then stalls ~30 s on the dead connection before it retries
+    // (measured: every request after 6.5 s idle took 28.5 s). Read once, when the first HttpClient
+    // of the JVM is built: an application that sets it itself (-Djdk.httpclient.keepalive.timeout=...)
+    // keeps its value.
+    if (System.getProperty("jdk.httpclient.keepalive.timeout") == null) {
+      System.setProperty("jdk.httpclient.keepalive.timeout", "4");
+    }
+  }
   private static final int RETRIES = 3;
   private static final AtomicInteger THREADS = new AtomicInteger();
+  private static final java.util.concurrent.ConcurrentHashMap<ClientKey, HttpClient> CLIENTS =
+      new java.util.concurrent.ConcurrentHashMap<>();
+
+  /** One shared HttpClient per platform URL, TLS context (by identity) and timeout. */
+  private record ClientKey(String baseUrl, SSLContext ssl, Duration timeout) {}
   private static final ThreadFactory DAEMONS = r -> {
     Thread t = new Thread(r, "larder-http-" + THREADS.incrementAndGet());
     t.setDaemon(true);
@@ -87,15 +103,18 @@ public final class RestClient implements AutoCloseable {
     this.authorization = apiKey == null ? null : "ApiKey " + apiKey;
     this.timeout = timeout;
     this.userAgent = userAgent;
-    this.http = HttpClient.newBuilder()
-        .version(HttpClient.Version.HTTP_1_1)
-        .sslContext(ssl)
-        .connectTimeout(timeout)
-        .followRedirects(HttpClient.Redirect.NEVER)
-        // its own daemon threads: on the caller's thread (Runnable::run) a kept-alive connection the server
-        // had closed was not noticed until the request timed out
-        .executor(Executors.newCachedThreadPool(DAEMONS))
-        .build();
+    // connections to the same platform with the same TLS settings share one HttpClient and its
+    // kept-alive connections: a reconnect (or a second connection) skips the TLS handshake
+    this.http = CLIENTS.computeIfAbsent(new ClientKey(this.baseUrl, ssl, timeout),
+        k -> HttpClient.newBuilder()
+            .version(HttpClient.Version.HTTP_1_1)
+            .sslContext(ssl)
+            .connectTimeout(timeout)
+            .followRedirects(HttpClient.Redirect.NEVER)
+            // its own daemon threads: on the caller's thread (Runnable::run) a kept-alive connection the
+            // server had closed was not noticed until the request timed out
+            .executor(Executors.newCachedThreadPool(DAEMONS))
+            .build());
     URI u = URI.create(this.baseUrl);
     String h = u.getHost().startsWith("[") ? u.getHost().substring(1, u.getHost().length() - 1) : u.getHost();
     this.fast = new FastPost(ssl, hostnameVerification, h, u.getPort() < 0 ? 443 : u.getPort(), timeout,
@@ -111,21 +130,27 @@ public final class RestClient implements AutoCloseable {
    * @return the decoded JSON
    */
   public JsonNode postFast(String path, byte[] payload) {
+    return Json.parse(postFastRaw(path, payload), "POST " + path);
+  }
+
+  /**
+   * Like {@link #postFast} but returns the raw JSON bytes of a 2xx answer.
+   *
+   * @param path the path under /api/v1
+   * @param payload the JSON body
+   * @return the body
+   */
+  public byte[] postFastRaw(String path, byte[] payload) {
     FastPost.Response r;
     try {
       r = fast.post("/api/v1" + path, payload);
     } catch (IOException e) {
-      return send("POST", path, payload);
+      return exchange("POST", path, payload).body();
     }
     if (r.status() >= 400) {
       throw fromResponse(r.status(), r.body());
     }
-    try {
-      return Json.parse(r.body());
-    } catch (IOException e) {
-      throw new ServerException("The platform answered POST " + path + " with a body that is not JSON (HTTP "
-          + r.status() + ").", Map.of("status", r.status()));
-    }
+    return r.body();
   }
 
   /** @return the platform's base URL, e.g. {@code https://host:8181} */

@@ -102,6 +102,9 @@ public final class Tls {
    * @return the context
    */
   public static SSLContext cachedContext(Path path, char[] password, boolean hostnameVerification) {
+    if (path == null) {
+      return CONTEXTS.computeIfAbsent("default|" + hostnameVerification, k -> context(null, hostnameVerification));
+    }
     String key;
     try {
       key = path.toRealPath() + "|" + Files.size(path) + "|" + Files.getLastModifiedTime(path).toMillis() + "|"
