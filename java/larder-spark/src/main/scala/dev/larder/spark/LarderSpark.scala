@@ -166,7 +166,7 @@ class LarderSpark(val connection: LarderConnection, val spark: SparkSession) {
   def insert(fg: FeatureGroup, df: DataFrame, operation: String = "upsert"): JMap[String, AnyRef] =
     Inserts.insert(this, fg, df, operation)
 
-  /** Java-friendly [[insert]] with the default operation (upsert). */
+  /** Java-friendly `insert(fg, df, operation)` with the default operation (upsert). */
   def insert(fg: FeatureGroup, df: DataFrame): JMap[String, AnyRef] = insert(fg, df, "upsert")
 }
 
