@@ -23,9 +23,10 @@ class SparkSuite extends AnyFunSuite with BeforeAndAfterAll {
   private var spark: SparkSession = _
   private var conn: LarderConnection = _
   private var ls: LarderSpark = _
+  private var tmp: java.nio.file.Path = _
 
   override def beforeAll(): Unit = {
-    val tmp = Files.createTempDirectory("larder-spark-test")
+    tmp = Files.createTempDirectory("larder-spark-test")
     val b = SparkSession.builder().master("local[2]").appName("larder-spark-test")
       .config("spark.ui.enabled", "false")
       .config("spark.driver.host", "127.0.0.1")
@@ -45,6 +46,11 @@ class SparkSuite extends AnyFunSuite with BeforeAndAfterAll {
   override def afterAll(): Unit = {
     if (conn != null) conn.close()
     if (spark != null) spark.stop()
+    if (tmp != null) {
+      val walk = Files.walk(tmp)
+      try walk.sorted(java.util.Comparator.reverseOrder()).forEach(p => Files.deleteIfExists(p))
+      finally walk.close()
+    }
   }
 
   /** A value as the Python side wrote it into JSON: timestamps as epoch microseconds. */
