@@ -389,6 +389,35 @@ def main() -> None:
         admin.post("/projects", {"name": other_project})
         admin.close()
         aws = setup_aws(moto, users)
+        # an S3 object store (moto) with a namespace, and a project whose datasets live there
+        ok(
+            main_server.api(
+                "POST",
+                "/objectstores",
+                main_server.admin_key,
+                json={
+                    "name": "moto",
+                    "type": "s3",
+                    "endpoint_url": moto,
+                    "region": "us-east-1",
+                    "access_key_id": "testing",
+                    "secret_access_key": "testing",
+                    "role_arn": f"arn:aws:iam::{ACCOUNT}:role/larder-store",
+                },
+            ),
+            201,
+        )
+        ok(
+            main_server.api(
+                "POST",
+                "/namespaces",
+                main_server.admin_key,
+                json={"name": "lake", "object_store": "moto", "bucket": "larder-jvm-lake"},
+            ),
+            201,
+        )
+        s3_project = f"jvm_s3_{uuid.uuid4().hex[:6]}"
+        ok(main_server.api("POST", "/projects", alice, json={"name": s3_project, "namespace": "lake"}), 201)
 
         import larder
 
@@ -405,6 +434,18 @@ def main() -> None:
         fs_info = feature_data(conn, out)
         model_info = model_data(conn, work)
         conn.close()
+        with larder.connection(
+            host="127.0.0.1",
+            port=port,
+            project=s3_project,
+            trust_store_path=main_server.ca,
+            api_key_value=alice,
+            engine="python",
+            cert_folder=str(work / "py-certs"),
+        ) as s3_conn:  # a model saved on S3: SHA-256 parts, checked by S3 itself on upload
+            s3_model = s3_conn.get_model_registry().python.create_model("lake-model", metrics={"auc": 0.7})
+            s3_model.save(model_info["source"])
+        model_info["s3"] = {"project": s3_project, "name": "lake-model", "version": s3_model.version}
 
         platform = {
             "url": main_server.url,

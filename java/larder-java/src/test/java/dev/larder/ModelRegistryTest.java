@@ -92,6 +92,24 @@ class ModelRegistryTest {
   }
 
   @Test
+  void aModelOnS3IsDownloadedWithItsSha256PartsChecked() throws Exception {
+    JsonNode s3 = P.json().at("/model/s3");
+    try (LarderConnection c = P.builder().project(s3.path("project").asText()).build()) {
+      Model m = c.getModelRegistry().getModel(s3.path("name").asText(), s3.path("version").asInt());
+      Artifact big = m.artifacts().stream().filter(a -> a.path().equals("weights/big.bin")).findFirst().orElseThrow();
+      assertEquals("sha256", big.algorithm(), "S3 stores' saves are SHA-256");
+      assertEquals(2, big.parts().size());
+      Path dir = m.download(tmp.resolve("lake"));
+      Iterator<Map.Entry<String, JsonNode>> it = P.json().at("/model/files").fields();
+      while (it.hasNext()) {
+        Map.Entry<String, JsonNode> f = it.next();
+        assertArrayEquals(Files.readAllBytes(Path.of(f.getValue().asText())), Files.readAllBytes(dir.resolve(f.getKey())),
+            f.getKey());
+      }
+    }
+  }
+
+  @Test
   void corruptedArtifactIsRefusedAndNothingIsLeft() throws Exception {
     JsonNode bad = P.json().at("/model/corrupted");
     Model broken = mr.getModel(bad.path("name").asText(), bad.path("version").asInt());

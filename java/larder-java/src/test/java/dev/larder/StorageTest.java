@@ -70,6 +70,33 @@ class StorageTest {
   }
 
   @Test
+  void objectStreamsOnS3WithVendedCredentials() throws Exception {
+    String admin = Files.readString(Path.of(P.str("/admin_key_file"))).strip();
+    try (LarderConnection conn = P.builder().apiKeyValue(admin).build()) {
+      Namespace lake = conn.getNamespace("lake");
+      assertEquals("larder-jvm-lake", lake.bucket());
+      String name = "jvm-s3-" + UUID.randomUUID().toString().substring(0, 6);
+      Dataset ds = lake.createDataset(name, "on moto's S3");
+      assertEquals("s3://larder-jvm-lake/" + name, ds.uri());
+      assertTrue(ds.storageOptions().containsKey("AWS_SESSION_TOKEN"));
+      assertFalse(ds.credentials().toString().contains(ds.credentials().secretAccessKey()), "no secret in toString");
+      byte[] data = new byte[2 * 1024 * 1024 + 3];
+      new Random(5).nextBytes(data);
+      DatasetRef ref = ds.ref("a/b/blob.bin");
+      try (OutputStream out = ref.openOutputStream(Map.of("where", "s3"))) {
+        out.write(data);
+      }
+      assertEquals(data.length, ref.size());
+      assertArrayEquals(data, ref.readBytes());
+      assertEquals(Map.of("where", "s3"), ref.metadata());
+      assertEquals(List.of("a/b"), ds.ref("a").list().stream().map(DatasetRef::key).toList());
+      ref.delete();
+      assertFalse(ref.isFile());
+      lake.deleteDataset(name);
+    }
+  }
+
+  @Test
   void othersDatasetsStayInvisible() {
     try (LarderConnection alice = P.builder().build();
         LarderConnection bob = P.builder().apiKeyValue(P.key("bob")).build()) {
