@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 STAMP := $(VENV)/.installed-$(shell cat python/pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: demo test bench docs lint typecheck unit e2e install sysdeps clean
+.PHONY: demo test bench docs lint typecheck unit e2e install sysdeps clean java-install java-test java-bench
 
 # System packages the tests use as real services: redis-server (Debian). Java's keytool ships with the JDK.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -34,8 +34,23 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	cd python && ../$(VENV)/bin/mypy
 
-test: lint typecheck sysdeps docs
+test: lint typecheck sysdeps docs java-test
 	$(VENV)/bin/pytest -q python/tests tests
+
+# The JVM connector (java/: larder-java, larder-spark_2.13) with Maven. The first run downloads its
+# dependencies from Maven Central into ~/.m2; later runs work offline. Its JUnit and ScalaTest suites
+# start their own live platform (tests/jvm_platform.py with this .venv's Python: larder servers,
+# moto_server, data written by the Python client), and also compile and run examples/scala.
+MVN := mvn -B -ntp
+java-install:
+	$(MVN) -q -f java/pom.xml install -DskipTests
+
+java-test: $(STAMP)
+	LARDER_PYTHON=$(CURDIR)/$(PY) $(MVN) -f java/pom.xml install
+
+# Connect time and online vector latency from Java beside the Python client, on one server.
+java-bench: $(STAMP) java-install
+	$(PY) benchmarks/jvm_bench.py $(BENCH_ARGS)
 
 # The documentation site into site/, strictly (broken links and warnings fail). mkdocs runs
 # auto_doc.py as a hook, which writes the API, CLI and benchmark pages into docs/generated/.

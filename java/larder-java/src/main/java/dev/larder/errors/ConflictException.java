@@ -1,0 +1,37 @@
+package dev.larder.errors;
+
+import java.util.Map;
+
+/** The request conflicts with the resource's current state (HTTP 409). */
+public class ConflictException extends LarderException {
+  private static final long serialVersionUID = 1L;
+
+  /**
+   * Creates the exception.
+   *
+   * @param message what was wrong, with which value, and what to do (never a secret)
+   * @param details machine-readable context (names, values, limits), never secrets; may be null
+   */
+  public ConflictException(String message, Map<String, Object> details) {
+    super(message, details);
+  }
+
+  /**
+   * Creates the exception without details.
+   *
+   * @param message what was wrong, with which value, and what to do (never a secret)
+   */
+  public ConflictException(String message) {
+    super(message, null);
+  }
+
+  @Override
+  public String errorCode() {
+    return "conflict";
+  }
+
+  @Override
+  public int httpStatus() {
+    return 409;
+  }
+}
