@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from larder import __version__
 from larder.errors import INTERNAL_ERROR_MESSAGE, LarderError, PayloadTooLargeError, ServerError
+from larder.server import ui
 from larder.server.api import featurestore_routes, registry_routes, routes, storage_routes
 from larder.server.api.asgi import Disconnected, read_body, replay
 from larder.server.api.deps import Caller
@@ -188,6 +189,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return _error_response(500, ServerError(INTERNAL_ERROR_MESSAGE).to_body())
+
+    ui.mount(app, API_PREFIX)  # the web UI at /: last, its 404 page takes every path left outside /api
 
     # online serving answers before routing (see VectorsFastPath), inside the body limit and the log
     app.add_middleware(featurestore_routes.VectorsFastPath, state=app.state)
