@@ -1,8 +1,8 @@
 """Chart specifications: what the page's JavaScript hands to Chart.js (see ``static/app.js``).
 
-A spec is plain JSON rendered into the page as ``<script type="application/json">`` (data, not
-code: the Content-Security-Policy allows no inline script), next to a ``<canvas>`` and a table
-holding the same numbers for screen readers and for copying.
+A spec is plain JSON rendered into the ``data-spec`` attribute of a ``<canvas>`` (data, not code:
+the Content-Security-Policy allows no inline script), next to a table holding the same numbers
+for screen readers and for copying.
 """
 
 from __future__ import annotations

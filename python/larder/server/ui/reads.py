@@ -81,13 +81,21 @@ def preview_rows(fg: FeatureGroup, dataset: Dataset, box: SecretBox, delta_versi
 
 
 @dataclass
+class Entry:
+    """A row of a listing: a folder (``key`` ends with ``/``, ``entry`` None) or an object."""
+
+    key: str
+    entry: ObjectEntry | None = None
+
+
+@dataclass
 class Listing:
-    """One page of a dataset's keys under ``prefix``: ``folders`` (deeper keys, as ``prefix/name/``),
-    ``objects``, and ``next_after`` (the cursor of the next page, or None)."""
+    """One page of a dataset's keys under ``prefix``, in key order: ``entries`` (folders, for
+    deeper keys, as ``prefix/name/``, and objects), and ``next_after`` (the next page's cursor, or
+    None); ``total`` counts the dataset's indexed objects."""
 
     prefix: str
-    folders: list[str]
-    objects: list[ObjectEntry]
+    entries: list[Entry]
     next_after: str | None
     total: int
 
@@ -120,8 +128,7 @@ def list_objects(db: Session, dataset: Dataset, prefix: str, after: str | None, 
     key = _key(db)
     in_prefix = [ObjectEntry.dataset_id == dataset.id, key >= prefix, key < prefix + _TOP]
     cursor = after if after and after.startswith(prefix) else None
-    folders: list[str] = []
-    objects: list[ObjectEntry] = []
+    entries: list[Entry] = []
     next_after: str | None = None
     while True:
         stmt = select(ObjectEntry).where(*in_prefix)
@@ -132,22 +139,22 @@ def list_objects(db: Session, dataset: Dataset, prefix: str, after: str | None, 
             break
         jumped = False
         for row in batch:
-            if len(folders) + len(objects) == limit:
+            if len(entries) == limit:
                 next_after = cursor
                 break
             rest = row.key[len(prefix) :]
             if "/" in rest:
                 folder = prefix + rest.split("/", 1)[0] + "/"
-                folders.append(folder)
+                entries.append(Entry(folder))
                 cursor = folder + _TOP  # past every key in the folder
                 jumped = True
                 break
-            objects.append(row)
+            entries.append(Entry(row.key, row))
             cursor = row.key
         if next_after is not None or (not jumped and len(batch) <= limit):
             break
     total = db.scalar(select(func.count(ObjectEntry.id)).where(ObjectEntry.dataset_id == dataset.id)) or 0
-    return Listing(prefix, folders, objects, next_after, int(total))
+    return Listing(prefix, entries, next_after, int(total))
 
 
 def object_metadata(entry: ObjectEntry) -> dict[str, str]:

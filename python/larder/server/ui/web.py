@@ -189,13 +189,15 @@ async def read_form(request: Request) -> dict[str, str]:
 
 
 async def read_form_lists(request: Request) -> dict[str, list[str]]:
+    body = (await request.body()).decode("utf-8", errors="replace")
+    if not body:
+        return {}  # a form without fields: the CSRF check refuses it (403), not the parser
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype != "application/x-www-form-urlencoded":
         raise InvalidArgumentError(
             f"Send the form as application/x-www-form-urlencoded, not {ctype or 'no content type'!r}.",
             details={"content_type": ctype},
         )
-    body = (await request.body()).decode("utf-8", errors="replace")
     try:
         pairs = parse_qsl(body, keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
     except ValueError:

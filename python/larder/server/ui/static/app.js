@@ -1,4 +1,4 @@
-// Larder UI: charts from the JSON the server renders into the page, copy buttons. No inline
+// Larder UI: charts from the JSON the server renders into each canvas's data-spec, copy buttons. No inline
 // scripts (the Content-Security-Policy forbids them); htmx swaps re-run setup on the new content.
 "use strict";
 
@@ -6,8 +6,7 @@ const COLORS = ["#00594f", "#c2410c", "#1d4ed8", "#7e22ce", "#4d7c0f", "#b91c1c"
 const BEST = "#c2410c";
 
 function chartData(canvas) {
-  const source = document.getElementById(canvas.dataset.chart);
-  return source ? JSON.parse(source.textContent) : null;
+  return canvas.dataset.spec ? JSON.parse(canvas.dataset.spec) : null;
 }
 
 function makeChart(canvas) {
@@ -60,12 +59,16 @@ function setup(root) {
       }
     });
   });
-  root.querySelectorAll("select[data-submit]").forEach((select) => {
-    if (select.dataset.ready) return;
-    select.dataset.ready = "1";
-    select.addEventListener("change", () => select.form.requestSubmit());
-  });
 }
 
+// a <select data-submit> submits its form when it changes (htmx, when the form has hx-get, swaps
+// the part of the page it names); one listener for the whole document, so swapped-in selects work
+document.addEventListener("change", (event) => {
+  const select = event.target;
+  if (select instanceof HTMLSelectElement && select.dataset.submit !== undefined && select.form) {
+    select.form.requestSubmit();
+  }
+});
 document.addEventListener("DOMContentLoaded", () => setup(document));
-document.addEventListener("htmx:afterSettle", (event) => setup(event.target));
+// after an htmx swap: draw the charts and wire the buttons that came in (setup is idempotent)
+document.addEventListener("htmx:afterSettle", () => setup(document));
