@@ -25,8 +25,9 @@ from urllib.parse import quote
 
 import pytest
 import requests
-from conftest import LARDER
 from ui_fixtures import AXE, Site, browser, screenshots, ui_site  # noqa: F401 - fixtures
+
+from conftest import LARDER
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -38,7 +39,11 @@ DATASET = "/namespaces/default/datasets/raw-files"
 # every page of alice's data: (path, the <h1>, text the page must show)
 PAGES = [
     ("/", "Projects", ["flights", "alice's project"]),
-    ("/projects/flights", "Project flights", ["alice (owner)", "data_owner", "weather", "flight_delays", "flight_delay"]),
+    (
+        "/projects/flights",
+        "Project flights",
+        ["alice (owner)", "data_owner", "weather", "flight_delays", "flight_delay"],
+    ),
     (f"{FG}/flights/1", "Feature group flights", ["flight_id", "primary key", "event time", "upsert", "400"]),
     (f"{FG}/weather/1", "Feature group weather", ["wind_speed", "online", "Null values per column"]),
     (f"{FG}/planes/1", "Feature group planes", ["tailnum", "seats"]),
@@ -47,7 +52,11 @@ PAGES = [
     (FV, "Feature view flight_delays", ["ASOF LEFT JOIN", "delayed", "train: 2,218"]),
     (f"{FV}/trainingdatasets/1", "Training dataset v1", ["Split train", "Split test", "plane_seats"]),
     (MODEL, "Model flight_delay", ["roc_auc", "Best by roc_auc", "version 1"]),
-    (f"{MODEL}/1", "Model flight_delay", ["Lineage", "flight_delays v1", "model.pkl", "production", "Input example"]),
+    (
+        f"{MODEL}/1",
+        "Model flight_delay",
+        ["Lineage", "flight_delays v1", "model.pkl", "production", "Input example"],
+    ),
     ("/namespaces", "Namespaces", ["default"]),
     ("/namespaces/default", "Namespace default", ["raw-files", "flights_featurestore"]),
     (DATASET, "Dataset raw-files", ["exports/", "README.md", "Indexed objects", "Sync"]),
@@ -207,14 +216,25 @@ def test_charts_are_drawn_by_chart_js_from_the_catalog(open_browser):
         " return {type: c.config.type, labels: c.data.labels, data: c.data.datasets[0].data,"
         " styles: c.data.datasets[0].pointStyle}; }"
     )
-    assert chart == {"type": "line", "labels": ["v1", "v2"], "data": [0.71, 0.66], "styles": ["star", "circle"]}
+    assert chart == {
+        "type": "line",
+        "labels": ["v1", "v2"],
+        "data": [0.71, 0.66],
+        "styles": ["star", "circle"],
+    }
     b.page.select_option("#metric", "accuracy")
     b.page.select_option("#direction", "min")  # htmx swaps the section: the best is now v2
-    b.page.wait_for_function("() => document.querySelector('#metric-title').parentElement.innerText.includes('v2')")
+    b.page.wait_for_function(
+        "() => document.querySelector('#metric-title').parentElement.innerText.includes('v2')"
+    )
     b.page.wait_for_load_state("networkidle")
     assert "Best by accuracy: version 2" in b.page.inner_text("#metric-section")
-    b.page.wait_for_function("() => Chart.getChart(document.querySelector('canvas[data-chart]')) !== undefined")
-    data = b.page.evaluate("() => Chart.getChart(document.querySelector('canvas[data-chart]')).data.datasets[0].data")
+    b.page.wait_for_function(
+        "() => Chart.getChart(document.querySelector('canvas[data-chart]')) !== undefined"
+    )
+    data = b.page.evaluate(
+        "() => Chart.getChart(document.querySelector('canvas[data-chart]')).data.datasets[0].data"
+    )
     assert data == [0.79, 0.78] and "direction=min" in b.page.url
 
     b.goto(f"{FG}/weather/1")
@@ -262,8 +282,10 @@ def test_model_artifacts_download(open_browser):
     assert pickle.loads(Path(path).read_bytes()) == {"kind": "gbt"}  # noqa: S301 - our own test file
 
 
-def test_dataset_pages_by_key(ui_site, open_browser):
-    r = ui_site.server.api("POST", "/namespaces/default/datasets", ui_site.keys["alice"], json={"name": "many-files"})
+def test_dataset_pages_by_key(ui_site, open_browser):  # noqa: F811 - pytest fixtures
+    r = ui_site.server.api(
+        "POST", "/namespaces/default/datasets", ui_site.keys["alice"], json={"name": "many-files"}
+    )
     assert r.status_code == 201, r.text
     keys = [f"part-{i:04d}.bin" for i in range(230)] + [f"logs/{i}.txt" for i in range(5)] + ["zz/last.txt"]
     with ui_site.server.session(ui_site.keys["alice"]) as s:
@@ -280,7 +302,9 @@ def test_dataset_pages_by_key(ui_site, open_browser):
     pages = 0
     while True:
         pages += 1
-        names = b.page.eval_on_selector_all("section[aria-labelledby=files-title] tbody td:first-child a", "as => as.map(a => a.innerText)")
+        names = b.page.eval_on_selector_all(
+            "section[aria-labelledby=files-title] tbody td:first-child a", "as => as.map(a => a.innerText)"
+        )
         assert len(names) <= 100
         seen += names
         nxt = b.page.query_selector("a[rel=next]")
@@ -295,15 +319,15 @@ def test_dataset_pages_by_key(ui_site, open_browser):
     b.page.wait_for_load_state("networkidle")
     b.page.click("a:text('logs/')")
     b.page.wait_for_load_state("networkidle")
-    assert sorted(b.page.eval_on_selector_all("tbody td:first-child a", "as => as.map(a => a.innerText)")) == [
-        f"{i}.txt" for i in range(5)
-    ]
+    assert sorted(
+        b.page.eval_on_selector_all("tbody td:first-child a", "as => as.map(a => a.innerText)")
+    ) == [f"{i}.txt" for i in range(5)]
 
 
 # --- API keys, sessions, login links ------------------------------------------------------------------
 
 
-def test_api_key_created_shown_once_copied_then_revoked(open_browser, ui_site):
+def test_api_key_created_shown_once_copied_then_revoked(open_browser, ui_site):  # noqa: F811 - pytest fixtures
     b = open_browser("alice")
     b.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=ui_site.url)
     b.goto("/apikeys")
@@ -330,8 +354,10 @@ def test_api_key_created_shown_once_copied_then_revoked(open_browser, ui_site):
     assert len(pages) == 1  # only the response to the create form
 
 
-def test_sessions_end_on_logout_key_revocation_and_from_the_keys_page(ui_site, open_browser):
-    key, _ = ui_site.server.create_key("alice", "project,featurestore", Path(ui_site.server.home), name="short-lived")
+def test_sessions_end_on_logout_key_revocation_and_from_the_keys_page(ui_site, open_browser):  # noqa: F811 - pytest fixtures
+    key, _ = ui_site.server.create_key(
+        "alice", "project,featurestore", Path(ui_site.server.home), name="short-lived"
+    )
     ui_site.keys["short"] = key  # also checked for leaks by the other tests
     s = http(ui_site)
     page = s.get(ui_site.url + "/login")
@@ -357,7 +383,11 @@ def test_sessions_end_on_logout_key_revocation_and_from_the_keys_page(ui_site, o
     ids = re.findall(r'action="/sessions/(\d+)/revoke"', keys_page)
     assert len(ids) >= 2
     newest = ids[0]  # b signed in last: newest first
-    r = a.post(f"{ui_site.url}/sessions/{newest}/revoke", data={"csrf_token": csrf_of(keys_page)}, allow_redirects=False)
+    r = a.post(
+        f"{ui_site.url}/sessions/{newest}/revoke",
+        data={"csrf_token": csrf_of(keys_page)},
+        allow_redirects=False,
+    )
     assert r.status_code == 303
     assert b.get(ui_site.url + "/", allow_redirects=False).status_code == 303
     cookie = a.cookies.get("__Host-larder_session")
@@ -369,7 +399,7 @@ def test_sessions_end_on_logout_key_revocation_and_from_the_keys_page(ui_site, o
     assert r.status_code == 303 and "reason=ended" in r.headers["location"]
 
 
-def test_login_link_signs_in_once(ui_site, open_browser):
+def test_login_link_signs_in_once(ui_site, open_browser):  # noqa: F811 - pytest fixtures
     r = ui_site.server.api("POST", "/ui/login-links", ui_site.keys["bob"])
     assert r.status_code == 201
     url = r.json()["url"]
@@ -390,14 +420,16 @@ def test_larder_ui_and_ui_url_open_the_embedded_platform_signed_in(tmp_path, bro
     env.pop("LARDER_URL", None)
     env.pop("LARDER_API_KEY", None)
     try:
-        out = subprocess.run([LARDER, "ui", "--no-browser"], capture_output=True, text=True, env=env, timeout=120)
+        out = subprocess.run(
+            [LARDER, "ui", "--no-browser"], capture_output=True, text=True, env=env, timeout=120
+        )
         assert out.returncode == 0, out.stderr
         url = out.stdout.strip()
         assert re.fullmatch(r"https://127\.0\.0\.1:\d+/login/link\?token=[A-Za-z0-9_-]{43}", url)
-        code = (
-            "import larder; c = larder.connection(); print(c.ui_url()); c.close()"
+        code = "import larder; c = larder.connection(); print(c.ui_url()); c.close()"
+        py = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
         )
-        py = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
         assert py.returncode == 0, py.stderr
         url2 = py.stdout.strip().splitlines()[-1]
         assert url2 != url and url2.split("?")[0] == url.split("?")[0]
@@ -457,10 +489,14 @@ def test_a_user_of_another_project_sees_none_of_its_pages(open_browser):
     assert "alice" not in b.page.inner_text("main")
 
 
-def test_every_form_checks_csrf_and_origin(ui_site):
+def test_every_form_checks_csrf_and_origin(ui_site):  # noqa: F811 - pytest fixtures
     s = http_sign_in(ui_site, "alice")
     token = csrf_of(s.get(ui_site.url + "/apikeys").text)
-    forms = [("/apikeys", {"name": "csrf-probe", "scopes": "project"}), ("/logout", {}), ("/admin/users", {"username": "zed"})]
+    forms = [
+        ("/apikeys", {"name": "csrf-probe", "scopes": "project"}),
+        ("/logout", {}),
+        ("/admin/users", {"username": "zed"}),
+    ]
     forms += [("/apikeys/alice-main/revoke", {}), ("/sessions/1/revoke", {})]
     for path, fields in forms:
         for extra, headers in (
@@ -475,7 +511,11 @@ def test_every_form_checks_csrf_and_origin(ui_site):
     assert s.get(ui_site.url + "/apikeys").status_code == 200  # still signed in, key not revoked
     assert "csrf-probe" not in s.get(ui_site.url + "/apikeys").text
     fresh = http(ui_site)  # the sign-in form has its own double-submit token
-    r = fresh.post(ui_site.url + "/login", data={"api_key": ui_site.keys["alice"], "csrf_token": "x"}, allow_redirects=False)
+    r = fresh.post(
+        ui_site.url + "/login",
+        data={"api_key": ui_site.keys["alice"], "csrf_token": "x"},
+        allow_redirects=False,
+    )
     assert r.status_code == 403 and "__Host-larder_session" not in r.headers.get("set-cookie", "")
 
 
@@ -500,7 +540,7 @@ BAD = [
 ]
 
 
-def test_bad_input_gets_a_page_naming_the_value_never_a_500(ui_site):
+def test_bad_input_gets_a_page_naming_the_value_never_a_500(ui_site):  # noqa: F811 - pytest fixtures
     s = http_sign_in(ui_site, "alice")
     for path, status, shown in BAD:
         r = s.get(ui_site.url + path, allow_redirects=False)

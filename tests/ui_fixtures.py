@@ -72,7 +72,9 @@ def _frames(n_flights: int = 3000) -> dict[str, Any]:
             "time_hour": np.tile(hours, len(origins)),
             "temp": rng.normal(40, 15, len(hours) * 3).round(1),
             "humid": rng.uniform(20, 100, len(hours) * 3).round(1),
-            "wind_speed": np.where(rng.random(len(hours) * 3) < 0.05, np.nan, rng.gamma(2, 5, len(hours) * 3)),
+            "wind_speed": np.where(
+                rng.random(len(hours) * 3) < 0.05, np.nan, rng.gamma(2, 5, len(hours) * 3)
+            ),
             "precip": rng.exponential(0.02, len(hours) * 3).round(3),
         }
     )
@@ -81,7 +83,9 @@ def _frames(n_flights: int = 3000) -> dict[str, Any]:
         {
             "tailnum": np.array(tails, dtype=object),
             "built": rng.integers(1980, 2013, len(tails)),
-            "type": rng.choice(["Fixed wing multi engine", "Fixed wing single engine"], len(tails)).astype(object),
+            "type": rng.choice(["Fixed wing multi engine", "Fixed wing single engine"], len(tails)).astype(
+                object
+            ),
             "engines": rng.integers(1, 4, len(tails)),
             "seats": rng.integers(20, 400, len(tails)),
         }
@@ -132,7 +136,10 @@ def build_flights(server: LarderServer, key: str, tmp: Path) -> None:
     try:
         fs = conn.get_feature_store()
         weather = fs.create_feature_group(
-            "weather", primary_key=["origin"], event_time="time_hour", online_enabled=True,
+            "weather",
+            primary_key=["origin"],
+            event_time="time_hour",
+            online_enabled=True,
             description="Hourly weather at the three NYC airports",
         )
         weather.insert(data["weather"])
@@ -145,7 +152,9 @@ def build_flights(server: LarderServer, key: str, tmp: Path) -> None:
         )
         airports.insert(data["airports"])
         flights = fs.create_feature_group(
-            "flights", primary_key=["flight_id"], event_time="time_hour",
+            "flights",
+            primary_key=["flight_id"],
+            event_time="time_hour",
             description="Departures from NYC; label: delayed > 15 min",
         )
         flights.insert(data["flights"])
@@ -158,12 +167,19 @@ def build_flights(server: LarderServer, key: str, tmp: Path) -> None:
             .join(planes.select(["built", "type", "engines", "seats"]), on=["tailnum"], prefix="plane_")
             .join(airports.select(["alt", "lat", "lon"]), left_on=["dest"], right_on=["faa"], prefix="dest_")
         )
-        fv = fs.create_feature_view("flight_delays", query, labels=["delayed"], description="Departure delay > 15 min")
+        fv = fs.create_feature_view(
+            "flight_delays", query, labels=["delayed"], description="Departure delay > 15 min"
+        )
         cut = datetime(2013, 2, 15, tzinfo=timezone.utc)
-        td = fv.create_training_data(train_end=cut, test_start=cut, description="train Jan to mid-Feb, test after")
+        td = fv.create_training_data(
+            train_end=cut, test_start=cut, description="train Jan to mid-Feb, test after"
+        )
         X_train, _, y_train, _ = fv.get_training_data(td)
         mr = conn.get_model_registry()
-        for name, metrics in (("gbt", {"roc_auc": 0.71, "accuracy": 0.79}), ("logreg", {"roc_auc": 0.66, "accuracy": 0.78})):
+        for name, metrics in (
+            ("gbt", {"roc_auc": 0.71, "accuracy": 0.79}),
+            ("logreg", {"roc_auc": 0.66, "accuracy": 0.78}),
+        ):
             folder = tmp / f"model-{name}"
             folder.mkdir()
             (folder / "model.pkl").write_bytes(pickle.dumps({"kind": name}))
@@ -191,8 +207,12 @@ def build_files(server: LarderServer, key: str, tmp: Path) -> list[str]:
 
     parts = urlsplit(server.url)
     conn = larder.connection(
-        host=parts.hostname, port=parts.port, project="flights", trust_store_path=server.ca,
-        api_key_value=key, cert_folder=str(tmp / "certs-files"),
+        host=parts.hostname,
+        port=parts.port,
+        project="flights",
+        trust_store_path=server.ca,
+        api_key_value=key,
+        cert_folder=str(tmp / "certs-files"),
     )
     keys = []
     try:
@@ -201,7 +221,9 @@ def build_files(server: LarderServer, key: str, tmp: Path) -> list[str]:
         for month in ("01", "02"):
             for day in range(1, 4):
                 key_ = f"exports/2013/{month}/day-{day:02d}.csv"
-                (ds.root / key_).write_text("flight_id,delayed\n1,0\n", metadata={"source": "bts", "month": month})
+                (ds.root / key_).write_text(
+                    "flight_id,delayed\n1,0\n", metadata={"source": "bts", "month": month}
+                )
                 keys.append(key_)
         (ds.root / "README.md").write_text("# Raw exports\n", metadata={"kind": "doc"})
         keys.append("README.md")
@@ -221,7 +243,9 @@ def ui_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             server.create_user(user)
             keys[user], files[user] = server.create_key(user, USER_SCOPES, tmp, name=f"{user}-main")
         for user, project in (("alice", "flights"), ("bob", "other")):
-            r = server.api("POST", "/projects", keys[user], json={"name": project, "description": f"{user}'s project"})
+            r = server.api(
+                "POST", "/projects", keys[user], json={"name": project, "description": f"{user}'s project"}
+            )
             assert r.status_code == 201, r.text
         build_flights(server, keys["alice"], tmp)
         objects = build_files(server, keys["alice"], tmp)
@@ -243,7 +267,9 @@ def spki_hash(cert_pem: Path) -> str:
 @pytest.fixture(scope="session")
 def browser(ui_site: Site) -> Iterator[Any]:
     if not Path(CHROMIUM).is_file():
-        pytest.fail(f"{CHROMIUM} is missing: `make sysdeps` installs Debian's chromium (or set LARDER_CHROMIUM).")
+        pytest.fail(
+            f"{CHROMIUM} is missing: `make sysdeps` installs Debian's chromium (or set LARDER_CHROMIUM)."
+        )
     from playwright.sync_api import sync_playwright
 
     spki = spki_hash(ui_site.server.home / "tls" / "server.pem")
@@ -267,4 +293,3 @@ def screenshots() -> Path | None:
     path = Path(target)
     path.mkdir(parents=True, exist_ok=True)
     return path
-

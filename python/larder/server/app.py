@@ -190,7 +190,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return _error_response(500, ServerError(INTERNAL_ERROR_MESSAGE).to_body())
 
-    ui.mount(app, API_PREFIX)  # the web UI at /: last, its 404 page takes every path left outside /api
+    ui.mount(app, API_PREFIX, ERROR_RESPONSES)  # the web UI at /: last, its 404 page takes what is left
 
     # online serving answers before routing (see VectorsFastPath), inside the body limit and the log
     app.add_middleware(featurestore_routes.VectorsFastPath, state=app.state)

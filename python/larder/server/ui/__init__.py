@@ -17,6 +17,7 @@ a preview of rows, a page of object keys, Parquet footers, an artifact file).
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.convertors import Convertor, register_url_convertor
@@ -35,10 +36,11 @@ class _PagePath(Convertor[str]):
         return value
 
 
-def mount(app: FastAPI, api_prefix: str) -> None:
+def mount(app: FastAPI, api_prefix: str, responses: dict[int | str, dict[str, Any]]) -> None:
     """Add the UI to ``app``: static files at ``/static``, the pages, the login-link REST route
-    under ``api_prefix``, and an HTML 404 page for any other path outside the API. Call it after
-    every other router is included (the 404 page matches whatever is left)."""
+    under ``api_prefix`` (documented with the API's error ``responses``), and an HTML 404 page for
+    any other path outside the API. Call it after every other router is included (the 404 page
+    matches whatever is left)."""
     from larder.server.ui import (
         account_pages,
         featurestore_pages,
@@ -49,7 +51,7 @@ def mount(app: FastAPI, api_prefix: str) -> None:
     )
 
     register_url_convertor("uipage", _PagePath())
-    app.include_router(account_pages.api_router, prefix=api_prefix)
+    app.include_router(account_pages.api_router, prefix=api_prefix, responses=responses)
     app.mount("/static", StaticFiles(directory=str(web.STATIC)), name="ui-static")
     for module in (account_pages, project_pages, featurestore_pages, registry_pages, storage_pages):
         assert module.router is web.router  # one router; the modules add their pages to it

@@ -48,7 +48,13 @@ def _login_page(
         request, "login.html", status, next_path=next_path, message=message, error=error, login_csrf=token
     )
     response.set_cookie(
-        sessions.LOGIN_CSRF_COOKIE, token, max_age=3600, path="/", secure=True, httponly=True, samesite="strict"
+        sessions.LOGIN_CSRF_COOKIE,
+        token,
+        max_age=3600,
+        path="/",
+        secure=True,
+        httponly=True,
+        samesite="strict",
     )
     return response
 
@@ -70,14 +76,18 @@ def login(request: Request, db: DB, form: Form) -> Response:
     if not api_key.strip():
         return _login_page(request, next_path, None, "Paste an API key (it reads <prefix>.<secret>).", 400)
     if len(api_key) > MAX_KEY_CHARS:
-        return _login_page(request, next_path, None, f"That is not an API key (over {MAX_KEY_CHARS} characters).", 400)
+        return _login_page(
+            request, next_path, None, f"That is not an API key (over {MAX_KEY_CHARS} characters).", 400
+        )
     try:
         signed = sessions.sign_in(db, api_key, request.headers.get("user-agent", ""))
     except AuthenticationError as e:  # the message never holds the key
         return _login_page(request, next_path, None, e.message, 401)
     response = RedirectResponse(next_path, status_code=303)
     set_session_cookie(response, signed)
-    response.delete_cookie(sessions.LOGIN_CSRF_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
+    response.delete_cookie(
+        sessions.LOGIN_CSRF_COOKIE, path="/", secure=True, httponly=True, samesite="strict"
+    )
     return response
 
 
@@ -221,11 +231,17 @@ def create_user(ui: CurrentUI, form: Form) -> Response:
     username = form.get("username", "").strip()
     ui.principal.require_admin()
     try:
-        users.create(ui.db, ui.principal, username, form.get("email", "").strip()[:254], form.get("role", "user"))
+        users.create(
+            ui.db, ui.principal, username, form.get("email", "").strip()[:254], form.get("role", "user")
+        )
     except LarderError as e:  # a bad name or role, or a taken name: the form again, with the reason
         ui.db.rollback()
         return _admin_page(ui, e.http_status, error=e.message)
-    return _admin_page(ui, 201, done=f"Created user '{username}'. Create an API key for them with: larder apikey create --user {username}")
+    return _admin_page(
+        ui,
+        201,
+        done=f"Created user '{username}'. Create an API key for them with: larder apikey create --user {username}",
+    )
 
 
 # --- the REST route that makes login links ----------------------------------------------------------------
@@ -247,4 +263,3 @@ def create_login_link(request: Request, db: DB, caller: Caller) -> LoginLinkOut:
     token, expires = sessions.create_link(db, caller)
     base = str(request.base_url).rstrip("/")
     return LoginLinkOut(url=f"{base}/login/link?token={token}", expires_at=expires)
-

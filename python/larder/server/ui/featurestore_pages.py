@@ -27,7 +27,9 @@ TIMELINE_MAX = 200
 PREVIEW_ROWS = 25
 
 
-def _commit_or_404(commits: list[FeatureGroupCommit], delta_version: int, fg: FeatureGroup) -> FeatureGroupCommit:
+def _commit_or_404(
+    commits: list[FeatureGroupCommit], delta_version: int, fg: FeatureGroup
+) -> FeatureGroupCommit:
     for c in commits:
         if c.delta_version == delta_version:
             return c
@@ -76,7 +78,9 @@ def feature_group(
         selected = _commit_or_404(commits, commit, fg)
     elif with_stats:
         selected = with_stats[-1]
-    stats = json.loads(selected.statistics_json) if selected is not None and selected.statistics_json else None
+    stats = (
+        json.loads(selected.statistics_json) if selected is not None and selected.statistics_json else None
+    )
     histograms = []
     if stats:
         for i, (col, st) in enumerate(stats.get("columns", {}).items()):
@@ -121,7 +125,9 @@ def preview(
     if commits:
         chosen = _commit_or_404(commits, as_of, fg) if as_of is not None else commits[-1]
         try:
-            data = reads.preview_rows(fg, fs.fs_dataset(ui.db, fg.project), ui.box, chosen.delta_version, rows)
+            data = reads.preview_rows(
+                fg, fs.fs_dataset(ui.db, fg.project), ui.box, chosen.delta_version, rows
+            )
         except LarderError as e:
             error = e.message
     return ui.render(
@@ -139,7 +145,9 @@ def preview(
 # --- feature views ------------------------------------------------------------------------------------
 
 
-def _query_parts(ui: UI, query: dict[str, Any], out: list[dict[str, Any]], join: dict[str, Any] | None) -> None:
+def _query_parts(
+    ui: UI, query: dict[str, Any], out: list[dict[str, Any]], join: dict[str, Any] | None
+) -> None:
     """The feature groups of a view's query in join order, each with the features it gives and
     how it is joined."""
     out.append({"group": query["left"], "join": join})

@@ -17,6 +17,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -53,7 +54,53 @@ class Preview:
     delta_version: int
 
 
-def preview_rows(fg: FeatureGroup, dataset: Dataset, box: SecretBox, delta_version: int, limit: int) -> Preview:
+def _open_parquet(uri: str, opts: dict[str, str]) -> Any:
+    """A ``pyarrow.parquet.ParquetFile`` that reads in small buffered chunks (no pre-buffering
+    of whole column chunks): the first rows of a 1M-row row group cost one data page per column."""
+    import pyarrow.parquet as pq
+
+    if uri.startswith("s3://"):
+        from pyarrow import fs as pafs
+
+        s3 = pafs.S3FileSystem(
+            access_key=opts.get("AWS_ACCESS_KEY_ID"),
+            secret_key=opts.get("AWS_SECRET_ACCESS_KEY"),
+            region=opts.get("AWS_REGION"),
+            endpoint_override=opts.get("AWS_ENDPOINT_URL"),
+            scheme="http" if opts.get("AWS_ALLOW_HTTP") else "https",
+        )
+        return pq.ParquetFile(s3.open_input_file(uri[5:]), pre_buffer=False, buffer_size=1 << 16)
+    path = unquote(uri[7:]) if uri.startswith("file://") else uri
+    return pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 16)
+
+
+def _head(dt: Any, opts: dict[str, str], limit: int) -> Any:
+    """The first ``limit`` rows of a Delta table version. Plain tables (reader protocol 1, not
+    partitioned) are read from their data files directly, a batch of ``limit`` rows at a time;
+    others (deletion vectors, column mapping, partition values in paths) through deltalake's
+    dataset, which applies them."""
+    import pyarrow as pa
+
+    protocol = dt.protocol()
+    if protocol.min_reader_version != 1 or protocol.reader_features or dt.metadata().partition_columns:
+        return dt.to_pyarrow_dataset().head(limit)
+    batches, rows = [], 0
+    for uri in dt.file_uris():
+        for batch in _open_parquet(uri, opts).iter_batches(batch_size=limit - rows, use_threads=False):
+            batches.append(batch)
+            rows += batch.num_rows
+            break
+        if rows >= limit:
+            break
+    schema = dt.schema().to_arrow() if not batches else None
+    if schema is not None:
+        return pa.schema(schema).empty_table()
+    return pa.Table.from_batches(batches).slice(0, limit)
+
+
+def preview_rows(
+    fg: FeatureGroup, dataset: Dataset, box: SecretBox, delta_version: int, limit: int
+) -> Preview:
     """The first ``limit`` rows of ``fg``'s Delta table as of ``delta_version``, as display text.
 
     Raises:
@@ -67,7 +114,7 @@ def preview_rows(fg: FeatureGroup, dataset: Dataset, box: SecretBox, delta_versi
     uri, opts = storage_backend.dataset_location(dataset.namespace, dataset.name, box)
     try:
         dt = DeltaTable(f"{uri}/{table_path(fg)}", storage_options=opts or None, version=delta_version)
-        head = dt.to_pyarrow_dataset().head(limit)
+        head = _head(dt, opts, limit)
     except Exception as e:  # deltalake raises its own types (and OSError) for a missing table or version
         raise NotFoundError(
             f"No data of feature group '{fg.name}' v{fg.version} at Delta version {delta_version} in storage "
@@ -82,10 +129,11 @@ def preview_rows(fg: FeatureGroup, dataset: Dataset, box: SecretBox, delta_versi
 
 @dataclass
 class Entry:
-    """A row of a listing: a folder (``key`` ends with ``/``, ``entry`` None) or an object."""
+    """A row of a listing: a folder (``key`` ends with ``/``, ``entry`` None) or an object
+    (``entry`` has its ``key``, ``size``, ``last_modified`` and ``metadata_json``)."""
 
     key: str
-    entry: ObjectEntry | None = None
+    entry: Any = None
 
 
 @dataclass
@@ -126,33 +174,42 @@ def list_objects(db: Session, dataset: Dataset, prefix: str, after: str | None, 
     prefix = check_prefix(prefix)
     limit = max(1, min(int(limit), PAGE_MAX_OBJECTS))
     key = _key(db)
-    in_prefix = [ObjectEntry.dataset_id == dataset.id, key >= prefix, key < prefix + _TOP]
     cursor = after if after and after.startswith(prefix) else None
     entries: list[Entry] = []
     next_after: str | None = None
-    while True:
-        stmt = select(ObjectEntry).where(*in_prefix)
-        if cursor is not None:
-            stmt = stmt.where(key > cursor)
+    while True:  # keys only (the index answers), then the page's objects in one query
+        # one lower bound only: given two (>= prefix, > cursor), SQLite seeks to the first and scans
+        lower = key > cursor if cursor is not None else key >= prefix
+        stmt = select(ObjectEntry.key).where(ObjectEntry.dataset_id == dataset.id, lower, key < prefix + _TOP)
         batch = list(db.scalars(stmt.order_by(key).limit(limit + 1)))
         if not batch:
             break
         jumped = False
-        for row in batch:
+        for k in batch:
             if len(entries) == limit:
                 next_after = cursor
                 break
-            rest = row.key[len(prefix) :]
+            rest = k[len(prefix) :]
             if "/" in rest:
                 folder = prefix + rest.split("/", 1)[0] + "/"
                 entries.append(Entry(folder))
                 cursor = folder + _TOP  # past every key in the folder
                 jumped = True
                 break
-            entries.append(Entry(row.key, row))
-            cursor = row.key
+            entries.append(Entry(k))
+            cursor = k
         if next_after is not None or (not jumped and len(batch) <= limit):
             break
+    wanted = [e.key for e in entries if not e.key.endswith("/")]
+    if wanted:
+        rows = db.execute(
+            select(
+                ObjectEntry.key, ObjectEntry.size, ObjectEntry.last_modified, ObjectEntry.metadata_json
+            ).where(ObjectEntry.dataset_id == dataset.id, ObjectEntry.key.in_(wanted))
+        ).all()
+        by_key = {r.key: r for r in rows}
+        for e in entries:
+            e.entry = by_key.get(e.key)
     total = db.scalar(select(func.count(ObjectEntry.id)).where(ObjectEntry.dataset_id == dataset.id)) or 0
     return Listing(prefix, entries, next_after, int(total))
 
@@ -168,28 +225,17 @@ def parquet_summary(dataset: Dataset, box: SecretBox, path: str, max_columns: in
     Raises:
         NotFoundError: when the file is not there. ServiceUnavailableError: when the store fails.
     """
-    import pyarrow.parquet as pq
-
     uri, opts = storage_backend.dataset_location(dataset.namespace, dataset.name, box)
     try:
-        if uri.startswith("s3://"):
-            from pyarrow import fs as pafs
-
-            s3 = pafs.S3FileSystem(
-                access_key=opts.get("AWS_ACCESS_KEY_ID"),
-                secret_key=opts.get("AWS_SECRET_ACCESS_KEY"),
-                region=opts.get("AWS_REGION"),
-                endpoint_override=opts.get("AWS_ENDPOINT_URL"),
-                scheme="http" if opts.get("AWS_ALLOW_HTTP") else "https",
-            )
-            meta = pq.ParquetFile(s3.open_input_file(f"{uri[5:]}/{path}")).metadata
-        else:
-            meta = pq.ParquetFile(f"{uri}/{path}").metadata
+        meta = _open_parquet(f"{uri}/{path}", opts).metadata
     except FileNotFoundError:
-        raise NotFoundError(f"No file {path!r} in dataset '{dataset.name}'.", details={"path": path}) from None
+        raise NotFoundError(
+            f"No file {path!r} in dataset '{dataset.name}'.", details={"path": path}
+        ) from None
     except OSError as e:
         raise ServiceUnavailableError(
-            f"Could not read {path!r} in dataset '{dataset.name}' ({type(e).__name__}).", details={"path": path}
+            f"Could not read {path!r} in dataset '{dataset.name}' ({type(e).__name__}).",
+            details={"path": path},
         ) from None
     schema = meta.schema.to_arrow_schema()
     columns = []

@@ -106,7 +106,11 @@ def model_version(ui: CurrentUI, project: ProjectName, name: ModelName, version:
 
 @router.get("/projects/{project}/models/{name}/{version}/files/{path:path}")
 def download(
-    ui: CurrentUI, project: ProjectName, name: ModelName, version: Version, path: Annotated[str, Path(max_length=1024)]
+    ui: CurrentUI,
+    project: ProjectName,
+    name: ModelName,
+    version: Version,
+    path: Annotated[str, Path(max_length=1024)],
 ) -> Response:
     """An artifact of a ready version: the file itself on a local store, or a redirect to a
     presigned URL (5 minutes) on S3, so the bytes never pass through the server there."""

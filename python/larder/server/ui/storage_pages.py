@@ -82,7 +82,8 @@ def parse_pairs(text: str) -> dict[str, str]:
         k, eq, v = line.partition("=")
         if not eq or not k.strip():
             raise InvalidArgumentError(
-                f"Write each metadata pair as key=value, one a line; got {line[:60]!r}.", details={"line": line[:60]}
+                f"Write each metadata pair as key=value, one a line; got {line[:60]!r}.",
+                details={"line": line[:60]},
             )
         pairs[k.strip()] = v.strip()
     return pairs

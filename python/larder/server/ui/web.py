@@ -73,10 +73,11 @@ def _when(value: datetime | str | None) -> str:
     if value is None or value == "":
         return "-"
     if isinstance(value, str):
+        text = value
         try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            value = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
-            return value
+            return text
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
     return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -148,7 +149,11 @@ class UI:
         return render(self.request, template, status, ui=self, **context)
 
     def check_csrf(self, form: dict[str, str]) -> None:
-        check_csrf(self.request, form.get("csrf_token") or self.request.headers.get("x-csrf-token"), self.session.csrf_token)
+        check_csrf(
+            self.request,
+            form.get("csrf_token") or self.request.headers.get("x-csrf-token"),
+            self.session.csrf_token,
+        )
 
     @property
     def partial(self) -> bool:
@@ -287,7 +292,9 @@ TITLES = {
 
 def error_page(request: Request, status: int, message: str) -> HTMLResponse:
     ui = getattr(request.state, "ui", None)
-    return render(request, "error.html", status, ui=ui, code=status, title=TITLES.get(status, "Error"), message=message)
+    return render(
+        request, "error.html", status, ui=ui, code=status, title=TITLES.get(status, "Error"), message=message
+    )
 
 
 def _validation_message(exc: RequestValidationError) -> str:
