@@ -7,12 +7,30 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 STAMP := $(VENV)/.installed-$(shell cat python/pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: demo test bench docs lint typecheck unit e2e install sysdeps clean java-install java-test java-bench
+.PHONY: demo test bench docs site screenshots lint typecheck unit e2e install sysdeps ui-assets clean java-install java-test java-bench
 
-# System packages the tests use as real services: redis-server (Debian). Java's keytool ships with the JDK.
+# System packages the tests use as real services: redis-server (Debian), and Debian's Chromium for
+# the web UI's browser tests (Playwright drives /usr/bin/chromium; it never downloads a browser).
+# Java's keytool ships with the JDK.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 sysdeps:
-	@command -v redis-server >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
+	@command -v redis-server >/dev/null && command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+		$(SUDO) apt-get install -y -qq redis-server chromium fonts-dejavu-core >/dev/null; }
+
+# The web UI's JavaScript (htmx, Chart.js; axe-core for the tests) from the npm registry, pinned by
+# ui/package-lock.json, copied into the package's static dir. A stamp per lockfile content.
+UI_VENDOR := python/larder/server/ui/static/vendor
+UI_STAMP := $(UI_VENDOR)/.built-$(shell cat ui/package-lock.json | sha1sum | cut -c1-12)
+$(UI_STAMP): ui/package.json ui/package-lock.json
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nodejs npm >/dev/null; }
+	cd ui && npm ci --no-audit --no-fund --loglevel=error
+	rm -rf $(UI_VENDOR) && mkdir -p $(UI_VENDOR)
+	cp ui/node_modules/htmx.org/dist/htmx.min.js ui/node_modules/chart.js/dist/chart.umd.min.js $(UI_VENDOR)/
+	cp ui/node_modules/htmx.org/LICENSE $(UI_VENDOR)/htmx.LICENSE
+	cp ui/node_modules/chart.js/LICENSE.md $(UI_VENDOR)/chart.js.LICENSE.md
+	touch $(UI_STAMP)
+
+ui-assets: $(UI_STAMP)
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -22,9 +40,9 @@ $(STAMP): $(PY) python/pyproject.toml
 	$(PIP) install -e 'python[dev,demo]'
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) $(UI_STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) $(UI_STAMP)
 	LARDER_HOME=$${LARDER_HOME:-$(CURDIR)/.larder-demo} $(PY) examples/flights_demo.py
 
 lint: $(STAMP)
@@ -34,7 +52,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	cd python && ../$(VENV)/bin/mypy
 
-test: lint typecheck sysdeps docs java-test
+test: lint typecheck sysdeps site $(UI_STAMP) java-test
 	$(VENV)/bin/pytest -q python/tests tests
 
 # The JVM connector (java/: larder-java, larder-spark_2.13) with Maven. The first run downloads its
@@ -52,10 +70,17 @@ java-test: $(STAMP)
 java-bench: $(STAMP) java-install
 	$(PY) benchmarks/jvm_bench.py $(BENCH_ARGS)
 
-# The documentation site into site/, strictly (broken links and warnings fail). mkdocs runs
-# auto_doc.py as a hook, which writes the API, CLI and benchmark pages into docs/generated/.
-docs: $(STAMP)
+# The documentation: the web UI's screenshots (docs/images/ui/, taken by its browser tests), then
+# the site. `make test` builds only the site: its browser tests run once, in pytest.
+docs: screenshots site
+
+# The site into site/, strictly (broken links and warnings fail). mkdocs runs auto_doc.py as a
+# hook, which writes the API, CLI and benchmark pages into docs/generated/.
+site: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+
+screenshots: $(STAMP) $(UI_STAMP) sysdeps
+	LARDER_UI_SCREENSHOTS=$(CURDIR)/docs/images/ui $(VENV)/bin/pytest -q tests/test_ui.py
 
 # Side-by-side benchmarks against Feast, MLflow and the raw libraries (~30-40 min at full size).
 # BENCH_ARGS="--smoke" for a quick run, "--only pit,online" for some sections.
@@ -64,4 +89,4 @@ bench: $(STAMP)
 	benchmarks/.venv-bench/bin/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .larder-demo
+	rm -rf $(VENV) .larder-demo ui/node_modules $(UI_VENDOR)

@@ -438,6 +438,53 @@ def demo(home: Path | None) -> None:
     _run(lambda: run_demo(home))
 
 
+# --- web UI -------------------------------------------------------------------------------------
+
+
+@main.command("ui")
+@click.option(
+    "--url", envvar="LARDER_URL", help="Platform URL [env LARDER_URL]; default: the embedded platform."
+)
+@click.option(
+    "--api-key-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File holding the API key (default: env LARDER_API_KEY; the embedded platform's own key).",
+)
+@click.option(
+    "--trust-store",
+    envvar="LARDER_TRUST_STORE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="PEM CA bundle to verify the server with [env LARDER_TRUST_STORE].",
+)
+@click.option("--no-browser", is_flag=True, help="Print the sign-in link instead of opening a browser.")
+def ui(url: str | None, api_key_file: Path | None, trust_store: Path | None, no_browser: bool) -> None:
+    """Open the web UI in a browser, signed in as the API key's user.
+
+    The browser gets a one-time sign-in link (valid 120 s, good once), never the key itself.
+    Without --url (and LARDER_URL) this is the embedded platform's UI, started if needed.
+    """
+    import webbrowser
+
+    if not url:
+        from larder.client.embedded import ensure_platform
+
+        platform = _run(ensure_platform)
+        url, trust_store = platform.url, trust_store or platform.ca_cert
+        api_key_file = api_key_file or platform.api_key_file
+    client = _client(url, api_key_file, trust_store)
+    try:
+        link = _run(lambda: client.post("/ui/login-links", {}))
+    finally:
+        client.close()
+    if no_browser:
+        click.echo(link["url"])
+        click.echo("(a one-time sign-in link, valid 120 s)", err=True)
+    elif webbrowser.open(link["url"]):
+        click.echo(f"Opened {url.rstrip('/')}/ in your browser.")
+    else:
+        click.echo(f"No browser found; open this one-time sign-in link (valid 120 s):\n{link['url']}")
+
+
 # --- login --------------------------------------------------------------------------------------
 
 

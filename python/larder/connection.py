@@ -603,6 +603,28 @@ class Connection:
         """
         return self._storage().search(metadata, namespace, dataset, modified_after, modified_before, limit)
 
+    def ui_url(self) -> str:
+        """A one-time link that opens the platform's web UI signed in as this connection's user.
+
+        The link carries a random token, not the API key: it is good once, for 120 seconds, and
+        signs the browser in with this connection's key (its user and scopes). Open it with
+        :func:`webbrowser.open` or click it in a notebook; ``larder ui`` does the same from a
+        terminal.
+
+        Returns:
+            str: ``https://HOST:PORT/login/link?token=...``.
+
+        Raises:
+            larder.errors.ConfigurationError: when the connection is closed.
+
+        Example:
+            >>> import webbrowser
+            >>> webbrowser.open(conn.ui_url())  # doctest: +SKIP
+        """
+        self._require_connected("ui_url()")
+        assert self._client is not None
+        return str(self._client.post("/ui/login-links", {})["url"])
+
     def get_engine(self) -> Engine:
         """The engine data work runs on (see :mod:`larder.engine`).
 

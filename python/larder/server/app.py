@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from larder import __version__
 from larder.errors import INTERNAL_ERROR_MESSAGE, LarderError, PayloadTooLargeError, ServerError
+from larder.server import ui
 from larder.server.api import featurestore_routes, registry_routes, routes, storage_routes
 from larder.server.api.asgi import Disconnected, read_body, replay
 from larder.server.api.deps import Caller
@@ -298,6 +299,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
     # re-raises after answering, and uvicorn then closes the connection (the client's next
     # request on it failed too)
     app.add_middleware(CatchAllMiddleware)
+
+    ui.mount(app, API_PREFIX, ERROR_RESPONSES)  # the web UI at /: last, its 404 page takes what is left
+
     # online serving answers before routing (see VectorsFastPath), inside the body limit and the log
     app.add_middleware(featurestore_routes.VectorsFastPath, state=app.state)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -410,6 +410,14 @@ def list_commits(
     with _group_lock(fg.id):
         db.refresh(fg)
         reconcile(db, box, online, fg)
+    return recorded_commits(db, principal, project_name, name, version)
+
+
+def recorded_commits(
+    db: Session, principal: Principal, project_name: str, name: str, version: int
+) -> list[FeatureGroupCommit]:
+    """The commits the catalog holds now, oldest first (no look at the Delta log: for pages)."""
+    fg = get_feature_group(db, principal, project_name, name, version)
     stmt = select(FeatureGroupCommit).where(FeatureGroupCommit.feature_group_id == fg.id)
     return list(db.scalars(stmt.order_by(FeatureGroupCommit.delta_version)))
 
@@ -549,16 +557,3 @@ class Reconciler:
                 self.sweep_expired_leases()
             except Exception:
                 log.exception("reconciling after expired write leases failed")
-
-
-__all__ = [
-    "DEFAULT_LEASE_SECONDS",
-    "Reconciler",
-    "acquire_lease",
-    "list_commits",
-    "materialize",
-    "reconcile",
-    "record_commit",
-    "release_lease",
-    "renew_lease",
-]

@@ -1,6 +1,7 @@
 package dev.larder.storage;
 
 import dev.larder.errors.NotFoundException;
+import dev.larder.errors.PermissionDeniedException;
 import java.io.FilterOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -15,6 +16,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
@@ -45,7 +47,7 @@ public abstract class ObjectBackend {
    * @return a local or S3 backend
    */
   public static ObjectBackend of(StorageCredentials c) {
-    return "local".equals(c.type()) ? new Local(Path.of(c.root())) : new S3(c);
+    return "local".equals(c.type()) ? new Local(c.paths()) : new S3(c);
   }
 
   /** @param key a key @return its size in bytes, or -1 when there is no object */
@@ -76,16 +78,36 @@ public abstract class ObjectBackend {
   /** @param prefix a folder key @param recursive all depths @return child keys (folders end with /) */
   public abstract List<String> list(String prefix, boolean recursive);
 
-  /** A namespace folder on this host. */
+  /** Datasets' folders on this host: only those the platform vended. */
   static final class Local extends ObjectBackend {
-    private final Path root;
+    private final Map<String, Path> folders = new LinkedHashMap<>();
 
-    Local(Path root) {
-      this.root = root;
+    Local(Map<String, String> paths) {
+      paths.forEach((name, folder) -> folders.put(name, Path.of(folder)));
+    }
+
+    private Path folder(String dataset) {
+      Path f = folders.get(dataset);
+      if (f == null) {
+        throw new PermissionDeniedException(
+            "No access to dataset '" + dataset + "' was vended for this operation; open it with"
+                + " namespace.getDataset(name) first.",
+            Map.<String, Object>of("dataset", dataset));
+      }
+      return f;
     }
 
     Path path(String key) {
-      return root.resolve(key);
+      int slash = key.indexOf('/');
+      String dataset = slash < 0 ? key : key.substring(0, slash);
+      return slash < 0 ? folder(dataset) : folder(dataset).resolve(key.substring(slash + 1));
+    }
+
+    private String keyOf(Path p, String prefix) {
+      int slash = prefix.indexOf('/');
+      String dataset = slash < 0 ? prefix : prefix.substring(0, slash);
+      String rel = folder(dataset).relativize(p).toString().replace('\\', '/');
+      return rel.isEmpty() ? dataset : dataset + "/" + rel;
     }
 
     @Override
@@ -193,7 +215,7 @@ public abstract class ObjectBackend {
         s.filter(p -> !p.equals(base) && !p.getFileName().toString().startsWith(TMP_PREFIX))
             .filter(p -> !recursive || Files.isRegularFile(p))
             .sorted()
-            .forEach(p -> out.add(root.relativize(p).toString().replace('\\', '/') + (Files.isDirectory(p) ? "/" : "")));
+            .forEach(p -> out.add(keyOf(p, prefix) + (Files.isDirectory(p) ? "/" : "")));
       } catch (IOException e) {
         throw new UncheckedIOException(e);
       }

@@ -10,15 +10,15 @@ import java.util.Map;
 
 /**
  * Short-lived, dataset-scoped object-store credentials the platform vended ({@code GET
- * /api/v1/namespaces/{ns}/credentials?dataset=...}). For {@code local} stores: the namespace's
- * folder on this host. For {@code s3}: STS credentials limited to the datasets' prefixes. {@code
- * toString} never shows the secrets.
+ * /api/v1/namespaces/{ns}/credentials?dataset=...}). For {@code local} stores: the folders of the
+ * datasets asked for on this host (never the namespace's root). For {@code s3}: STS credentials
+ * limited to the datasets' prefixes. {@code toString} never shows the secrets.
  */
 public final class StorageCredentials {
   private final String type;
   private final String namespace;
   private final String bucket;
-  private final String root;
+  private final Map<String, String> paths;
   private final String endpointUrl;
   private final String region;
   private final String accessKeyId;
@@ -31,7 +31,9 @@ public final class StorageCredentials {
     type = Json.str(n, "type");
     namespace = Json.str(n, "namespace");
     bucket = Json.str(n, "bucket");
-    root = Json.str(n, "root");
+    Map<String, String> p = new LinkedHashMap<>();
+    n.path("paths").fields().forEachRemaining(x -> p.put(x.getKey(), x.getValue().asText()));
+    paths = Collections.unmodifiableMap(p);
     endpointUrl = Json.str(n, "endpoint_url");
     region = Json.str(n, "region");
     accessKeyId = Json.str(n, "access_key_id");
@@ -59,9 +61,9 @@ public final class StorageCredentials {
     return bucket;
   }
 
-  /** @return the namespace's folder on this host (local stores), else null */
-  public String root() {
-    return root;
+  /** @return dataset name to its folder on this host (local stores), else empty */
+  public Map<String, String> paths() {
+    return paths;
   }
 
   /** @return a custom S3 endpoint, or null */
@@ -107,7 +109,16 @@ public final class StorageCredentials {
    */
   public String uri(String key) {
     if ("local".equals(type)) {
-      return java.nio.file.Path.of(root, key).toUri().toString().replaceAll("/$", "");
+      int slash = key.indexOf('/');
+      String dataset = slash < 0 ? key : key.substring(0, slash);
+      String folder = paths.get(dataset);
+      if (folder == null) {
+        throw new dev.larder.errors.PermissionDeniedException(
+            "No access to dataset '" + dataset + "' was vended with these credentials.",
+            Map.<String, Object>of("dataset", dataset));
+      }
+      java.nio.file.Path p = java.nio.file.Path.of(folder);
+      return (slash < 0 ? p : p.resolve(key.substring(slash + 1))).toUri().toString().replaceAll("/$", "");
     }
     return "s3://" + bucket + "/" + key;
   }
