@@ -142,7 +142,9 @@ def misnamed_server(home: Path) -> LarderServer:
 def make_user(server: LarderServer, base: str, keys: Path) -> dict[str, str]:
     name = f"{base}-{uuid.uuid4().hex[:6]}"
     admin = server.admin_key
-    ok(server.api("POST", "/users", admin, json={"username": name, "email": f"{name}@example.com"}), 201)
+    role = "privileged" if base == "alice" else "user"  # alice creates standalone datasets
+    body = {"username": name, "email": f"{name}@example.com", "role": role}
+    ok(server.api("POST", "/users", admin, json=body), 201)
     created = ok(
         server.api("POST", "/apikeys", admin, json={"name": "k1", "scopes": SCOPES, "user": name}), 201
     )
