@@ -221,6 +221,51 @@ def server_stop(home: Path | None, timeout: float) -> None:
         click.echo(f"No server is running from {root}.")
 
 
+@server.command("gc")
+@click.option(
+    "--home", required=True, type=click.Path(file_okay=False, path_type=Path), help="Platform home."
+)
+@click.option(
+    "--older-than",
+    "older_than",
+    default=3600.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Remove upload part files not written to for this many seconds.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def server_gc(home: Path, older_than: float, as_json: bool) -> None:
+    """Remove what killed writers left in the home's object stores: hidden upload part files on
+    local stores, multipart uploads started over a day ago on S3 (the server does it every hour)."""
+    from dataclasses import asdict
+
+    from larder.server.db.session import make_engine, make_session_factory
+    from larder.server.janitor import sweep
+    from larder.server.security.secretbox import SecretBox
+    from larder.server.settings import ServerSettings
+
+    def run() -> dict[str, object]:
+        settings = ServerSettings.load(home)
+        engine = make_engine(settings.database_url)
+        try:
+            with make_session_factory(engine)() as db:
+                return asdict(sweep(db, SecretBox(settings.paths.secret_key), older_than))
+        finally:
+            engine.dispose()
+
+    data = _run(run)
+    _emit(
+        as_json,
+        data,
+        lambda d: (
+            f"Removed {d['part_files']} part file(s) ({d['part_bytes']} bytes), aborted "
+            f"{d['multipart_uploads']} multipart upload(s)"
+            + (f"; could not reach: {', '.join(d['errors'])}" if d["errors"] else "")
+            + "."
+        ),
+    )
+
+
 # --- users --------------------------------------------------------------------------------------
 
 

@@ -18,14 +18,17 @@ from security.conftest import Cast
 from conftest import LarderServer
 
 LEASE_SECONDS = 2
+STALE_UPLOAD_SECONDS = 3
 
 
 @pytest.fixture(scope="session")
 def fault_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LarderServer]:
-    """A server whose leases last 2 s and whose reconciler looks every 0.5 s."""
+    """A server whose leases last 2 s, whose reconciler looks every 0.5 s, and whose janitor
+    removes upload part files idle for 3 s, every second."""
     server = LarderServer(tmp_path_factory.mktemp("faults") / "home").init()
     with open(server.home / "server.toml", "a") as f:
         f.write(f"write_lease_seconds = {LEASE_SECONDS}\nreconcile_interval_seconds = 0.5\n")
+        f.write(f"janitor_interval_seconds = 1\nstale_upload_seconds = {STALE_UPLOAD_SECONDS}\n")
     server.start()
     yield server
     server.stop()

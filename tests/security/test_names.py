@@ -66,3 +66,33 @@ def test_a_local_store_never_holds_the_homes_secrets(cast):
     for root in (str(home / "data" / "more"), str(cast.tmp / "elsewhere")):
         r = admin.api("POST", "/objectstores", json={"name": f"s{uid()}", "type": "local", "root_path": root})
         assert r.status_code == 201, (root, r.text)
+
+
+def test_a_homes_files_are_private_by_their_own_modes(tmp_path):
+    """Every file of a home is 0600 and every folder 0700 (the CA certificate, given to clients,
+    excepted), as made by init and start under the usual umask 022."""
+    import os
+    import stat
+
+    from conftest import LarderServer
+
+    old = os.umask(0o022)
+    try:
+        server = LarderServer(tmp_path / "home").init().start()
+    finally:
+        os.umask(old)
+    try:
+        r = server.api("POST", "/projects", server.admin_key, json={"name": "modes"})
+        assert r.status_code == 201
+        loose = []
+        for path in [server.home, *server.home.rglob("*")]:
+            if path.name in ("ca.pem", "server.url", "server.log"):  # public, or made by the test itself
+                continue
+            mode = stat.S_IMODE(path.lstat().st_mode)
+            if mode & 0o077:
+                loose.append(f"{path.relative_to(server.home)} {oct(mode)}")
+        assert not loose, loose
+        names = {p.name for p in server.home.iterdir()}
+        assert {"larder.db", "online.db", "server.toml", "data", "admin_api_key"} <= names
+    finally:
+        server.stop()

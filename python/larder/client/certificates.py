@@ -17,7 +17,9 @@ two processes or two OS users never overwrite each other's files. The default ``
 as ``/tmp``) gets a private ``larder-<uid>`` folder per OS user in it first.
 
 :func:`remove` deletes a connection's folder (and the folders above it that became empty);
-``Connection.close()`` calls it, and so does interpreter exit when ``close()`` was forgotten.
+``Connection.close()`` calls it, and so does interpreter exit when ``close()`` was forgotten. A
+process that was killed removes nothing: the next connection on the host deletes the folders of
+processes that are gone (:func:`sweep_dead`).
 """
 
 from __future__ import annotations
@@ -221,6 +223,7 @@ def materialize(
         ) from None
 
     root = private_root(cert_folder)
+    sweep_dead(root)
     parent = root / _safe_component(host) / project / user
     folder: Path | None = None
     for attempt in range(_CREATE_ATTEMPTS):
@@ -260,6 +263,34 @@ def materialize(
         serial=serial,
         expires_at=expires_at,
     )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def sweep_dead(root: Path) -> int:
+    """Delete the certificate folders under ``root`` (``<host>/<project>/<user>/<pid>-<random>``)
+    whose process is gone: a process that was killed never removed its private key. A folder whose
+    process id was reused by a live process is kept. Returns the folders removed; never raises."""
+    removed = 0
+    try:
+        folders = [p for p in root.glob("*/*/*/*") if p.is_dir() and not p.is_symlink()]
+    except OSError:
+        return 0
+    for folder in folders:
+        pid, _, rest = folder.name.partition("-")
+        if not pid.isdigit() or not rest or int(pid) == os.getpid() or _alive(int(pid)):
+            continue
+        remove(folder)
+        removed += 1
+    return removed
 
 
 def remove(folder: str | os.PathLike[str], levels: int = 3) -> None:

@@ -8,6 +8,7 @@ and a local API key (``LARDER_HOME/local_api_key``, 0600) with the data scopes.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import subprocess
@@ -64,7 +65,8 @@ def _start_server(home: Path) -> str:
     url_file = home / "server.url"
     url_file.unlink(missing_ok=True)
     log_path = home / "server.log"
-    with open(log_path, "ab") as log_file:
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)  # the server's log is private
+    with os.fdopen(fd, "ab") as log_file:
         proc = subprocess.Popen(
             [sys.executable, "-m", "larder.cli", "server", "start", "--home", str(home), "--port", "0"],
             stdin=subprocess.DEVNULL,
@@ -186,9 +188,13 @@ def _exited(pid: int) -> bool:
     except ProcessLookupError:
         return True
     try:  # "pid (name) S ...": the state follows the last ')'
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+        zombie = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except (OSError, IndexError):
         return False
+    if zombie:  # it exited after the waitpid above: reap it now if it is ours
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+    return zombie
 
 
 def demo(home: str | os.PathLike[str] | None = None) -> None:

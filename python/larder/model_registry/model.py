@@ -26,6 +26,7 @@ from larder.errors import (
 from larder.model_registry import _transfer
 from larder.model_registry.schema import ModelSchema, Schema, input_example_to_json
 from larder.names import check_name
+from larder.storage.backends import pending_marker
 
 if TYPE_CHECKING:
     from larder.model_registry.model_registry import ModelRegistry
@@ -372,7 +373,10 @@ class Model:
             except (ConnectionFailedError, ServiceUnavailableError) as e:  # transient: the next one may work
                 log.warning("heartbeat for model %s version %s failed: %s", self.name, version, e.message)
 
+        marker = pending_marker(prefix)  # listings of the dataset skip the folder until it is complete
         try:
+            with backend.open_write(marker, {}):
+                pass
             artifacts = _transfer.upload(
                 backend,
                 prefix,
@@ -396,8 +400,12 @@ class Model:
             with contextlib.suppress(Exception):
                 _transfer._Store(backend, prefix).remove_all()
             with contextlib.suppress(Exception):
+                backend.delete(marker)
+            with contextlib.suppress(Exception):
                 rest.delete(url)
             raise
+        with contextlib.suppress(Exception):  # the server removed it at finalize
+            backend.delete(marker)
         self._load(done)
         log.info(
             "saved model %s version %s (%d files, %d bytes)", self.name, version, len(files), self.total_size

@@ -23,6 +23,7 @@ from larder.server.api.deps import Caller
 from larder.server.api.params import PATTERN_HELP
 from larder.server.api.schemas import ErrorBody
 from larder.server.db.session import make_engine, make_session_factory, upgrade
+from larder.server.janitor import Janitor
 from larder.server.online import open_store
 from larder.server.security.ca import CertificateAuthority
 from larder.server.security.secretbox import SecretBox
@@ -234,6 +235,13 @@ def create_app(settings: ServerSettings) -> FastAPI:
         settings.reconcile_interval_seconds,
     )
     app.state.reconciler.start()
+    app.state.janitor = Janitor(
+        app.state.session_factory,
+        app.state.secret_box,
+        settings.janitor_interval_seconds,
+        settings.stale_upload_seconds,
+    )
+    app.state.janitor.start()
 
     plain_openapi = app.openapi
 

@@ -41,12 +41,26 @@ def init_home(
     Raises:
         ConfigurationError: when ``home`` already holds a platform.
     """
+    root = Path(home).expanduser().resolve()
+    paths = HomePaths(root)
+    old_umask = os.umask(0o077)  # every file and folder made here is private by its own mode
+    try:
+        return _init(root, paths, hostnames, database_url, admin_email)
+    finally:
+        os.umask(old_umask)
+
+
+def _init(
+    root: Path,
+    paths: HomePaths,
+    hostnames: list[str] | tuple[str, ...],
+    database_url: str | None,
+    admin_email: str,
+) -> InitResult:
     from larder.server.db.session import make_engine, make_session_factory, upgrade
     from larder.server.security.secretbox import SecretBox
     from larder.server.services import apikeys, storage, users
 
-    root = Path(home).expanduser().resolve()
-    paths = HomePaths(root)
     if paths.config.exists():
         raise ConfigurationError(
             f"{root} already holds a Larder platform (server.toml exists); start it with "
@@ -88,5 +102,6 @@ def init_home(
     fd = os.open(paths.admin_api_key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(plaintext + "\n")
+    os.chmod(paths.ca_cert, 0o644)  # the CA certificate is public: clients are given it
     tmp.rename(paths.config)  # the home counts as initialised only once everything is in place
     return InitResult(root, plaintext)

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from larder.errors import ConfigurationError
-from larder.server.settings import ServerSettings
+from larder.server.settings import HomePaths, ServerSettings
 
 log = logging.getLogger("larder.server")
 
@@ -54,6 +54,19 @@ def _url(scheme: str, host: str, port: int) -> str:
     return f"{scheme}://{host}:{port}"
 
 
+def protect_home(paths: HomePaths) -> None:
+    """Make a home's files 0600 and folders 0700 (homes made before these modes were set, or by
+    hand). Files the home's owner shares on purpose, such as ``tls/ca.pem``, stay readable."""
+    shared = {paths.ca_cert, paths.server_url}
+    for path in [paths.root, *paths.root.iterdir(), *(paths.tls.iterdir() if paths.tls.is_dir() else [])]:
+        if path in shared or path.is_symlink():
+            continue
+        try:
+            os.chmod(path, 0o700 if path.is_dir() else 0o600)
+        except OSError as e:
+            log.warning("could not protect %s: %s", path, e.strerror)
+
+
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
     tmp.write_text(text)
@@ -86,6 +99,10 @@ def serve(
 
     settings = ServerSettings.load(home, database_url)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # what the server creates (databases and their WAL files, the online store, namespaces'
+    # folders) is its own: private by its own mode, not only by the home's 0700
+    os.umask(0o077)
+    protect_home(settings.paths)
     if insecure_http and not is_loopback(host):
         raise ConfigurationError(
             f"Plain HTTP is allowed only on loopback, not on {host!r}; drop --insecure-http to serve HTTPS.",

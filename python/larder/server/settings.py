@@ -109,6 +109,10 @@ class ServerSettings:
             and its commit, if it made one, is registered from the Delta log soon after.
         reconcile_interval_seconds (float): how often the server looks for expired write leases
             and registers the Delta commits their writers did not record, seconds (default 5).
+        janitor_interval_seconds (float): how often the server removes what killed writers left
+            in its object stores, seconds (default 3600; see ``larder.server.janitor``).
+        stale_upload_seconds (float): a local upload's hidden part file not written to for this
+            long is removed, seconds (default 3600).
     """
 
     home: Path
@@ -121,6 +125,8 @@ class ServerSettings:
     redis_url: str | None = None
     write_lease_seconds: float = 30.0
     reconcile_interval_seconds: float = 5.0
+    janitor_interval_seconds: float = 3600.0
+    stale_upload_seconds: float = 3600.0
 
     @property
     def paths(self) -> HomePaths:
@@ -159,6 +165,8 @@ class ServerSettings:
             "redis_url",
             "write_lease_seconds",
             "reconcile_interval_seconds",
+            "janitor_interval_seconds",
+            "stale_upload_seconds",
         }
         unknown = sorted(set(raw) - known)
         if unknown:

@@ -13,7 +13,7 @@ import io
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,6 +23,22 @@ from larder.errors import NotFoundError, PermissionDeniedError
 
 CHUNK = 8 * 1024 * 1024  # bytes per streamed chunk / multipart part
 TMP_PREFIX = ".larder-"
+# A folder ``<parent>/<child>`` is not listed while ``<parent>/.larder-pending-<child>`` exists:
+# what a writer puts in place before it writes a folder that must appear whole or not at all (a
+# model version being saved), and removes when the folder is complete.
+PENDING_PREFIX = ".larder-pending-"
+
+
+def pending_marker(folder_key: str) -> str:
+    """The key of the marker that hides ``folder_key`` from listings (see :data:`PENDING_PREFIX`)."""
+    parent, _, child = folder_key.rstrip("/").rpartition("/")
+    return f"{parent}/{PENDING_PREFIX}{child}" if parent else f"{PENDING_PREFIX}{child}"
+
+
+def _pending_children(names: Iterable[str]) -> set[str]:
+    return {n[len(PENDING_PREFIX) :] for n in names if n.startswith(PENDING_PREFIX)}
+
+
 Progress = Callable[[int], None]
 
 
@@ -44,6 +60,14 @@ class Entry:
     key: str
     is_dir: bool
     info: ObjectInfo | None = None
+
+
+def _under(key: str, folders: set[str]) -> bool:
+    """Whether ``key`` is inside one of ``folders`` (folder keys, no trailing '/')."""
+    if not folders:
+        return False
+    parts = key.split("/")
+    return any("/".join(parts[:i]) in folders for i in range(1, len(parts)))
 
 
 def _not_found(key: str) -> NotFoundError:
@@ -110,7 +134,8 @@ class LocalBackend:
             return
         if recursive:
             for dirpath, dirnames, filenames in os.walk(base):
-                dirnames[:] = sorted(d for d in dirnames if not d.startswith(TMP_PREFIX))
+                pending = _pending_children(filenames)
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith(TMP_PREFIX) and d not in pending)
                 rel = Path(dirpath).relative_to(self.path(prefix.split("/", 1)[0])).as_posix()
                 rel_dir = prefix.split("/", 1)[0] + ("" if rel == "." else f"/{rel}")
                 for name in sorted(filenames):
@@ -120,14 +145,16 @@ class LocalBackend:
                     yield Entry(key, False, self._info(key, os.stat(os.path.join(dirpath, name))))
             return
         with os.scandir(base) as it:
-            for e in sorted(it, key=lambda e: e.name):
-                if e.name.startswith(TMP_PREFIX):
-                    continue
-                key = f"{prefix.rstrip('/')}/{e.name}"
-                if e.is_dir():
-                    yield Entry(key, True)
-                else:
-                    yield Entry(key, False, self._info(key, e.stat()))
+            entries = sorted(it, key=lambda e: e.name)
+        pending = _pending_children(e.name for e in entries)
+        for e in entries:
+            if e.name.startswith(TMP_PREFIX) or (e.name in pending and e.is_dir()):
+                continue
+            key = f"{prefix.rstrip('/')}/{e.name}"
+            if e.is_dir():
+                yield Entry(key, True)
+            else:
+                yield Entry(key, False, self._info(key, e.stat()))
 
     def open_read(self, key: str) -> BinaryIO:
         try:
@@ -325,12 +352,24 @@ class S3Backend:
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix.rstrip("/") + "/"}
         if not recursive:
             kwargs["Delimiter"] = "/"
+        # S3 lists in key order, so a marker (".larder-pending-<child>", '.' sorts before digits and
+        # letters) comes before the folder it hides; a page holds both a folder and the keys at its level
+        pending: set[str] = set()
         for page in self.s3.get_paginator("list_objects_v2").paginate(**kwargs):
+            contents = page.get("Contents", [])
+            for o in contents:
+                parent, _, name = o["Key"].rpartition("/")
+                if name.startswith(PENDING_PREFIX):
+                    pending.add(f"{parent}/{name[len(PENDING_PREFIX) :]}")
             for cp in page.get("CommonPrefixes", []):
-                yield Entry(cp["Prefix"].rstrip("/"), True)
-            for o in page.get("Contents", []):
-                info = ObjectInfo(o["Key"], o["Size"], o["ETag"].strip('"'), o["LastModified"])
-                yield Entry(o["Key"], False, info)
+                if cp["Prefix"].rstrip("/") not in pending:
+                    yield Entry(cp["Prefix"].rstrip("/"), True)
+            for o in contents:
+                key = o["Key"]
+                if key.rpartition("/")[2].startswith(TMP_PREFIX) or _under(key, pending):
+                    continue
+                info = ObjectInfo(key, o["Size"], o["ETag"].strip('"'), o["LastModified"])
+                yield Entry(key, False, info)
 
     def open_read(self, key: str) -> BinaryIO:
         from botocore.exceptions import ClientError

@@ -649,6 +649,10 @@ def finalize(
     mv.ready_at = _now()
     db.commit()
     db.refresh(mv)
+    try:  # the folder shows in dataset listings from now on (the saver removes the marker too)
+        _delete_marker(reg.dataset, f"{name}/{version}", box)
+    except Exception:
+        log.warning("could not remove the pending marker of %s/%s", name, version, exc_info=True)
     return reg, mv
 
 
@@ -934,8 +938,23 @@ def _list_sizes(ds: Dataset, prefix: str, box: SecretBox) -> dict[str, int]:
     return out
 
 
+def _delete_marker(ds: Dataset, prefix: str, box: SecretBox) -> None:
+    """Delete the marker that hides the folder ``<dataset>/<prefix>`` from listings while it is written
+    (``storage.backends.pending_marker``; nothing happens when there is none)."""
+    from larder.storage.backends import pending_marker
+
+    key = pending_marker(f"{ds.name}/{prefix.strip('/')}")
+    ns = ds.namespace
+    if ns.object_store.type == "local":
+        (storage_backend.local_root(ns) / key).unlink(missing_ok=True)
+        return
+    storage_backend.s3_client(ns.object_store, box).delete_object(Bucket=ns.bucket, Key=key)
+
+
 def _delete_prefix(ds: Dataset, prefix: str, box: SecretBox) -> int:
-    """Delete every object under ``<dataset>/<prefix>/`` and abort unfinished multipart uploads there."""
+    """Delete every object under ``<dataset>/<prefix>/`` (and the folder's pending marker), and abort
+    unfinished multipart uploads there."""
+    _delete_marker(ds, prefix, box)
     ns = ds.namespace
     if ns.object_store.type == "local":
         base = storage_backend.local_root(ns) / ds.name / prefix
