@@ -12,7 +12,7 @@ integer keys with five features (online), a feature view over it. Then, each in 
 - batch: p50/p99 of ``--batches`` ``get_feature_vectors`` calls of ``--batch-size`` random keys.
 
 Java runs benchmarks/jvm/VectorBench.java against the installed ``dev.larder:larder-java`` (run
-``make java-install`` first; ``make java-bench`` does). Writes ``benchmarks/jvm_results.json`` and
+``make java-install`` first; ``make java-bench`` does). Writes ``benchmarks/sections/jvm.json`` and
 prints a Markdown table for RESULTS.md.
 """
 
@@ -196,7 +196,7 @@ def main() -> None:
         "results": results,
     }
     if not args.smoke:
-        (ROOT / "benchmarks/jvm_results.json").write_text(json.dumps(report, indent=1) + "\n")
+        (ROOT / "benchmarks/sections/jvm.json").write_text(json.dumps(report, indent=1) + "\n")
     j, p = results["java"], results["python"]
     print(f"\n## JVM connector vs Python client ({report['when']}, {report['machine']}, {report['java']})\n")
     print(

@@ -21,6 +21,7 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -1223,6 +1224,7 @@ def render(results: dict, out_dir: Path) -> None:
                 shown = "; ".join(f"{_short(k)} {fmt(v, r['unit'])}" for k, v in figures.items())
                 lines.append(f"- {r['name']} ({r['unit']}): {shown}")
             lines.append("")
+    lines += other_sections()
     lines += ["## Machine", ""]
     if meta:
         lines += [
@@ -1233,6 +1235,20 @@ def render(results: dict, out_dir: Path) -> None:
             lines.append(f"- `{venv}` venv: " + ", ".join(f"{k} {v}" for k, v in vers.items()))
     lines += ["", "![ratios](results.png)", ""]
     (out_dir / "RESULTS.md").write_text("\n".join(lines))
+
+
+SECTIONS_DIR = Path(__file__).resolve().parent / "sections"
+
+
+def other_sections() -> list[str]:
+    """The benchmarks that run on their own (benchmarks/sections/*.md: the server under load, the
+    web UI's pages, the JVM connector, ...), each as its script last wrote it."""
+    out: list[str] = []
+    for md in sorted(SECTIONS_DIR.glob("*.md")):
+        text = md.read_text().strip()
+        text = re.sub(r"^# ", "## ", text)  # one level under the page's title
+        out += [text, ""]
+    return out
 
 
 def correctness(results: dict) -> list[str]:

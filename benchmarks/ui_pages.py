@@ -11,7 +11,7 @@ catalog in one transaction (100k REST calls would take minutes and measure nothi
 everything measured goes through the server. Each page is fetched ``--repeats`` times after one
 warm-up, signed in through the sign-in form; the figure is the server's own ``Server-Timing``
 (handler start to response, HTML rendered), with the client's wall time beside it. Writes
-benchmarks/UI_RESULTS.md.
+benchmarks/sections/ui.md (included in RESULTS.md).
 """
 
 from __future__ import annotations
@@ -201,7 +201,8 @@ def main() -> None:
         )
     text = "\n".join(lines) + "\n"
     print(text)
-    (HERE / "UI_RESULTS.md").write_text(text)
+    (HERE / "sections").mkdir(exist_ok=True)
+    (HERE / "sections" / "ui.md").write_text(text)
     (work / "results.json").write_text(json.dumps(results, indent=2))
 
 

@@ -11,10 +11,6 @@ Import both fixtures into a test module: ``from aws_fixtures import aws, moto_se
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,50 +18,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
+import real_services
 
-MOTO_SERVER = str(Path(sys.executable).parent / "moto_server")
+free_port = real_services.free_port
 ACCOUNT = "123456789012"
 DEFAULT_REGION = "eu-west-1"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real moto_server process on a free loopback port, for one test module."""
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("moto") / "moto.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [MOTO_SERVER, "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"moto_server exited {proc.returncode}:\n{log_path.read_text()}")
-            try:
-                if requests.get(url + "/moto-api/", timeout=1).status_code < 500:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"moto_server did not start in 30 s:\n{log_path.read_text()}")
-            time.sleep(0.05)
+    with real_services.moto(tmp_path_factory.mktemp("moto")) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @dataclass

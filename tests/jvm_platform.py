@@ -42,7 +42,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from aws_fixtures import ACCOUNT, MOTO_SERVER, free_port  # noqa: E402
+from aws_fixtures import ACCOUNT  # noqa: E402
+from real_services import MOTO_SERVER, free_port  # noqa: E402
 
 from conftest import LarderServer  # noqa: E402
 

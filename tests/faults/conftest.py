@@ -39,6 +39,34 @@ def cast(fault_server: LarderServer, tmp_path: Path) -> Cast:
     return Cast(fault_server, tmp_path)
 
 
+@pytest.fixture(scope="session")
+def fault_s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LarderServer]:
+    """The same, with its projects on S3 (moto_server: delta-rs cannot detect concurrent commits
+    there) and Redis as the online store."""
+    import real_services
+    from security.conftest import s3_namespace
+
+    folder = tmp_path_factory.mktemp("faults-s3")
+    with real_services.moto(folder) as moto_url, real_services.redis() as redis_url:
+        server = LarderServer(folder / "home").init()
+        with open(server.home / "server.toml", "a") as f:
+            f.write(f"write_lease_seconds = {LEASE_SECONDS}\nreconcile_interval_seconds = 0.5\n")
+            f.write(f'online_store = "redis"\nredis_url = "{redis_url}"\n')
+        server.start()
+        try:
+            s3_namespace(server, moto_url, "faults-lake")
+            yield server
+        finally:
+            server.stop()
+
+
+@pytest.fixture(params=["local-sqlite", "s3-redis"])
+def any_cast(request: pytest.FixtureRequest, fault_server: LarderServer, tmp_path: Path) -> Cast:
+    if request.param == "local-sqlite":
+        return Cast(fault_server, tmp_path)
+    return Cast(request.getfixturevalue("fault_s3_server"), tmp_path, namespace="lake")
+
+
 CHILD = textwrap.dedent(
     """
     import json, os, signal, sys

@@ -50,7 +50,8 @@ def consistent(conn, fg, expect_rows: int, timeout: float = 30.0) -> dict:
         time.sleep(0.3)
 
 
-def test_concurrent_writers_all_succeed_and_every_row_counts(cast):
+def test_concurrent_writers_all_succeed_and_every_row_counts(any_cast):
+    cast = any_cast
     alice = cast.user("alice")
     project = cast.project(alice)
     conn, fg = make_group(alice, project)
@@ -63,7 +64,8 @@ def test_concurrent_writers_all_succeed_and_every_row_counts(cast):
     conn.close()
 
 
-def test_a_writer_killed_after_its_delta_commit_is_registered_from_the_log(cast):
+def test_a_writer_killed_after_its_delta_commit_is_registered_from_the_log(any_cast):
+    cast = any_cast
     alice = cast.user("alice")
     project = cast.project(alice)
     conn, fg = make_group(alice, project)

@@ -55,6 +55,7 @@ class User:
 class Cast:
     server: LarderServer
     tmp: Path
+    namespace: str = "default"
 
     def admin(self) -> User:
         return User(self.server, "admin", self.server.admin_key)
@@ -70,7 +71,7 @@ class Cast:
 
     def project(self, owner: User, *members: User, prefix: str = "p") -> str:
         name = f"{prefix}_{uid()}"
-        r = owner.api("POST", "/projects", json={"name": name})
+        r = owner.api("POST", "/projects", json={"name": name, "namespace": self.namespace})
         assert r.status_code == 201, r.text
         for m in members:
             r = owner.api("PUT", f"/projects/{name}/members/{m.name}", json={"role": "data_scientist"})
@@ -89,3 +90,52 @@ def sec_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LarderServe
 @pytest.fixture
 def cast(sec_server: LarderServer, tmp_path: Path) -> Cast:
     return Cast(sec_server, tmp_path)
+
+
+ROLE_ARN = "arn:aws:iam::123456789012:role/larder-vending"
+
+
+def s3_namespace(server: LarderServer, moto_url: str, bucket: str) -> str:
+    """Register moto's S3 as an object store of ``server`` and a namespace ``lake`` on it."""
+    admin = server.admin_key
+    store = {
+        "name": "moto",
+        "type": "s3",
+        "endpoint_url": moto_url,
+        "region": "us-east-1",
+        "access_key_id": "testing",
+        "secret_access_key": "testing",
+        "role_arn": ROLE_ARN,
+    }
+    assert server.api("POST", "/objectstores", admin, json=store).status_code == 201
+    r = server.api(
+        "POST", "/namespaces", admin, json={"name": "lake", "object_store": "moto", "bucket": bucket}
+    )
+    assert r.status_code == 201, r.text
+    return "lake"
+
+
+@pytest.fixture(scope="session")
+def s3_redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LarderServer]:
+    """A server whose projects live on S3 (moto_server) and whose online store is Redis."""
+    import real_services
+
+    folder = tmp_path_factory.mktemp("sec-s3")
+    with real_services.moto(folder) as moto_url, real_services.redis() as redis_url:
+        server = LarderServer(folder / "home").init()
+        with open(server.home / "server.toml", "a") as f:
+            f.write(f'online_store = "redis"\nredis_url = "{redis_url}"\n')
+        server.start()
+        try:
+            s3_namespace(server, moto_url, "sec-lake")
+            yield server
+        finally:
+            server.stop()
+
+
+@pytest.fixture(params=["local-sqlite", "s3-redis"])
+def any_cast(request: pytest.FixtureRequest, sec_server: LarderServer, tmp_path: Path) -> Cast:
+    """The cast on a local store with the SQLite online store, and on S3 with Redis."""
+    if request.param == "local-sqlite":
+        return Cast(sec_server, tmp_path)
+    return Cast(request.getfixturevalue("s3_redis_server"), tmp_path, namespace="lake")

@@ -32,7 +32,8 @@ def online_group(conn, name: str, data: pd.DataFrame):
     return fs, fg
 
 
-def test_a_view_whose_group_was_deleted_never_serves_a_new_group_of_another_project(cast):
+def test_a_view_whose_group_was_deleted_never_serves_a_new_group_of_another_project(any_cast):
+    cast = any_cast
     alice, bob = cast.user("alice"), cast.user("bob")
     a, b = cast.project(alice), cast.project(bob)
     with alice.connection(a) as ca, bob.connection(b) as cb:
@@ -46,7 +47,8 @@ def test_a_view_whose_group_was_deleted_never_serves_a_new_group_of_another_proj
         assert r.status_code == 404 and "weather" in r.json()["message"], r.text
 
 
-def test_a_new_group_never_reads_the_online_rows_of_a_deleted_project(cast):
+def test_a_new_group_never_reads_the_online_rows_of_a_deleted_project(any_cast):
+    cast = any_cast
     alice, bob = cast.user("alice"), cast.user("bob")
     a, b = cast.project(alice), cast.project(bob)
     with alice.connection(a) as ca:
@@ -62,7 +64,8 @@ def test_a_new_group_never_reads_the_online_rows_of_a_deleted_project(cast):
         assert [row and row["secret"] for row in r.json()["rows"]] == [None, None, "mine3"]
 
 
-def test_a_new_view_never_gets_a_deleted_projects_cached_plan(cast):
+def test_a_new_view_never_gets_a_deleted_projects_cached_plan(any_cast):
+    cast = any_cast
     alice, bob = cast.user("alice"), cast.user("bob")
     a, b = cast.project(alice), cast.project(bob)
     with alice.connection(a) as ca:
@@ -80,7 +83,8 @@ def test_a_new_view_never_gets_a_deleted_projects_cached_plan(cast):
         assert r.json()["features"] == ["n"] and r.json()["vectors"] == [[7]]
 
 
-def test_ids_are_never_reused_after_deleting_the_newest_rows(cast):
+def test_ids_are_never_reused_after_deleting_the_newest_rows(any_cast):
+    cast = any_cast
     alice = cast.user("alice")
     a = cast.project(alice)
     with alice.connection(a) as ca:
@@ -95,7 +99,8 @@ def test_ids_are_never_reused_after_deleting_the_newest_rows(cast):
 # --- feature views are authorized on every request, as the offline path is -------------------------
 
 
-def test_serving_applies_the_offline_rule_on_every_request(cast):
+def test_serving_applies_the_offline_rule_on_every_request(any_cast):
+    cast = any_cast
     carol, alice, bob = cast.user("carol"), cast.user("alice"), cast.user("bob")
     a = cast.project(carol, alice)  # carol owns A, alice is a member
     b = cast.project(alice, bob)  # alice owns B, bob is a member
@@ -131,7 +136,8 @@ def test_serving_applies_the_offline_rule_on_every_request(cast):
     assert r.status_code == 403 and "salary" not in r.text, r.text
 
 
-def test_a_view_over_a_group_of_another_project_needs_read_access_and_the_right_id(cast):
+def test_a_view_over_a_group_of_another_project_needs_read_access_and_the_right_id(any_cast):
+    cast = any_cast
     carol, alice = cast.user("carol"), cast.user("alice")
     a, b = cast.project(carol), cast.project(alice)
     with carol.connection(a) as ca:
@@ -161,3 +167,23 @@ def test_a_view_over_a_group_of_another_project_needs_read_access_and_the_right_
     }
     r = alice.api("POST", f"/projects/{b}/featureviews", json={"name": "bad", "query": unknown})
     assert r.status_code == 400 and "nope" in r.json()["message"], r.text
+
+
+def test_ids_are_never_reused_on_sqlite_and_postgresql(any_platform, tmp_path):
+    """A group (with a view over it), the newest deleted and then created again, on each database."""
+    from .conftest import Cast
+
+    cast = Cast(any_platform, tmp_path)
+    alice = cast.user("alice")
+    a = cast.project(alice)
+    with alice.connection(a) as conn:
+        fs = conn.get_feature_store()
+        seen: set[int] = set()
+        for _ in range(3):
+            g = fs.create_feature_group("g", primary_key=["id"], event_time="t")
+            g.insert(rows([1], "x"))
+            v = fs.create_feature_view("v", g.select_all())
+            assert g._id not in seen and all(g._id > s for s in seen)
+            seen.add(g._id)
+            v.delete()
+            g.delete()
