@@ -14,12 +14,25 @@ from larder.client.embedded import stop_platform
 FIXTURES = (isolated,)  # autouse: a private HOME, LARDER_HOME in tmp
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+def _alive(pid: int, wait_s: float = 10.0) -> bool:
+    """Whether ``pid`` still runs ``wait_s`` seconds from now at the latest (an exited child of
+    this process is reaped, as a zombie would answer os.kill)."""
+    import time
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return False
+        except ChildProcessError:
+            pass
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        if time.monotonic() > deadline:
+            return True
+        time.sleep(0.05)
 
 
 def test_embedded_default_from_a_clean_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
