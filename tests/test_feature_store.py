@@ -15,8 +15,8 @@ import pytest
 import larder
 from conftest import LarderServer
 from larder import errors
-from larder.feature_store import _sources
-from larder.feature_store.query import _left_where, _matched, _register
+from larder.engine.python import _sources, delta
+from larder.engine.python.query import _left_where, _matched, _register, compile_plan
 
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
 
@@ -147,7 +147,7 @@ def test_partitioned_feature_group(fs):
     )
     assert fg.partition_key == ["origin"]
     fg.insert(weather_df(), write_options={"progress": False})
-    dt = fg._delta()
+    dt = delta.open_table(fg._ref())
     assert dt.metadata().partition_columns == ["origin"]
     assert {f.split("/")[-2] for f in dt.file_uris()} == {"origin=JFK", "origin=LGA", "origin=EWR"}
     v0 = dt.version()
@@ -177,7 +177,7 @@ def test_partitioned_feature_group(fs):
     assert joined.temp.tolist()[:2] == [100.0, 2.0] and joined.temp.isna().tolist()[2:] == [True, True]
     with pytest.raises(errors.InvalidArgumentError, match=r"Unknown write_options \['fast'\]"):
         fg.insert(upd, write_options={"fast": True})
-    assert fg._delta().version() == v0 + 1  # the refused insert wrote nothing
+    assert delta.open_table(fg._ref()).version() == v0 + 1  # the refused insert wrote nothing
 
 
 def test_inserts_are_stored_in_key_then_event_time_order(fs):
@@ -196,7 +196,7 @@ def test_inserts_are_stored_in_key_then_event_time_order(fs):
     )
     fg = fs.create_feature_group(f"o_{_uid()}", primary_key=["k"], event_time="ts")
     fg.insert(df)
-    files = fg._delta().file_uris()
+    files = delta.open_table(fg._ref()).file_uris()
     stored = pq.read_table(files).to_pandas()
     expected = df.sort_values(["k", "ts"]).reset_index(drop=True)
     pd.testing.assert_frame_equal(stored, expected, check_dtype=False)
@@ -394,7 +394,7 @@ def test_point_in_time_join_matches_the_oracle(fs, seed):
 def sql_joins(q, extra_where=None, order_by=()) -> pa.Table:
     """The query as duckdb runs its SQL (``to_string()``: ASOF joins), not as ``read()`` runs it
     (joins matched by ``_pit``)."""
-    plan = q._plan(with_tables=True)
+    plan = compile_plan(q._plan())
     con = _sources.connect(*plan.tables.values())
     _register(con, plan, list(plan.tables), extra_where)
     sql = plan.sql
@@ -405,7 +405,7 @@ def sql_joins(q, extra_where=None, order_by=()) -> pa.Table:
 
 def matched_joins(q, extra_where=None, order_by=()) -> pa.Table | None:
     """The query with its joins matched by ``_pit`` (None: it would run the SQL)."""
-    plan = q._plan(with_tables=True)
+    plan = compile_plan(q._plan())
     con = _sources.connect(*plan.tables.values())
     _register(con, plan, ["fg0"], _left_where(plan, extra_where))  # as read() does
     return _matched(con, plan, list(order_by))
@@ -487,12 +487,17 @@ def test_matched_joins_equal_the_asof_sql(fs, monkeypatch):
             keys = [(c, "ascending") for c in got.column_names]
             assert got.sort_by(keys).equals(want.sort_by(keys)), what
         assert q.read(dataframe_type="pyarrow").num_rows == sql_joins(q).num_rows
-    plan = queries["filters"]._plan(with_tables=True)
+    plan = compile_plan(queries["filters"]._plan())
     assert (
         plan.left_filter and plan.joined_filter and set(plan.joined_filter_columns) == {"fg0", "fg1", "fg2"}
     )
     assert 0 < queries["filters"].read().shape[0] < len(labels) / 2
-    assert queries["a filter on the left alone"]._plan(with_tables=False).joined_filter is None
+    assert (
+        compile_plan(
+            queries["a filter on the left alone"]._plan(with_tables=False), with_tables=False
+        ).joined_filter
+        is None
+    )
     # tables read through Arrow (S3, partitioned, deletion vectors): the same rows, each read once
     q = queries["nested, inner, max_age, prefix"]
     reads = []
@@ -585,7 +590,7 @@ def test_random_filters_equal_the_asof_sql(fs):
             .join(fb.select(["g1"]), on=["city"], join_type=["left", "inner"][i % 2])
             .filter(condition(3))
         )
-        plan = q._plan(with_tables=False)
+        plan = compile_plan(q._plan(with_tables=False), with_tables=False)
         seen.add((plan.left_filter is not None, plan.joined_filter is not None))
         got, want = matched_joins(q), sql_joins(q)
         assert got is not None, q.to_string()

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
-from larder.feature_store._sources import DeltaSource
+from larder.engine.python._sources import DeltaSource
 
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
 

@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from larder.feature_store import _pit
+from larder.engine.python import _pit
 
 T0 = int(datetime(2024, 1, 1, tzinfo=timezone.utc).timestamp() * 1_000_000)
 

@@ -8,8 +8,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from larder.engine.python import _frames, statistics
 from larder.errors import InvalidArgumentError
-from larder.feature_store import _frames, statistics
 
 
 def _oracle_counts(values: np.ndarray, edges: list[float]) -> list[int]:

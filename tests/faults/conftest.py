@@ -72,6 +72,7 @@ CHILD = textwrap.dedent(
     import json, os, signal, sys
     import pandas as pd
     import larder
+    from larder.engine.python import PythonEngine
     from larder.feature_store.feature_group import FeatureGroup
 
     args = json.loads(sys.argv[1])
@@ -79,7 +80,7 @@ CHILD = textwrap.dedent(
     if die == "after_delta_commit":  # SIGKILL between the Delta commit and the POST that records it
         FeatureGroup._record = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
     if die == "before_delta_commit":  # SIGKILL holding the lease, before anything is written
-        FeatureGroup._write = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
+        PythonEngine.write = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
     conn = larder.connection(**args["connection"])
     fg = conn.get_feature_store().get_feature_group(args["group"], 1)
     n, start = args["rows"], args.get("start", 0)

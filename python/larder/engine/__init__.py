@@ -26,7 +26,8 @@ import importlib.util
 import os
 import sys
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any, ClassVar
 
 from larder.errors import ConfigurationError
@@ -35,7 +36,6 @@ __all__ = [
     "ENGINE_NAMES",
     "Engine",
     "HiveEngine",
-    "PythonEngine",
     "SparkEngine",
     "TrainingEngine",
     "get_engine",
@@ -56,12 +56,15 @@ def _installed(module: str) -> bool:
 
 
 class Engine(ABC):
-    """The interface every engine implements.
+    """The interface every engine implements: the data operations of the feature store.
 
-    Data operations take and return the engine's own data frames (``pyarrow``/``pandas`` for
-    ``python``, ``pyspark.sql.DataFrame`` for ``spark``). Paths are object-store URIs
-    (``file:///...``, ``s3://bucket/...``); ``storage_options`` carries the short-lived,
-    dataset-scoped credentials the platform vends.
+    Feature store objects (``FeatureGroup``, ``Query``, ``FeatureView``) keep the semantics and the
+    REST metadata, and hand every data operation to the connection's engine through these methods.
+    An engine works with frames of its own (``pyarrow.Table`` for ``python``,
+    ``pyspark.sql.DataFrame`` for ``spark``) and converts what users get back at the end
+    (:meth:`to_dataframe`). Tables are named by ``larder.plan.TableRef`` (a feature group's Delta
+    table and the short-lived, dataset-scoped credentials the platform vended); queries arrive as
+    ``larder.plan.QueryPlan``.
 
     Attributes:
         name (str): the engine's name, one of :data:`ENGINE_NAMES`.
@@ -105,8 +108,8 @@ class Engine(ABC):
             operation (str): what is about to run, e.g. ``"insert"``; named in the error.
 
         Raises:
-            ConfigurationError: when the engine is metadata-only (``training``) or its extra is
-                not installed.
+            ConfigurationError: when the engine is metadata-only (``training``), not built yet, or
+                its extra is not installed.
 
         Example:
             >>> get_engine("training").require_data("insert")  # doctest: +SKIP
@@ -115,111 +118,179 @@ class Engine(ABC):
         """
         self.check_available()
 
+    # --- frames -----------------------------------------------------------------------------------
+
     @abstractmethod
-    def read(
-        self,
-        path: str,
-        data_format: str = "delta",
-        version: int | None = None,
-        storage_options: Mapping[str, str] | None = None,
-    ) -> Any:
-        """Read a table or files into the engine's data frame.
-
-        Args:
-            path (str): the object-store URI of the table or files.
-            data_format (str): ``"delta"`` (default), ``"parquet"``, ``"csv"`` or ``"json"``.
-            version (int | None): a Delta table version for time travel; None reads the newest.
-            storage_options (Mapping[str, str] | None): object-store settings and credentials.
-
-        Returns:
-            Any: the engine's data frame.
+    def check_dataframe_type(self, dataframe_type: str) -> str:
+        """Check a ``dataframe_type`` argument (``"pandas"``, ``"polars"``, ``"pyarrow"``,
+        ``"numpy"``, ``"python"``, and the engine's own).
 
         Raises:
-            ConfigurationError: when the engine cannot do data work (``training``) or its extra
-                is not installed.
+            InvalidArgumentError: naming the allowed ones.
         """
 
     @abstractmethod
-    def write(
+    def to_dataframe(self, frame: Any, dataframe_type: str) -> Any:
+        """The engine's frame as ``dataframe_type``."""
+
+    @abstractmethod
+    def columns(self, frame: Any) -> list[str]:
+        """A frame's column names, in order."""
+
+    @abstractmethod
+    def select(self, frame: Any, columns: list[str]) -> Any:
+        """A frame of these columns."""
+
+    @abstractmethod
+    def head(self, frame: Any, n: int) -> Any:
+        """The first ``n`` rows."""
+
+    @abstractmethod
+    def num_rows(self, frame: Any) -> int:
+        """How many rows a frame holds."""
+
+    # --- feature groups ---------------------------------------------------------------------------
+
+    @abstractmethod
+    def prepare_insert(
         self,
         data: Any,
-        path: str,
-        mode: str = "append",
-        data_format: str = "delta",
-        storage_options: Mapping[str, str] | None = None,
-    ) -> None:
-        """Write a data frame to a table.
-
-        Args:
-            data (Any): the engine's data frame (or anything it can convert).
-            path (str): the object-store URI of the table.
-            mode (str): ``"append"`` (default), ``"overwrite"`` or ``"merge"``.
-            data_format (str): ``"delta"`` (default) or ``"parquet"``.
-            storage_options (Mapping[str, str] | None): object-store settings and credentials.
+        primary_key: list[str],
+        event_time: str | None,
+        schema: list[dict[str, str]] | None,
+        partition_key: list[str],
+    ) -> Any:
+        """Check a frame for an insert before anything is written: key and event time columns,
+        no null keys, no duplicate keys, timezone-aware timestamps, the recorded ``schema`` (None
+        before the first insert). Returns what :meth:`write` and :meth:`statistics` take; its
+        ``schema`` (``[{"name", "type"}]``) and ``num_rows`` attributes say what it holds.
 
         Raises:
-            ConfigurationError: when the engine cannot do data work (``training``) or its extra
-                is not installed.
+            InvalidArgumentError: naming what is wrong, with an example row.
         """
 
     @abstractmethod
-    def sql(self, query: str, tables: Mapping[str, Any] | None = None) -> Any:
-        """Run a SQL query over named tables and return the engine's data frame.
+    def statistics(self, prepared: Any) -> Any:
+        """Statistics of prepared rows, computing beside the write: a ``concurrent.futures.Future``
+        whose result is ``{"row_count", "columns": {...}}`` (or None when they failed)."""
 
-        Args:
-            query (str): the SQL text.
-            tables (Mapping[str, Any] | None): table name -> data frame or table URI.
+    @abstractmethod
+    def write(self, ref: Any, prepared: Any, overwrite: bool, operation: str, write_id: str) -> int:
+        """Write prepared rows to the group's table (``operation``: ``"upsert"`` merges on the
+        primary key and event time, ``"insert"`` appends; ``overwrite`` replaces every row), with
+        ``write_id`` in the commit's metadata; returns the Delta version the write made.
 
         Raises:
-            ConfigurationError: when the engine cannot do data work (``training``) or its extra
-                is not installed.
+            ConflictError: when another writer of the table kept conflicting; nothing was written.
         """
+
+    @abstractmethod
+    def read(self, ref: Any, as_of: datetime | None = None) -> Any:
+        """Every row of the group's table (as of a time, UTC) as the engine's frame.
+
+        Raises:
+            NotFoundError: before the first insert, or when nothing existed at ``as_of``.
+        """
+
+    @abstractmethod
+    def read_changes(self, ref: Any, start: datetime, end: datetime) -> Any:
+        """The rows inserted or updated by the commits made in ``(start, end]``."""
+
+    @abstractmethod
+    def distinct_keys(self, frame: Any, primary_key: list[str]) -> list[list[Any]]:
+        """The distinct primary-key values of a frame, each a list in key order."""
+
+    @abstractmethod
+    def from_rows(self, rows: list[dict[str, Any]], like: Any) -> Any:
+        """Rows (JSON values) as a frame with the columns and types of ``like``."""
+
+    # --- queries ----------------------------------------------------------------------------------
+
+    @abstractmethod
+    def query(self, plan: Any, where: list[Any] | None = None, order_by: list[str] | None = None) -> Any:
+        """Run a query plan (point-in-time joins, filters, time travel) into the engine's frame.
+        ``where`` (``larder.plan.Term`` on alias ``fg0``) keeps the left group's rows before the
+        joins; ``order_by`` sorts by those output columns."""
+
+    @abstractmethod
+    def query_sql(self, plan: Any) -> str:
+        """The SQL the engine runs for a plan (what ``Query.to_string()`` shows)."""
+
+    @abstractmethod
+    def sql(self, text: str, tables: dict[str, Any], views: dict[str, str]) -> Any:
+        """Run ad-hoc SQL over feature groups (``tables``: name -> ``TableRef``; ``views``: other
+        names for some of them), reaching nothing else."""
+
+    # --- training data ----------------------------------------------------------------------------
+
+    @abstractmethod
+    def split(
+        self,
+        frame: Any,
+        event_time: str | None,
+        sizes: dict[str, float],
+        times: dict[str, tuple[datetime | None, datetime | None]],
+        seed: int | None,
+    ) -> dict[str, Any]:
+        """A frame split by time ranges of ``event_time`` or at random by fractions."""
+
+    @abstractmethod
+    def write_training_data(self, filesystem: Any, folder: str, parts: dict[str, Any]) -> dict[str, int]:
+        """Write each split under ``folder`` of the feature store's dataset; returns rows per split."""
+
+    @abstractmethod
+    def read_training_data(self, filesystem: Any, folder: str, splits: list[str]) -> dict[str, Any]:
+        """The splits :meth:`write_training_data` wrote."""
 
 
 class _DataEngine(Engine):
-    """An engine that does data work; its operations arrive with the feature store."""
+    """An engine that does data work; a method it does not have yet says so."""
 
-    def _not_yet(self, operation: str) -> NotImplementedError:
+    def _not_yet(self, operation: str) -> ConfigurationError:
         self.check_available()
-        return NotImplementedError(
-            f"{operation}() of the '{self.name}' engine is not implemented in larder {_version()} yet."
+        return ConfigurationError(
+            f"{operation}() on the '{self.name}' engine is not available in larder {_version()} yet; connect "
+            "with engine='python'.",
+            details={"engine": self.name, "operation": operation},
         )
 
-    def read(
-        self,
-        path: str,
-        data_format: str = "delta",
-        version: int | None = None,
-        storage_options: Mapping[str, str] | None = None,
-    ) -> Any:
-        raise self._not_yet("read")
 
-    def write(
-        self,
-        data: Any,
-        path: str,
-        mode: str = "append",
-        data_format: str = "delta",
-        storage_options: Mapping[str, str] | None = None,
-    ) -> None:
-        raise self._not_yet("write")
+def _not_built(method: str) -> Any:
+    def refuse(self: _DataEngine, *args: Any, **kwargs: Any) -> Any:
+        raise self._not_yet(method)
 
-    def sql(self, query: str, tables: Mapping[str, Any] | None = None) -> Any:
-        raise self._not_yet("sql")
+    refuse.__name__ = method
+    refuse.__doc__ = "Not built yet on this engine: raises ``ConfigurationError``."
+    return refuse
+
+
+_METHODS = [
+    "check_dataframe_type",
+    "to_dataframe",
+    "columns",
+    "select",
+    "head",
+    "num_rows",
+    "prepare_insert",
+    "statistics",
+    "write",
+    "read",
+    "read_changes",
+    "distinct_keys",
+    "from_rows",
+    "query",
+    "query_sql",
+    "sql",
+    "split",
+    "write_training_data",
+    "read_training_data",
+]
 
 
 def _version() -> str:
     import larder
 
     return larder.__version__
-
-
-class PythonEngine(_DataEngine):
-    """In-process data work with pyarrow, pandas, deltalake and duckdb (``larder[python]``)."""
-
-    name = "python"
-    extra = "python"
-    modules = ("pyarrow", "pandas", "deltalake", "duckdb")
 
 
 class SparkEngine(_DataEngine):
@@ -229,6 +300,9 @@ class SparkEngine(_DataEngine):
     extra = "spark"
     modules = ("pyspark",)
 
+    def require_data(self, operation: str) -> None:
+        raise self._not_yet(operation)
+
 
 class HiveEngine(_DataEngine):
     """Data work through a HiveServer2 endpoint with PyHive (``larder[hive]``)."""
@@ -237,11 +311,21 @@ class HiveEngine(_DataEngine):
     extra = "hive"
     modules = ("pyhive",)
 
+    def require_data(self, operation: str) -> None:
+        raise self._not_yet(operation)
+
+
+for _engine in (SparkEngine, HiveEngine):
+    for _m in _METHODS:
+        setattr(_engine, _m, _not_built(_m))
+    _engine.__abstractmethods__ = frozenset()
+
 
 class TrainingEngine(Engine):
     """Metadata only, for training jobs that read prepared files: every data operation raises."""
 
     name = "training"
+    metadata_only = True
 
     def require_data(self, operation: str) -> None:
         """Always refuses: the training engine does no data work (see :meth:`Engine.require_data`).
@@ -264,34 +348,32 @@ class TrainingEngine(Engine):
             details={"engine": self.name, "operation": operation},
         )
 
-    def read(
-        self,
-        path: str,
-        data_format: str = "delta",
-        version: int | None = None,
-        storage_options: Mapping[str, str] | None = None,
-    ) -> Any:
-        raise self._refuse("read")
 
-    def write(
-        self,
-        data: Any,
-        path: str,
-        mode: str = "append",
-        data_format: str = "delta",
-        storage_options: Mapping[str, str] | None = None,
-    ) -> None:
-        raise self._refuse("write")
+def _refusing(method: str) -> Any:
+    def refuse(self: TrainingEngine, *args: Any, **kwargs: Any) -> Any:
+        raise self._refuse(method)
 
-    def sql(self, query: str, tables: Mapping[str, Any] | None = None) -> Any:
-        raise self._refuse("sql")
+    refuse.__name__ = method
+    refuse.__doc__ = "Refused: the training engine is metadata-only (raises ``ConfigurationError``)."
+    return refuse
 
 
-_ENGINES: dict[str, type[Engine]] = {
-    "python": PythonEngine,
-    "spark": SparkEngine,
-    "hive": HiveEngine,
-    "training": TrainingEngine,
+for _m in _METHODS:
+    setattr(TrainingEngine, _m, _refusing(_m))
+TrainingEngine.__abstractmethods__ = frozenset()
+
+
+def _python_engine() -> type[Engine]:
+    from larder.engine.python import PythonEngine
+
+    return PythonEngine
+
+
+_ENGINES: dict[str, Callable[[], type[Engine]]] = {
+    "python": _python_engine,
+    "spark": lambda: SparkEngine,
+    "hive": lambda: HiveEngine,
+    "training": lambda: TrainingEngine,
 }
 
 
@@ -344,15 +426,15 @@ def get_engine(name: str | None = None) -> Engine:
         TrainingEngine()
     """
     if name is None:
-        return _ENGINES[default_engine_name()]()
+        return _ENGINES[default_engine_name()]()()
     key = name.strip().lower() if isinstance(name, str) else name
-    cls = _ENGINES.get(key) if isinstance(key, str) else None
-    if cls is None:
+    factory = _ENGINES.get(key) if isinstance(key, str) else None
+    if factory is None:
         raise ConfigurationError(
             f"Unknown engine {name!r}; use one of {', '.join(repr(n) for n in ENGINE_NAMES)}, or None "
             "to choose automatically (spark with an active SparkSession or on Databricks, else python).",
             details={"engine": str(name), "allowed": list(ENGINE_NAMES)},
         )
-    engine = cls()
+    engine = factory()()
     engine.check_available()
     return engine

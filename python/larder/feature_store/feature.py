@@ -1,48 +1,20 @@
 """Features and filters: ``fg.temp > 10``, ``(fg.origin == "JFK") & fg.dep_delay.isin([1, 2])``.
 
-Filters compile to SQL (duckdb) with every value bound as a literal, never pasted as text.
+A filter becomes a condition of the query's plan (``larder.plan``), which each engine compiles;
+the python engine writes it as duckdb SQL with every value a literal, never pasted text
+(:meth:`Filter.to_sql` shows it).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from larder.errors import InvalidArgumentError
+from larder.plan import Term, check_value
 
 if TYPE_CHECKING:
     from larder.feature_store.feature_group import FeatureGroup
-
-
-def quote_ident(name: str) -> str:
-    """A SQL identifier in double quotes (names are validated, so this is belt and braces)."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def sql_literal(value: Any) -> str:
-    """A value as a duckdb SQL literal. Strings are quoted with quotes doubled; timestamps must be
-    timezone-aware (UTC)."""
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise InvalidArgumentError(
-                f"Use a timezone-aware datetime (UTC) in filters, got the naive {value.isoformat()}.",
-                details={"value": value.isoformat()},
-            )
-        return f"TIMESTAMPTZ '{value.isoformat()}'"
-    if isinstance(value, date):
-        return f"DATE '{value.isoformat()}'"
-    if hasattr(value, "item"):  # numpy scalar
-        return sql_literal(value.item())
-    if isinstance(value, str):
-        return "'" + value.replace("'", "''") + "'"
-    raise InvalidArgumentError(f"Cannot use a {type(value).__name__} value in a filter: {value!r}.")
 
 
 @dataclass(frozen=True)
@@ -217,18 +189,15 @@ class Filter(_Condition):
         self.feature = feature
         self.op = op
         self.value = value
-        if op not in ("IS NULL", "IS NOT NULL"):
-            if op == "IN":
-                for v in value:
-                    sql_literal(v)
-            else:
-                sql_literal(value)  # refuse bad values now, not at query time
+        if op not in ("IS NULL", "IS NOT NULL"):  # refuse bad values now, not at query time
+            for v in value if op == "IN" else [value]:
+                check_value(v)
 
     def __repr__(self) -> str:
         return f"Filter({self.feature.name} {self.op} {self.value!r})"
 
     def to_sql(self, alias: str | None = None) -> str:
-        """The condition as duckdb SQL; values are SQL literals, never pasted text.
+        """The condition as the python engine's SQL (duckdb); values are SQL literals, never pasted text.
 
         Args:
             alias (str | None): a table alias to qualify the column with (default none).
@@ -240,14 +209,9 @@ class Filter(_Condition):
             >>> (Feature("temp", "double") > 10).to_sql("fg0")
             'fg0."temp" > 10'
         """
-        col = (f"{alias}." if alias else "") + quote_ident(self.feature.name)
-        if self.op in ("IS NULL", "IS NOT NULL"):
-            return f"{col} {self.op}"
-        if self.op == "IN":
-            return f"{col} IN ({', '.join(sql_literal(v) for v in self.value)})"
-        if self.value is None and self.op in ("=", "<>"):
-            return f"{col} {'IS' if self.op == '=' else 'IS NOT'} NULL"
-        return f"{col} {self.op} {sql_literal(self.value)}"
+        from larder.engine.python.sql import render
+
+        return render(Term("", self.feature.name, self.op, self.value), {"": alias or ""})
 
     def features(self) -> list[Feature]:
         """The features the condition uses.

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import secrets
-import threading
-import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -25,9 +22,9 @@ from larder.errors import (
     ServerError,
     ServiceUnavailableError,
 )
-from larder.feature_store import _frames
 from larder.feature_store._lease import DEFAULT_WAIT_S, WriteLease
 from larder.feature_store.feature import Feature, Filter, Logic
+from larder.plan import TableRef
 
 if TYPE_CHECKING:
     from larder.feature_store.feature_store import FeatureStore
@@ -39,8 +36,6 @@ OPERATIONS = ("upsert", "insert")
 PROGRESS_ROWS = 1_000_000
 WRITE_OPTIONS = {"progress", "lease_wait_seconds"}
 COMMIT_TIMEOUT_S = 600.0  # recording a commit materializes it online: large ones take a while
-COMMIT_ATTEMPTS = 5
-HISTORY_SEARCH = 50
 
 
 def _aware(t: datetime | str | None, what: str) -> datetime | None:
@@ -159,33 +154,19 @@ class FeatureGroup:
         opts = ds.storage_options()
         return f"{ds.uri}/{self._location['path']}", (opts or None)
 
-    def _delta(self, version: int | None = None, wallclock_time: datetime | str | None = None) -> Any:
-        from deltalake import DeltaTable
-        from deltalake.exceptions import TableNotFoundError
-
-        self._fs._require_data("read")
-        uri, opts = self._table()
-        try:
-            dt = DeltaTable(uri, storage_options=opts, version=version)
-        except TableNotFoundError:
-            raise NotFoundError(
-                f"Feature group '{self.name}' v{self.version} has no data yet; insert() some first.",
-                details={"name": self.name, "version": self.version},
-            ) from None
-        t = _aware(wallclock_time, "wallclock_time")
-        if t is not None:
-            first = min(h["timestamp"] for h in dt.history())
-            try:
-                if t.timestamp() * 1000 < first:
-                    raise ValueError("before the first commit")
-                dt.load_as_version(t)
-            except Exception:
-                raise NotFoundError(
-                    f"Feature group '{self.name}' v{self.version} has no data as of {t.isoformat()} (its first commit "
-                    "is later).",
-                    details={"wallclock_time": t.isoformat()},
-                ) from None
-        return dt
+    def _ref(self, with_location: bool = True) -> TableRef:
+        """The group's table as engines reach it (``larder.plan.TableRef``); ``with_location``
+        fetches its location and vended credentials (without: ``uri`` is empty)."""
+        uri, opts = self._table() if with_location else ("", None)
+        return TableRef(
+            name=self.name,
+            version=self.version,
+            uri=uri,
+            storage_options=opts,
+            primary_key=tuple(self.primary_key),
+            event_time=self.event_time,
+            partition_key=tuple(self.partition_key),
+        )
 
     # --- writing ----------------------------------------------------------------------------------
 
@@ -242,7 +223,7 @@ class FeatureGroup:
                 f"Unknown operation {operation!r}; use 'upsert' or 'insert'.",
                 details={"operation": operation},
             )
-        self._fs._require_data("insert")
+        engine = self._fs._engine("insert")
         options = dict(write_options or {})
         unknown = set(options) - WRITE_OPTIONS
         if unknown:
@@ -250,40 +231,33 @@ class FeatureGroup:
                 f"Unknown write_options {sorted(unknown)}; known: {sorted(WRITE_OPTIONS)}.",
                 details={"unknown": sorted(unknown)},
             )
-        table = _frames.normalize(_frames.to_arrow(features))
-        # the checks first (integer keys: sorts of the packed keys, which also give the stored order;
-        # others: polars hashes them on every core); then statistics (one duckdb thread) run on one
-        # core beside the Delta write, which uses one core
-        table, order = _frames.check_insert(table, self.primary_key, self.event_time, self._schema)
-        if self.partition_key:
-            missing = [c for c in self.partition_key if c not in table.column_names]
-            if missing:
-                raise InvalidArgumentError(f"The data frame lacks the partition column(s) {missing}.")
-        progress = options.get("progress", table.num_rows >= PROGRESS_ROWS)
-        bar = _Steps(progress, f"insert {self.name} v{self.version}", table.num_rows)
-        stats: dict[str, Any] = {}
-        worker = None
+        # the checks first; then statistics run beside the write (see the engine's statistics())
+        prepared = engine.prepare_insert(
+            features, self.primary_key, self.event_time, self._schema, self.partition_key
+        )
+        progress = options.get("progress", prepared.num_rows >= PROGRESS_ROWS)
+        bar = _Steps(progress, f"insert {self.name} v{self.version}", prepared.num_rows)
+        stats = None
         try:
             if self.statistics_enabled:
-                worker = threading.Thread(target=_stats_into, args=(table, stats), daemon=True)
-                worker.start()
+                stats = engine.statistics(prepared)
             if self._schema is None:
-                info = self._fs._rest.put(f"{self._path}/schema", {"features": _frames.schema_of(table)})
+                info = self._fs._rest.put(f"{self._path}/schema", {"features": prepared.schema})
                 self._load(info)
             bar.step("validated")
             write_id = secrets.token_hex(16)
             wait_s = float(options.get("lease_wait_seconds", DEFAULT_WAIT_S))
+            ref = self._ref()
             with WriteLease(self._fs._rest, self._path, self._what, wait_s) as lease:
-                delta_version = self._write(table, order, overwrite, operation, write_id)
+                delta_version = engine.write(ref, prepared, overwrite, operation, write_id)
                 bar.step("written")
-                if worker is not None:
-                    worker.join()
+                statistics = stats.result() if stats is not None else None
                 lease.stop_renewing()
-                commit = self._record(delta_version, write_id, lease.body(), stats.get("value"))
+                commit = self._record(delta_version, write_id, lease.body(), statistics)
             bar.step("committed")
         finally:
-            if worker is not None:  # never leave the statistics thread running into interpreter exit
-                worker.join()
+            if stats is not None:  # never leave the statistics running into interpreter exit
+                stats.exception()
             bar.close()
         return {k: commit[k] for k in ("delta_version", "operation", "rows_inserted", "rows_updated")}
 
@@ -307,81 +281,11 @@ class FeatureGroup:
                 details={"delta_version": delta_version, "committed": True},
             ) from None
 
-    def _write(self, table: Any, order: Any, overwrite: bool, operation: str, write_id: str) -> int:
-        """Write ``table`` and return the Delta version the write made (found by ``write_id`` in the
-        commit's metadata, never by reading the newest version: another tool may commit too). New
-        files hold the rows in ``order`` (by primary key and event time, see ``_frames.in_order``),
-        which the Delta write and point-in-time joins are faster on. A commit that conflicts with
-        another writer (a tool that took no lease) is retried."""
-        from deltalake.exceptions import CommitFailedError
-
-        for attempt in range(1, COMMIT_ATTEMPTS + 1):
-            try:
-                return self._write_once(table, order, overwrite, operation, write_id)
-            except CommitFailedError as e:
-                if attempt == COMMIT_ATTEMPTS:
-                    raise ConflictError(
-                        f"The write to {self._what} conflicted {attempt} times with another writer of its Delta "
-                        f"table ({str(e)[:300]}); nothing was written. A tool writing the table without Larder "
-                        "changed the same files: retry when it is done.",
-                        details={"attempts": attempt},
-                    ) from None
-                log.info("Delta commit conflict on %s (attempt %d): %s; retrying", self._what, attempt, e)
-                time.sleep(min(2.0, 0.1 * 2**attempt) * random.uniform(0.5, 1.0))
-        raise AssertionError("unreachable")
-
-    def _write_once(self, table: Any, order: Any, overwrite: bool, operation: str, write_id: str) -> int:
-        from deltalake import CommitProperties, DeltaTable, write_deltalake
-        from deltalake.exceptions import TableNotFoundError
-
-        uri, opts = self._table()
-        try:
-            dt: Any = DeltaTable(uri, storage_options=opts)
-        except TableNotFoundError:
-            dt = None
-        said = "overwrite" if overwrite and dt is not None else operation
-        props = CommitProperties(custom_metadata={"larder.write_id": write_id, "larder.operation": said})
-        if dt is None or overwrite or operation == "insert":
-            write_deltalake(
-                dt if dt is not None else uri,
-                _frames.in_order(table, order),
-                mode="overwrite" if overwrite and dt is not None else "append",
-                partition_by=(self.partition_key or None) if dt is None else None,
-                storage_options=opts if dt is None else None,
-                configuration={"delta.enableChangeDataFeed": "true"} if dt is None else None,
-                commit_properties=props,
-            )
-        else:
-            keys = self.primary_key + ([self.event_time] if self.event_time else [])
-            predicate = " AND ".join(f't."{k}" = s."{k}"' for k in keys)
-            (
-                dt.merge(
-                    table, predicate=predicate, source_alias="s", target_alias="t", commit_properties=props
-                )
-                .when_matched_update_all()
-                .when_not_matched_insert_all()
-                .execute()
-            )
-        for entry in DeltaTable(uri, storage_options=opts).history(limit=HISTORY_SEARCH):
-            if entry.get("larder.write_id") == write_id:
-                return int(entry["version"])
-        raise ConflictError(
-            f"The write to {self._what} committed, but its commit is not among the table's {HISTORY_SEARCH} newest; "
-            "another tool is committing to it heavily. The platform registers the commit from the Delta log.",
-            details={"write_id": write_id},
-        )
-
     # --- reading ----------------------------------------------------------------------------------
 
-    def _read_arrow(self, wallclock_time: datetime | str | None = None, filters: Any = None) -> Any:
-        import pyarrow as pa
-
-        dt = self._delta(wallclock_time=wallclock_time)
-        if filters is None:
-            return pa.table(dt.to_pyarrow_table())
-        from larder.feature_store.query import Query
-
-        return Query(self, None).filter(filters).as_of(wallclock_time)._arrow()
+    def _frame(self, wallclock_time: datetime | str | None = None) -> Any:
+        """Every row (as of a time) as the engine's frame."""
+        return self._fs._engine("read").read(self._ref(), _aware(wallclock_time, "wallclock_time"))
 
     def read(
         self,
@@ -409,27 +313,22 @@ class FeatureGroup:
             >>> df = fg.read()  # doctest: +SKIP
             >>> old = fg.read(wallclock_time=datetime(2024, 1, 1, tzinfo=timezone.utc))  # doctest: +SKIP
         """
-        _frames.check_dataframe_type(dataframe_type)
-        if online:
-            return _frames.from_arrow(self._read_online_all(), dataframe_type)
-        return _frames.from_arrow(self._read_arrow(wallclock_time), dataframe_type)
+        engine = self._fs._engine("read")
+        engine.check_dataframe_type(dataframe_type)
+        frame = self._read_online_all() if online else self._frame(wallclock_time)
+        return engine.to_dataframe(frame, dataframe_type)
 
     def _read_online_all(self) -> Any:
-        import pyarrow as pa
-
         if not self.online_enabled:
             raise ConflictError(f"Feature group '{self.name}' v{self.version} is not online-enabled.")
-        offline = self._read_arrow()
-        keys = offline.select(self.primary_key).group_by(self.primary_key).aggregate([]).to_pylist()
-        key_lists = [[k[c] for c in self.primary_key] for k in keys]
+        engine = self._fs._engine("read")
+        offline = self._frame()
+        key_lists = engine.distinct_keys(offline, self.primary_key)
         rows: list[dict[str, Any]] = []
         for i in range(0, len(key_lists), 5000):
             got = self._fs._rest.post(f"{self._path}/online", {"keys": _jsonable(key_lists[i : i + 5000])})
             rows.extend(r for r in got["rows"] if r is not None)
-        if not rows:
-            return offline.schema.empty_table()
-        table = pa.Table.from_pylist(rows)
-        return _frames.normalize(_cast_like(table, offline.schema))
+        return engine.from_rows(rows, offline)
 
     def show(self, n: int = 10, online: bool = False) -> Any:
         """The first rows as a pandas DataFrame (printed nicely in notebooks).
@@ -446,7 +345,8 @@ class FeatureGroup:
         """
         if online:
             return self.read(online=True).head(n)
-        return _frames.from_arrow(self._read_arrow().slice(0, n), "pandas")
+        engine = self._fs._engine("read")
+        return engine.to_dataframe(engine.head(self._frame(), n), "pandas")
 
     def as_of(self, wallclock_time: datetime | str) -> Query:
         """A query of every feature as the table was at a past time (time travel).
@@ -486,27 +386,14 @@ class FeatureGroup:
         Example:
             >>> weather.read_changes(yesterday, datetime.now(timezone.utc))  # doctest: +SKIP
         """
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
         start = _aware(start_wallclock_time, "start_wallclock_time")
         end = _aware(end_wallclock_time, "end_wallclock_time")
         assert start is not None and end is not None
         if end <= start:
             raise InvalidArgumentError("end_wallclock_time must be after start_wallclock_time.")
-        dt = self._delta()
-        versions = [
-            (int(h["version"]), datetime.fromtimestamp(h["timestamp"] / 1000, timezone.utc))
-            for h in dt.history()
-        ]
-        chosen = [v for v, ts in versions if start < ts <= end]
-        if not chosen:
-            return _frames.from_arrow(pa.table(dt.to_pyarrow_table()).schema.empty_table(), dataframe_type)
-        cdf = pa.table(dt.load_cdf(starting_version=min(chosen), ending_version=max(chosen)).read_all())
-        cdf = _frames.plain_strings(cdf)
-        cdf = cdf.filter(pc.is_in(cdf["_change_type"], pa.array(["insert", "update_postimage"])))
-        keep = [c for c in cdf.column_names if not c.startswith("_")]
-        return _frames.from_arrow(cdf.select(keep), dataframe_type)
+        engine = self._fs._engine("read")
+        engine.check_dataframe_type(dataframe_type)
+        return engine.to_dataframe(engine.read_changes(self._ref(), start, end), dataframe_type)
 
     def commit_details(self, limit: int | None = None) -> dict[int, dict[str, Any]]:
         """The commits of this version, newest first.
@@ -647,32 +534,10 @@ class FeatureGroup:
         self._load(info)
 
 
-def _stats_into(table: Any, out: dict[str, Any]) -> None:
-    from larder.feature_store import statistics
-
-    try:
-        out["value"] = statistics.compute(table)
-    except Exception as e:  # statistics never fail an insert
-        log.warning("statistics failed: %s", e)
-
-
 def _jsonable(values: Any) -> Any:
     return json.loads(
         json.dumps(values, default=lambda v: v.isoformat() if hasattr(v, "isoformat") else str(v))
     )
-
-
-def _cast_like(table: Any, schema: Any) -> Any:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    cols = []
-    for f in schema:
-        col = table.column(f.name) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
-        if col.type != f.type:
-            col = pc.cast(col, f.type)  # ISO 8601 text (with fractions and offsets) casts to timestamps
-        cols.append(col)
-    return pa.Table.from_arrays(cols, schema=schema)
 
 
 class _Steps:

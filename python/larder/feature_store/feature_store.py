@@ -10,9 +10,11 @@ from larder.names import check_name
 if TYPE_CHECKING:
     from larder.client.rest import RestClient
     from larder.connection import Connection
+    from larder.engine import Engine
     from larder.feature_store.feature_group import FeatureGroup
     from larder.feature_store.feature_view import FeatureView
     from larder.feature_store.query import Query
+    from larder.plan import TableRef
     from larder.storage import Dataset
 
 
@@ -78,15 +80,17 @@ class FeatureStore:
             raise ConfigurationError("The connection is closed; call connect() first.")
         return client
 
-    def _require_data(self, operation: str) -> None:
-        """Data operations run on the python engine (Spark and Hive engines are not built yet)."""
+    def _engine(self, operation: str | None) -> Engine:
+        """The connection's engine, checked to do data work when ``operation`` is given.
+
+        Raises:
+            ConfigurationError: when the engine cannot do ``operation`` (``training``, or an engine
+                not built yet), or its extra is not installed.
+        """
         engine = self._connection.get_engine()
-        engine.require_data(operation)
-        if engine.name != "python":
-            raise ConfigurationError(
-                f"{operation}() on the '{engine.name}' engine is not available yet; connect with engine='python'.",
-                details={"engine": engine.name, "operation": operation},
-            )
+        if operation is not None:
+            engine.require_data(operation)
+        return engine
 
     def _dataset(self) -> Dataset:
         """The project's feature store dataset (where Delta tables and training data live)."""
@@ -440,35 +444,17 @@ class FeatureStore:
         Example:
             >>> fs.sql("SELECT origin, avg(temp) FROM weather GROUP BY origin")  # doctest: +SKIP
         """
-        import duckdb
-
-        from larder.feature_store import _frames
-        from larder.feature_store._sources import DeltaSource, connect
-        from larder.feature_store.feature import quote_ident
-
-        _frames.check_dataframe_type(dataframe_type)
-        self._require_data("sql")
-        con = connect()
-        try:
-            newest: dict[str, int] = {}
-            for fg in self.get_feature_groups():
-                if fg._schema is None:
-                    continue
-                versioned = f"{fg.name}_{fg.version}"
-                # through Arrow, never the files themselves: this SQL is the caller's, and its
-                # connection reaches no file at all (see _sources.connect)
-                DeltaSource(fg._delta()).register(con, versioned, lazy=True, direct=False)
-                if fg.version >= newest.get(fg.name, 0):
-                    newest[fg.name] = fg.version
-                    con.execute(
-                        f"CREATE OR REPLACE VIEW {quote_ident(fg.name)} AS SELECT * FROM {quote_ident(versioned)}"  # noqa: S608
-                    )
-            try:
-                table = con.sql(query).to_arrow_table()
-            except duckdb.Error as e:
-                raise InvalidArgumentError(
-                    f"The SQL failed: {e}", details={"tables": sorted(newest)}
-                ) from None
-            return _frames.from_arrow(table, dataframe_type)
-        finally:
-            con.close()
+        engine = self._engine("sql")
+        engine.check_dataframe_type(dataframe_type)
+        tables: dict[str, TableRef] = {}
+        views: dict[str, str] = {}
+        newest: dict[str, int] = {}
+        for fg in self.get_feature_groups():
+            if fg._schema is None:
+                continue
+            versioned = f"{fg.name}_{fg.version}"
+            tables[versioned] = fg._ref()
+            if fg.version >= newest.get(fg.name, 0):
+                newest[fg.name] = fg.version
+                views[fg.name] = versioned
+        return engine.to_dataframe(engine.sql(query, tables, views), dataframe_type)

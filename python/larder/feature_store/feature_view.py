@@ -12,11 +12,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from larder.errors import InvalidArgumentError
-from larder.feature_store import _frames
-from larder.feature_store.feature import quote_ident, sql_literal
 from larder.feature_store.feature_group import _aware
+from larder.plan import Term
 
 if TYPE_CHECKING:
+    from larder.engine import Engine
     from larder.feature_store.feature_store import FeatureStore
     from larder.feature_store.query import Query
 
@@ -71,7 +71,7 @@ class FeatureView:
             drop.update(g.event_time for g in self.query._groups() if g.event_time)
         return [c for c in columns if c not in self.labels and c not in drop]
 
-    def _time_where(self, start_time: Any, end_time: Any) -> str | None:
+    def _time_where(self, start_time: Any, end_time: Any) -> list[Term]:
         et = self.query.feature_group.event_time
         start = _aware(start_time, "start_time")
         end = _aware(end_time, "end_time")
@@ -81,26 +81,33 @@ class FeatureView:
             )
         parts = []
         if start is not None:
-            parts.append(f"q.{quote_ident(et or '')} >= {sql_literal(start)}")
+            parts.append(Term("fg0", et or "", ">=", start))
         if end is not None:
-            parts.append(f"q.{quote_ident(et or '')} < {sql_literal(end)}")
-        return " AND ".join(parts) or None
+            parts.append(Term("fg0", et or "", "<", end))
+        return parts
+
+    def _engine(self, operation: str, dataframe_type: str | None = None) -> Engine:
+        engine = self._fs._engine(operation)
+        if dataframe_type is not None:
+            engine.check_dataframe_type(dataframe_type)
+        return engine
 
     def _table(self, start_time: Any = None, end_time: Any = None) -> Any:
         # a stable order (the left group's primary key, then event time), so that the rows come
         # back the same way every time and seeded splits are reproducible
         left = self.query.feature_group
         order = [c for c in [*left.primary_key, left.event_time] if c]
-        table = self.query._arrow(self._time_where(start_time, end_time), order_by=order)
-        missing = [c for c in self.labels if c not in table.column_names]
+        table = self.query._run(self._time_where(start_time, end_time), order_by=order)
+        missing = [c for c in self.labels if c not in self._fs._engine("read").columns(table)]
         if missing:
             raise InvalidArgumentError(f"Label column(s) {missing} are not in the feature view's query.")
         return table
 
     def _xy(self, table: Any, dataframe_type: str, primary_key: bool, event_time: bool) -> tuple[Any, Any]:
-        features = self._feature_columns(table.column_names, primary_key, event_time)
-        x = _frames.from_arrow(table.select(features), dataframe_type)
-        y = _frames.from_arrow(table.select(self.labels), dataframe_type) if self.labels else None
+        engine = self._fs._engine("read")
+        features = self._feature_columns(engine.columns(table), primary_key, event_time)
+        x = engine.to_dataframe(engine.select(table, features), dataframe_type)
+        y = engine.to_dataframe(engine.select(table, self.labels), dataframe_type) if self.labels else None
         return x, y
 
     # --- in-memory training data ----------------------------------------------------------------------
@@ -133,7 +140,7 @@ class FeatureView:
         Example:
             >>> X, y = fv.training_data(start_time=datetime(2013, 1, 1, tzinfo=timezone.utc))  # doctest: +SKIP
         """
-        _frames.check_dataframe_type(dataframe_type)
+        self._engine("read", dataframe_type)
         return self._xy(self._table(start_time, end_time), dataframe_type, primary_key, event_time)
 
     def _split(
@@ -143,46 +150,10 @@ class FeatureView:
         times: dict[str, tuple[Any, Any]],
         seed: int | None,
     ) -> dict[str, Any]:
-        import numpy as np
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        if any(times.get(s) != (None, None) for s in times):
-            names = [s for s in SPLITS if times.get(s, (None, None)) != (None, None)]
-            et = self.query.feature_group.event_time
-            if not et:
-                raise InvalidArgumentError(
-                    "A time-based split needs an event time on the view's left feature group."
-                )
-            out = {}
-            for s in names:
-                start, end = (_aware(t, f"{s} time") for t in times.get(s, (None, None)))
-                mask = pa.array([True] * table.num_rows)
-                if start is not None:
-                    mask = pc.and_(
-                        mask, pc.greater_equal(table[et], pa.scalar(start, table.schema.field(et).type))
-                    )
-                if end is not None:
-                    mask = pc.and_(mask, pc.less(table[et], pa.scalar(end, table.schema.field(et).type)))
-                out[s] = table.filter(mask)
-            return out
+        aware = {s: (_aware(a, f"{s} time"), _aware(b, f"{s} time")) for s, (a, b) in times.items()}
         fractions = {s: float(v) for s, v in sizes.items() if v is not None}
-        if not fractions:
-            raise InvalidArgumentError(
-                "A split needs sizes (test_size=0.2, validation_size=...) or time ranges (train_end=..., test_start=...)."
-            )
-        if not all(0 < v < 1 for v in fractions.values()) or sum(fractions.values()) >= 1:
-            raise InvalidArgumentError(f"Split sizes must be in (0, 1) and sum below 1, got {fractions}.")
-        rng = np.random.default_rng(seed)
-        order = rng.permutation(table.num_rows)
-        out, start_i = {}, 0
-        for s in ("test", "validation"):
-            if s in fractions:
-                n = int(round(fractions[s] * table.num_rows))
-                out[s] = table.take(pa.array(np.sort(order[start_i : start_i + n])))
-                start_i += n
-        out["train"] = table.take(pa.array(np.sort(order[start_i:])))
-        return {s: out[s] for s in SPLITS if s in out}
+        event_time = self.query.feature_group.event_time
+        return self._fs._engine("read").split(table, event_time, fractions, aware, seed)
 
     def train_test_split(
         self,
@@ -219,7 +190,7 @@ class FeatureView:
         Example:
             >>> X_tr, X_te, y_tr, y_te = fv.train_test_split(test_size=0.2, seed=42)  # doctest: +SKIP
         """
-        _frames.check_dataframe_type(dataframe_type)
+        self._engine("read", dataframe_type)
         parts = self._split(
             self._table(),
             {"test": test_size},
@@ -272,7 +243,7 @@ class FeatureView:
             >>> X_tr, X_va, X_te, y_tr, y_va, y_te = fv.train_validation_test_split(
             ...     validation_size=0.1, test_size=0.2, seed=7)  # doctest: +SKIP
         """
-        _frames.check_dataframe_type(dataframe_type)
+        self._engine("read", dataframe_type)
         parts = self._split(
             self._table(),
             {"validation": validation_size, "test": test_size},
@@ -342,8 +313,7 @@ class FeatureView:
             >>> v = fv.create_training_data(train_end=nov1, test_start=nov1, description="Jan-Oct / Nov-Dec")  # doctest: +SKIP
             >>> X_tr, X_te, y_tr, y_te = fv.get_training_data(v)  # doctest: +SKIP
         """
-        import pyarrow.parquet as pq
-
+        engine = self._engine("create_training_data")
         times = self._times(
             train=(train_start, train_end),
             validation=(validation_start, validation_end),
@@ -370,19 +340,13 @@ class FeatureView:
             "start_time": str(_aware(start_time, "start_time")) if start_time else None,
             "end_time": str(_aware(end_time, "end_time")) if end_time else None,
             "split": split_meta,
-            "columns": table.column_names,
+            "columns": engine.columns(table),
             "labels": self.labels,
         }
         td = self._fs._rest.post(
             f"{self._path}/trainingdatasets", {"description": description, "metadata": meta}
         )
-        fs = self._fs._dataset().filesystem()
-        base = td["location"]["path"]
-        fs.create_dir(base, recursive=True)
-        rows = {}
-        for split, t in parts.items():
-            pq.write_table(t, f"{base}/{split}.parquet", filesystem=fs)
-            rows[split] = t.num_rows
+        rows = engine.write_training_data(self._fs._dataset().filesystem(), td["location"]["path"], parts)
         self._fs._rest.put(f"{self._path}/trainingdatasets/{td['version']}", {"metadata": {"rows": rows}})
         return int(td["version"])
 
@@ -426,13 +390,10 @@ class FeatureView:
         Example:
             >>> X_train, X_test, y_train, y_test = fv.get_training_data(1)  # doctest: +SKIP
         """
-        import pyarrow.parquet as pq
-
-        _frames.check_dataframe_type(dataframe_type)
+        engine = self._engine("read", dataframe_type)
         td = self._fs._rest.get(f"{self._path}/trainingdatasets/{training_dataset_version}")
-        fs = self._fs._dataset().filesystem()
         splits = td["metadata"]["split"]["splits"]
-        tables = {s: pq.read_table(f"{td['location']['path']}/{s}.parquet", filesystem=fs) for s in splits}
+        tables = engine.read_training_data(self._fs._dataset().filesystem(), td["location"]["path"], splits)
         if splits == ["all"]:
             return self._xy(tables["all"], dataframe_type, primary_key, event_time)
         pairs = [self._xy(tables[s], dataframe_type, primary_key, event_time) for s in splits]
@@ -482,7 +443,7 @@ class FeatureView:
         Example:
             >>> X = fv.get_batch_data(start_time=datetime(2013, 12, 1, tzinfo=timezone.utc))  # doctest: +SKIP
         """
-        _frames.check_dataframe_type(dataframe_type)
+        self._engine("read", dataframe_type)
         x, _ = self._xy(self._table(start_time, end_time), dataframe_type, False, False)
         return x
 

@@ -246,8 +246,8 @@ def _check_unique(table: Any, keys: list[str]) -> Any | None:
     order, by_sort = _sorted_keys(table, keys)
     if by_sort or (by_sort is None and _unique_by_hash(table, keys)):
         return order
-    from larder.feature_store import _sources
-    from larder.feature_store.feature import quote_ident
+    from larder.engine.python import _sources
+    from larder.engine.python.sql import quote_ident
 
     cols = ", ".join(quote_ident(k) for k in keys)
     con = _sources.connect()

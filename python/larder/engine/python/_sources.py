@@ -21,7 +21,7 @@ from collections.abc import Collection
 from typing import Any
 from urllib.parse import unquote
 
-from larder.feature_store.feature import quote_ident
+from larder.engine.python.sql import quote_ident
 
 # read_parquet treats these as glob syntax; a path holding one is read through Arrow instead
 _GLOB_CHARS = set("*?[]{}")

@@ -13,9 +13,12 @@ beside the insert's checks and Delta write.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from larder.feature_store.feature import quote_ident
+from larder.engine.python.sql import quote_ident
+
+log = logging.getLogger("larder.engine.python")
 
 HISTOGRAM_BINS = 10
 HISTOGRAM_MAX_ROWS = 1_000_000
@@ -29,11 +32,20 @@ def _is_numeric(t: Any) -> bool:
     return bool(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t))
 
 
+def compute_or_none(table: Any) -> dict[str, Any] | None:
+    """:func:`compute`, or None (logged) when it fails: statistics never fail an insert."""
+    try:
+        return compute(table)
+    except Exception as e:
+        log.warning("statistics failed: %s", e)
+        return None
+
+
 def compute(table: Any) -> dict[str, Any]:
     """Statistics of an Arrow table: ``{"row_count": n, "columns": {name: {...}}}``."""
     import pyarrow as pa
 
-    from larder.feature_store._sources import connect
+    from larder.engine.python._sources import connect
 
     # one thread: statistics run beside the Delta write, which is single-threaded; more
     # threads here only take the write's core (measured: the insert got 1.6x slower)

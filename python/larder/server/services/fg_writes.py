@@ -206,15 +206,18 @@ def _operation(entry: dict[str, Any]) -> str:
 
 
 def _open(db: Session, box: SecretBox, fg: FeatureGroup, version: int | None = None) -> Any:
-    """The group's Delta table (at ``version``), or None before its first commit."""
-    from deltalake import DeltaTable
-    from deltalake.exceptions import TableNotFoundError
+    """The group's Delta table (at ``version``) through the python engine, or None before its
+    first commit."""
+    from larder.engine.python import delta
+    from larder.plan import TableRef
 
     ds = fs_dataset(db, fg.project)
     uri, opts = storage_backend.dataset_location(ds.namespace, ds.name, box)
     try:
-        return DeltaTable(f"{uri}/{table_path(fg)}", storage_options=opts or None, version=version)
-    except TableNotFoundError:
+        return delta.open_table(
+            TableRef(fg.name, fg.version, f"{uri}/{table_path(fg)}", opts or None), version
+        )
+    except NotFoundError:
         return None
 
 
@@ -448,29 +451,22 @@ def materialize(
 ) -> int:
     """Upsert one Delta commit's new rows into the online store; returns the rows written.
     ``overwrite``: replace the group's online rows with the version's snapshot."""
-    import pyarrow as pa
+    from larder.engine.python import delta
 
     dt = _open(db, box, fg, delta_version)
     if dt is None:
         raise NotFoundError(f"Feature group '{fg.name}' version {fg.version} has no Delta table yet.")
     if overwrite:
         online.drop(online_table(fg))
-        table = pa.table(dt.to_pyarrow_table())
+        table = delta.snapshot(dt)
     else:
         try:
-            cdf = pa.table(
-                dt.load_cdf(starting_version=delta_version, ending_version=delta_version).read_all()
-            )
-            from larder.feature_store._frames import plain_strings
-
-            cdf = plain_strings(cdf)
-            mask = pa.compute.is_in(cdf["_change_type"], pa.array(["insert", "update_postimage"]))
-            table = cdf.filter(mask)
+            table = delta.changes(dt, delta_version, delta_version)
         except Exception as e:  # no change data feed: fall back to the whole snapshot (correct, slower)
             log.warning(
                 "no change data feed for %s v%d (%s); materializing the snapshot", fg.name, delta_version, e
             )
-            table = pa.table(dt.to_pyarrow_table())
+            table = delta.snapshot(dt)
     rows = _rows_to_online(fg, table)
     if rows:
         online.upsert(online_table(fg), rows)

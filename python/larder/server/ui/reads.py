@@ -17,7 +17,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -54,50 +53,6 @@ class Preview:
     delta_version: int
 
 
-def _open_parquet(uri: str, opts: dict[str, str]) -> Any:
-    """A ``pyarrow.parquet.ParquetFile`` that reads in small buffered chunks (no pre-buffering
-    of whole column chunks): the first rows of a 1M-row row group cost one data page per column."""
-    import pyarrow.parquet as pq
-
-    if uri.startswith("s3://"):
-        from pyarrow import fs as pafs
-
-        s3 = pafs.S3FileSystem(
-            access_key=opts.get("AWS_ACCESS_KEY_ID"),
-            secret_key=opts.get("AWS_SECRET_ACCESS_KEY"),
-            region=opts.get("AWS_REGION"),
-            endpoint_override=opts.get("AWS_ENDPOINT_URL"),
-            scheme="http" if opts.get("AWS_ALLOW_HTTP") else "https",
-        )
-        return pq.ParquetFile(s3.open_input_file(uri[5:]), pre_buffer=False, buffer_size=1 << 16)
-    path = unquote(uri[7:]) if uri.startswith("file://") else uri
-    return pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 16)
-
-
-def _head(dt: Any, opts: dict[str, str], limit: int) -> Any:
-    """The first ``limit`` rows of a Delta table version. Plain tables (reader protocol 1, not
-    partitioned) are read from their data files directly, a batch of ``limit`` rows at a time;
-    others (deletion vectors, column mapping, partition values in paths) through deltalake's
-    dataset, which applies them."""
-    import pyarrow as pa
-
-    protocol = dt.protocol()
-    if protocol.min_reader_version != 1 or protocol.reader_features or dt.metadata().partition_columns:
-        return dt.to_pyarrow_dataset().head(limit)
-    batches, rows = [], 0
-    for uri in dt.file_uris():
-        for batch in _open_parquet(uri, opts).iter_batches(batch_size=limit - rows, use_threads=False):
-            batches.append(batch)
-            rows += batch.num_rows
-            break
-        if rows >= limit:
-            break
-    schema = dt.schema().to_arrow() if not batches else None
-    if schema is not None:
-        return pa.schema(schema).empty_table()
-    return pa.Table.from_batches(batches).slice(0, limit)
-
-
 def preview_rows(
     fg: FeatureGroup, dataset: Dataset, box: SecretBox, delta_version: int, limit: int
 ) -> Preview:
@@ -106,15 +61,15 @@ def preview_rows(
     Raises:
         NotFoundError: when the table or that version is not in storage.
     """
-    from deltalake import DeltaTable
-
+    from larder.engine.python import delta
+    from larder.plan import TableRef
     from larder.server.services.featurestore import table_path
 
     limit = max(1, min(int(limit), PREVIEW_MAX_ROWS))
     uri, opts = storage_backend.dataset_location(dataset.namespace, dataset.name, box)
+    ref = TableRef(fg.name, fg.version, f"{uri}/{table_path(fg)}", opts or None)
     try:
-        dt = DeltaTable(f"{uri}/{table_path(fg)}", storage_options=opts or None, version=delta_version)
-        head = _head(dt, opts, limit)
+        head = delta.head(delta.open_table(ref, version=delta_version), opts, limit)
     except Exception as e:  # deltalake raises its own types (and OSError) for a missing table or version
         raise NotFoundError(
             f"No data of feature group '{fg.name}' v{fg.version} at Delta version {delta_version} in storage "
@@ -225,9 +180,11 @@ def parquet_summary(dataset: Dataset, box: SecretBox, path: str, max_columns: in
     Raises:
         NotFoundError: when the file is not there. ServiceUnavailableError: when the store fails.
     """
+    from larder.engine.python import delta
+
     uri, opts = storage_backend.dataset_location(dataset.namespace, dataset.name, box)
     try:
-        meta = _open_parquet(f"{uri}/{path}", opts).metadata
+        meta = delta.open_parquet(f"{uri}/{path}", opts).metadata
     except FileNotFoundError:
         raise NotFoundError(
             f"No file {path!r} in dataset '{dataset.name}'.", details={"path": path}
