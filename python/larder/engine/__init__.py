@@ -36,7 +36,6 @@ __all__ = [
     "ENGINE_NAMES",
     "Engine",
     "HiveEngine",
-    "SparkEngine",
     "TrainingEngine",
     "get_engine",
 ]
@@ -293,17 +292,6 @@ def _version() -> str:
     return larder.__version__
 
 
-class SparkEngine(_DataEngine):
-    """Data work on the active SparkSession (``larder[spark]``)."""
-
-    name = "spark"
-    extra = "spark"
-    modules = ("pyspark",)
-
-    def require_data(self, operation: str) -> None:
-        raise self._not_yet(operation)
-
-
 class HiveEngine(_DataEngine):
     """Data work through a HiveServer2 endpoint with PyHive (``larder[hive]``)."""
 
@@ -315,10 +303,9 @@ class HiveEngine(_DataEngine):
         raise self._not_yet(operation)
 
 
-for _engine in (SparkEngine, HiveEngine):
-    for _m in _METHODS:
-        setattr(_engine, _m, _not_built(_m))
-    _engine.__abstractmethods__ = frozenset()
+for _m in _METHODS:
+    setattr(HiveEngine, _m, _not_built(_m))
+HiveEngine.__abstractmethods__ = frozenset()
 
 
 class TrainingEngine(Engine):
@@ -369,9 +356,15 @@ def _python_engine() -> type[Engine]:
     return PythonEngine
 
 
+def _spark_engine() -> type[Engine]:
+    from larder.engine.spark import SparkEngine
+
+    return SparkEngine
+
+
 _ENGINES: dict[str, Callable[[], type[Engine]]] = {
     "python": _python_engine,
-    "spark": lambda: SparkEngine,
+    "spark": _spark_engine,
     "hive": lambda: HiveEngine,
     "training": lambda: TrainingEngine,
 }

@@ -291,7 +291,7 @@ class FeatureGroup:
         self,
         wallclock_time: datetime | str | None = None,
         online: bool = False,
-        dataframe_type: str = "pandas",
+        dataframe_type: str = "default",
     ) -> Any:
         """All rows (offline), or the latest row per key (``online=True``).
 
@@ -299,7 +299,7 @@ class FeatureGroup:
             wallclock_time (datetime | str | None): time travel: the table as it was then (UTC,
                 timezone-aware). Default None: now.
             online (bool): read the online store instead (online-enabled groups only).
-            dataframe_type (str): ``"pandas"`` (default), ``"polars"``, ``"pyarrow"``, ``"numpy"``
+            dataframe_type (str): ``"default"`` (the engine's own: pandas on python, a Spark DataFrame on spark), ``"pandas"``, ``"polars"``, ``"pyarrow"``, ``"numpy"``
                 or ``"python"`` (a list of rows, each a list of values in column order).
 
         Returns:
@@ -366,14 +366,14 @@ class FeatureGroup:
         self,
         start_wallclock_time: datetime | str,
         end_wallclock_time: datetime | str,
-        dataframe_type: str = "pandas",
+        dataframe_type: str = "default",
     ) -> Any:
         """Rows inserted or updated by the commits made in ``(start, end]``, from the Delta change feed.
 
         Args:
             start_wallclock_time (datetime | str): the start, exclusive (timezone-aware, UTC).
             end_wallclock_time (datetime | str): the end, inclusive (timezone-aware, UTC).
-            dataframe_type (str): ``"pandas"`` (default), ``"polars"``, ``"pyarrow"``, ``"numpy"``
+            dataframe_type (str): ``"default"`` (the engine's own: pandas on python, a Spark DataFrame on spark), ``"pandas"``, ``"polars"``, ``"pyarrow"``, ``"numpy"``
                 or ``"python"``.
 
         Returns:

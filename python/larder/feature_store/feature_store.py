@@ -420,7 +420,7 @@ class FeatureStore:
 
     # --- SQL ------------------------------------------------------------------------------------------
 
-    def sql(self, query: str, dataframe_type: str = "pandas") -> Any:
+    def sql(self, query: str, dataframe_type: str = "default") -> Any:
         """Run SQL (duckdb dialect) over the project's feature groups, by name.
 
         Each feature group is a table named after it (its newest version) and ``<name>_<version>``
@@ -430,7 +430,7 @@ class FeatureStore:
 
         Args:
             query (str): the SQL, e.g. ``"SELECT origin, avg(temp) FROM weather GROUP BY origin"``.
-            dataframe_type (str): ``"pandas"`` (default), ``"polars"``, ``"pyarrow"``, ``"numpy"`` or
+            dataframe_type (str): ``"default"`` (the engine's own: pandas on python, a Spark DataFrame on spark), ``"pandas"``, ``"polars"``, ``"pyarrow"``, ``"numpy"`` or
                 ``"python"``.
 
         Returns:

@@ -116,7 +116,7 @@ class FeatureView:
         self,
         start_time: datetime | str | None = None,
         end_time: datetime | str | None = None,
-        dataframe_type: str = "pandas",
+        dataframe_type: str = "default",
         primary_key: bool = False,
         event_time: bool = False,
     ) -> tuple[Any, Any]:
@@ -127,7 +127,7 @@ class FeatureView:
                 this (timezone-aware, UTC). Default: no lower bound.
             end_time (datetime | str | None): keep rows whose (left) event time is before this.
                 Default: no upper bound.
-            dataframe_type (str): ``"pandas"`` (default), ``"polars"``, ``"pyarrow"``, ``"numpy"``, ``"python"``.
+            dataframe_type (str): ``"default"`` (the engine's own: pandas on python, a Spark DataFrame on spark), ``"pandas"``, ``"polars"``, ``"pyarrow"``, ``"numpy"``, ``"python"``.
             primary_key (bool): keep the left feature group's primary key columns in ``X`` (default False).
             event_time (bool): keep the event time columns in ``X`` (default False).
 
@@ -163,7 +163,7 @@ class FeatureView:
         test_start: Any = None,
         test_end: Any = None,
         seed: int | None = None,
-        dataframe_type: str = "pandas",
+        dataframe_type: str = "default",
         primary_key: bool = False,
         event_time: bool = False,
     ) -> tuple[Any, Any, Any, Any]:
@@ -177,7 +177,7 @@ class FeatureView:
             test_start (datetime | str | None): time split: the test split's first event time.
             test_end (datetime | str | None): time split: the end of the test split (exclusive).
             seed (int | None): the random split's seed (default None: a new split every time).
-            dataframe_type (str): ``"pandas"`` (default), ``"polars"``, ``"pyarrow"``, ``"numpy"``, ``"python"``.
+            dataframe_type (str): ``"default"`` (the engine's own: pandas on python, a Spark DataFrame on spark), ``"pandas"``, ``"polars"``, ``"pyarrow"``, ``"numpy"``, ``"python"``.
             primary_key (bool): keep the primary key columns in ``X`` (default False).
             event_time (bool): keep the event time columns in ``X`` (default False).
 
@@ -212,7 +212,7 @@ class FeatureView:
         test_start: Any = None,
         test_end: Any = None,
         seed: int | None = None,
-        dataframe_type: str = "pandas",
+        dataframe_type: str = "default",
         primary_key: bool = False,
         event_time: bool = False,
     ) -> tuple[Any, Any, Any, Any, Any, Any]:
@@ -229,7 +229,7 @@ class FeatureView:
             test_start (datetime | str | None): time split: the test split's start.
             test_end (datetime | str | None): time split: its end (exclusive).
             seed (int | None): the random split's seed.
-            dataframe_type (str): ``"pandas"`` (default), ``"polars"``, ``"pyarrow"``, ``"numpy"``, ``"python"``.
+            dataframe_type (str): ``"default"`` (the engine's own: pandas on python, a Spark DataFrame on spark), ``"pandas"``, ``"polars"``, ``"pyarrow"``, ``"numpy"``, ``"python"``.
             primary_key (bool): keep the primary key columns in ``X`` (default False).
             event_time (bool): keep the event time columns in ``X`` (default False).
 
@@ -368,7 +368,7 @@ class FeatureView:
     def get_training_data(
         self,
         training_dataset_version: int,
-        dataframe_type: str = "pandas",
+        dataframe_type: str = "default",
         primary_key: bool = False,
         event_time: bool = False,
     ) -> tuple[Any, ...]:
@@ -376,7 +376,7 @@ class FeatureView:
 
         Args:
             training_dataset_version (int): the version :meth:`create_training_data` returned.
-            dataframe_type (str): ``"pandas"`` (default), ``"polars"``, ``"pyarrow"``, ``"numpy"``, ``"python"``.
+            dataframe_type (str): ``"default"`` (the engine's own: pandas on python, a Spark DataFrame on spark), ``"pandas"``, ``"polars"``, ``"pyarrow"``, ``"numpy"``, ``"python"``.
             primary_key (bool): keep the primary key columns in ``X`` (default False).
             event_time (bool): keep the event time columns in ``X`` (default False).
 
@@ -428,14 +428,14 @@ class FeatureView:
         return list(self._fs._rest.get(f"{self._path}/trainingdatasets"))
 
     def get_batch_data(
-        self, start_time: Any = None, end_time: Any = None, dataframe_type: str = "pandas"
+        self, start_time: Any = None, end_time: Any = None, dataframe_type: str = "default"
     ) -> Any:
         """Features without labels, for batch inference.
 
         Args:
             start_time (datetime | str | None): keep rows whose (left) event time is at or after this.
             end_time (datetime | str | None): keep rows whose (left) event time is before this.
-            dataframe_type (str): ``"pandas"`` (default), ``"polars"``, ``"pyarrow"``, ``"numpy"``, ``"python"``.
+            dataframe_type (str): ``"default"`` (the engine's own: pandas on python, a Spark DataFrame on spark), ``"pandas"``, ``"polars"``, ``"pyarrow"``, ``"numpy"``, ``"python"``.
 
         Returns:
             Any: ``X`` in the requested type.

@@ -332,11 +332,11 @@ class Query:
         engine = self._fg._fs._engine("read")
         return engine.query(self._plan(with_tables=True), where, order_by)
 
-    def read(self, dataframe_type: str = "pandas") -> Any:
+    def read(self, dataframe_type: str = "default") -> Any:
         """Run the query and return the rows (in no particular order).
 
         Args:
-            dataframe_type (str): ``"pandas"`` (default), ``"polars"``, ``"pyarrow"``, ``"numpy"``
+            dataframe_type (str): ``"default"`` (the engine's own: pandas on python, a Spark DataFrame on spark), ``"pandas"``, ``"polars"``, ``"pyarrow"``, ``"numpy"``
                 or ``"python"`` (a list of rows).
 
         Returns:

@@ -23,8 +23,6 @@ from typing import Any
 from larder.engine import _DataEngine
 from larder.plan import QueryPlan, TableRef, Term
 
-DATAFRAME_TYPES = ("pandas", "polars", "pyarrow", "numpy", "python")
-
 
 @dataclass
 class Prepared:

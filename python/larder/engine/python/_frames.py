@@ -7,7 +7,8 @@ from typing import Any
 
 from larder.errors import InvalidArgumentError
 
-DATAFRAME_TYPES = ("pandas", "polars", "pyarrow", "numpy", "python")
+DATAFRAME_TYPES = ("default", "pandas", "polars", "pyarrow", "numpy", "python")
+"""The ``dataframe_type`` values the python engine returns; ``"default"`` is its own, ``"pandas"``."""
 
 
 def _pa() -> Any:
@@ -115,17 +116,8 @@ def check_insert(
 
     if table.num_rows == 0:
         raise InvalidArgumentError("The data frame is empty: nothing to insert.")
-    names = table.column_names
-    if len(set(names)) != len(names):
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        raise InvalidArgumentError(f"Duplicate column names {dupes}.", details={"columns": dupes})
+    check_columns(table.column_names, primary_key, event_time)
     needed = primary_key + ([event_time] if event_time else [])
-    missing = [c for c in needed if c not in names]
-    if missing:
-        raise InvalidArgumentError(
-            f"The data frame lacks the primary key / event time column(s) {missing} (it has {names[:20]}).",
-            details={"missing": missing},
-        )
     for c in primary_key:
         nulls = table.column(c).null_count
         if nulls:
@@ -149,6 +141,41 @@ def check_insert(
     if schema is not None:
         table = _enforce_schema(table, schema)
     return table, _check_unique(table, needed)
+
+
+def check_columns(names: list[str], primary_key: list[str], event_time: str | None) -> None:
+    """Refuse duplicate column names, and a frame without the key or event time columns (every
+    engine's first check of an insert).
+
+    Raises:
+        InvalidArgumentError: naming the duplicate or missing columns.
+    """
+    if len(set(names)) != len(names):
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        raise InvalidArgumentError(f"Duplicate column names {dupes}.", details={"columns": dupes})
+    needed = primary_key + ([event_time] if event_time else [])
+    missing = [c for c in needed if c not in names]
+    if missing:
+        raise InvalidArgumentError(
+            f"The data frame lacks the primary key / event time column(s) {missing} (it has {names[:20]}).",
+            details={"missing": missing},
+        )
+
+
+def schema_mismatch(names: list[str], expected: list[str]) -> None:
+    """Refuse a frame whose columns are not the feature group's (every engine's schema check).
+
+    Raises:
+        InvalidArgumentError: naming the unknown and the missing columns.
+    """
+    extra = [n for n in names if n not in expected]
+    absent = [n for n in expected if n not in names]
+    if extra or absent:
+        raise InvalidArgumentError(
+            f"The data frame's columns differ from the feature group's schema: unknown {extra}, missing {absent}. "
+            "Create a new version of the feature group to change its schema.",
+            details={"unknown": extra, "missing": absent},
+        )
 
 
 def _unique_by_hash(table: Any, keys: list[str]) -> bool:
@@ -298,16 +325,7 @@ def in_order(table: Any, order: Any | None) -> Any:
 def _enforce_schema(table: Any, schema: list[dict[str, str]]) -> Any:
     import pyarrow.compute as pc
 
-    expected = {f["name"]: f["type"] for f in schema}
-    names = table.column_names
-    extra = [n for n in names if n not in expected]
-    absent = [n for n in expected if n not in names]
-    if extra or absent:
-        raise InvalidArgumentError(
-            f"The data frame's columns differ from the feature group's schema: unknown {extra}, missing {absent}. "
-            "Create a new version of the feature group to change its schema.",
-            details={"unknown": extra, "missing": absent},
-        )
+    schema_mismatch(table.column_names, [f["name"] for f in schema])
     columns = []
     for f in schema:
         col = table.column(f["name"])
@@ -358,7 +376,7 @@ def from_arrow(table: Any, dataframe_type: str) -> Any:
     """
     if dataframe_type == "pyarrow":
         return table
-    if dataframe_type == "pandas":
+    if dataframe_type in ("pandas", "default"):
         return table.to_pandas()
     if dataframe_type == "polars":
         import polars as pl

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import unquote
 
-from larder.errors import ConflictError, InvalidArgumentError, NotFoundError
+from larder.errors import ConfigurationError, ConflictError, InvalidArgumentError, NotFoundError
 from larder.plan import TableRef
 
 log = logging.getLogger("larder.engine.python")
@@ -46,6 +46,7 @@ def open_table(ref: TableRef, version: int | None = None, as_of: datetime | None
             f"Feature group '{ref.name}' v{ref.version} has no data yet; insert() some first.",
             details={"name": ref.name, "version": ref.version},
         ) from None
+    check_readable(dt, ref)
     if as_of is not None:
         first = min(h["timestamp"] for h in dt.history())
         try:
@@ -59,6 +60,33 @@ def open_table(ref: TableRef, version: int | None = None, as_of: datetime | None
                 details={"wallclock_time": as_of.isoformat()},
             ) from None
     return dt
+
+
+UNREADABLE = ("columnMapping", "deletionVectors")
+"""Table features deltalake's Arrow readers get wrong (column mapping: all-NULL rows, silently) or
+refuse (deletion vectors); Larder's engines never turn them on."""
+
+
+def check_readable(dt: Any, ref: TableRef) -> None:
+    """Refuse a table with column mapping or deletion vectors (turned on by another tool): this
+    engine's readers would return wrong rows.
+
+    Raises:
+        ConfigurationError: naming the features, and what to do (the spark engine reads them).
+    """
+    protocol = dt.protocol()
+    features = set(protocol.reader_features or [])
+    mode = dt.metadata().configuration.get("delta.columnMapping.mode", "none")
+    found = [f for f in UNREADABLE if f in features]
+    if (protocol.min_reader_version == 2 or mode != "none") and "columnMapping" not in found:
+        found.append("columnMapping")
+    if found:
+        raise ConfigurationError(
+            f"The Delta table of {_what(ref)} has {', '.join(found)} (turned on by a tool other than Larder), "
+            "which the python engine cannot read correctly; read it with engine='spark', or rewrite it without "
+            "them (ALTER TABLE ... DROP FEATURE, then a full rewrite) or into a new version of the feature group.",
+            details={"features": found, "name": ref.name, "version": ref.version},
+        )
 
 
 def exists(ref: TableRef) -> bool:
@@ -160,6 +188,8 @@ def _write_once(ref: TableRef, table: Any, order: Any, overwrite: bool, operatio
         dt: Any = DeltaTable(uri, storage_options=opts)
     except TableNotFoundError:
         dt = None
+    if dt is not None:
+        check_readable(dt, ref)
     said = "overwrite" if overwrite and dt is not None else operation
     props = CommitProperties(custom_metadata={"larder.write_id": write_id, "larder.operation": said})
     if dt is None or overwrite or operation == "insert":

@@ -30,11 +30,7 @@ def split(
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if any(t != (None, None) for t in times.values()):
-        if not event_time:
-            raise InvalidArgumentError(
-                "A time-based split needs an event time on the view's left feature group."
-            )
+    if check_split(event_time, sizes, times):
         out = {}
         for s in [s for s in SPLITS if times.get(s, (None, None)) != (None, None)]:
             start, end = times[s]
@@ -46,12 +42,6 @@ def split(
                 mask = pc.and_(mask, pc.less(table[event_time], pa.scalar(end, typ)))
             out[s] = table.filter(mask)
         return out
-    if not sizes:
-        raise InvalidArgumentError(
-            "A split needs sizes (test_size=0.2, validation_size=...) or time ranges (train_end=..., test_start=...)."
-        )
-    if not all(0 < v < 1 for v in sizes.values()) or sum(sizes.values()) >= 1:
-        raise InvalidArgumentError(f"Split sizes must be in (0, 1) and sum below 1, got {sizes}.")
     rng = np.random.default_rng(seed)
     order = rng.permutation(table.num_rows)
     out, start_i = {}, 0
@@ -62,6 +52,30 @@ def split(
             start_i += n
     out["train"] = table.take(pa.array(np.sort(order[start_i:])))
     return {s: out[s] for s in SPLITS if s in out}
+
+
+def check_split(
+    event_time: str | None, sizes: dict[str, float], times: dict[str, tuple[datetime | None, datetime | None]]
+) -> bool:
+    """Check a split's arguments (every engine's); True for a time split, False for a random one.
+
+    Raises:
+        InvalidArgumentError: a time split without an event time, no sizes or times, sizes out of
+            range.
+    """
+    if any(t != (None, None) for t in times.values()):
+        if not event_time:
+            raise InvalidArgumentError(
+                "A time-based split needs an event time on the view's left feature group."
+            )
+        return True
+    if not sizes:
+        raise InvalidArgumentError(
+            "A split needs sizes (test_size=0.2, validation_size=...) or time ranges (train_end=..., test_start=...)."
+        )
+    if not all(0 < v < 1 for v in sizes.values()) or sum(sizes.values()) >= 1:
+        raise InvalidArgumentError(f"Split sizes must be in (0, 1) and sum below 1, got {sizes}.")
+    return False
 
 
 def write(filesystem: Any, folder: str, parts: dict[str, Any]) -> dict[str, int]:

@@ -1,0 +1,176 @@
+"""Spark DataFrames in and out: Larder's column types for Spark's, the checks an insert makes before
+anything is written (as the python engine's, computed by Spark on the executors), and the
+conversions to the other frame types (through Arrow, as the python engine converts)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from larder.errors import InvalidArgumentError
+
+# Larder's recorded type names (Arrow's, as the python engine records them) by Spark's simpleString
+_TYPES = {
+    "tinyint": "int8",
+    "smallint": "int16",
+    "int": "int32",
+    "bigint": "int64",
+    "float": "float",
+    "double": "double",
+    "boolean": "bool",
+    "string": "string",
+    "binary": "binary",
+    "date": "date32[day]",
+    "timestamp": "timestamp[us, tz=UTC]",
+}
+_SPARK = {v: k for k, v in _TYPES.items()}
+# casts an insert may make to a recorded type without losing a value (the python engine casts with
+# Arrow's safe cast, which checks the values; here only the widening casts are allowed)
+_WIDENING = {
+    "int64": {"int8", "int16", "int32"},
+    "int32": {"int8", "int16"},
+    "int16": {"int8"},
+    "double": {"float", "int8", "int16", "int32"},
+    "timestamp[us, tz=UTC]": {"date32[day]"},
+}
+
+
+def is_spark_frame(data: Any) -> bool:
+    """Whether ``data`` is a ``pyspark.sql.DataFrame`` (classic or Spark Connect), without importing
+    pyspark."""
+    return any(
+        c.__module__.startswith("pyspark.sql") and c.__name__ == "DataFrame" for c in type(data).__mro__
+    )
+
+
+def larder_type(field: Any) -> str:
+    """The type name Larder records for a Spark column (Arrow's name, as the python engine's).
+
+    Raises:
+        InvalidArgumentError: for a ``timestamp_ntz`` column (no time zone: Larder stores UTC).
+    """
+    simple = field.dataType.simpleString()
+    if simple == "timestamp_ntz":
+        raise InvalidArgumentError(
+            f"Column '{field.name}' holds naive timestamps (timestamp_ntz, no time zone). Larder stores UTC: "
+            f"cast it, e.g. df.withColumn('{field.name}', F.to_utc_timestamp('{field.name}', 'UTC')).",
+            details={"column": field.name, "type": simple},
+        )
+    if simple in _TYPES:
+        return _TYPES[simple]
+    if simple.startswith("decimal("):
+        precision, scale = simple[len("decimal(") : -1].split(",")
+        return f"decimal128({precision}, {scale})"
+    return simple  # nested types keep Spark's name: they cannot be a key or be cast
+
+
+def schema_of(frame: Any) -> list[dict[str, str]]:
+    """A frame's schema as the catalog records it: ``[{"name", "type"}]``."""
+    return [{"name": f.name, "type": larder_type(f)} for f in frame.schema.fields]
+
+
+def _spark_type(name: str) -> str:
+    if name in _SPARK:
+        return _SPARK[name]
+    if name.startswith("decimal128("):
+        return "decimal(" + name[len("decimal128(") : -1].replace(" ", "") + ")"
+    return name
+
+
+def enforce_schema(frame: Any, schema: list[dict[str, str]]) -> Any:
+    """The frame with the recorded schema's columns, in its order, widened where needed.
+
+    Raises:
+        InvalidArgumentError: unknown or missing columns, or a type that differs and cannot be
+            widened to the recorded one (the same messages as the python engine's).
+    """
+    from pyspark.sql import functions as F
+
+    from larder.engine.python._frames import schema_mismatch
+
+    have = {f.name: larder_type(f) for f in frame.schema.fields}
+    schema_mismatch(list(have), [f["name"] for f in schema])
+    columns = []
+    for f in schema:
+        got, want = have[f["name"]], f["type"]
+        column = F.col(quote(f["name"]))
+        if got != want:
+            if got not in _WIDENING.get(want, set()):
+                raise InvalidArgumentError(
+                    f"Column '{f['name']}' has type {got}, but the feature group stores {want}; convert it or "
+                    "create a new version of the feature group.",
+                    details={"column": f["name"], "expected": want, "got": got},
+                )
+            column = column.cast(_spark_type(want))
+        columns.append(column.alias(f["name"]))
+    return frame.select(columns)
+
+
+def quote(name: str) -> str:
+    """A column name as Spark parses it (in backticks).
+
+    Example:
+        >>> quote("a.b")
+        '`a.b`'
+    """
+    return "`" + name.replace("`", "``") + "`"
+
+
+def check_insert(frame: Any, primary_key: list[str], event_time: str | None) -> dict[str, Any]:
+    """Check a Spark frame for an insert, as the python engine checks Arrow (see its
+    ``_frames.check_insert``): one aggregate over the rows (their count, nulls in the key and event
+    time) and one grouping of the keys (duplicates within the insert).
+
+    Returns:
+        dict: ``{"rows": n}``.
+
+    Raises:
+        InvalidArgumentError: naming what is wrong (the python engine's messages), with an example.
+    """
+    from pyspark.sql import functions as F
+
+    from larder.engine.python._frames import check_columns
+
+    types = {f.name: f.dataType.simpleString() for f in frame.schema.fields}
+    check_columns([f.name for f in frame.schema.fields], primary_key, event_time)
+    if event_time and types[event_time] not in ("timestamp", "timestamp_ntz"):
+        raise InvalidArgumentError(
+            f"Event time column '{event_time}' must hold timezone-aware timestamps, not {types[event_time]}; parse "
+            f"it, e.g. F.to_timestamp('{event_time}').",
+            details={"column": event_time, "type": types[event_time]},
+        )
+    needed = primary_key + ([event_time] if event_time else [])
+    aggregates = [F.count(F.lit(1)).alias("rows")] + [
+        F.sum(F.col(quote(c)).isNull().cast("long")).alias(f"n{i}") for i, c in enumerate(needed)
+    ]
+    row = frame.agg(*aggregates).collect()[0]
+    if not row["rows"]:
+        raise InvalidArgumentError("The data frame is empty: nothing to insert.")
+    for i, c in enumerate(needed):
+        nulls = int(row[f"n{i}"] or 0)
+        if nulls and c in primary_key:
+            raise InvalidArgumentError(
+                f"Primary key column '{c}' has {nulls} null value(s); every row needs a key.",
+                details={"column": c, "nulls": nulls},
+            )
+        if nulls:
+            raise InvalidArgumentError(
+                f"Event time column '{event_time}' has {nulls} null value(s).", details={"column": event_time}
+            )
+    dups = frame.groupBy(*[quote(c) for c in needed]).count().where("count > 1")
+    example = dups.limit(1).toArrow().to_pylist()
+    if example:
+        total = dups.count()
+        row0 = {k: v for k, v in example[0].items() if k != "count"}
+        raise InvalidArgumentError(
+            f"{total} key(s) appear more than once in this insert, e.g. {row0}; each ({', '.join(needed)}) must "
+            "be unique within one insert.",
+            details={"duplicates": total, "example": {k: str(v) for k, v in row0.items()}},
+        )
+    return {"rows": int(row["rows"])}
+
+
+def to_arrow(frame: Any) -> Any:
+    """A Spark frame's rows as a ``pyarrow.Table`` with the python engine's canonical types."""
+    from larder.engine.python import _frames
+
+    return _frames.normalize(frame.toArrow())
