@@ -14,7 +14,7 @@ from larder.server.security.authz import Principal, authenticate
 _api_key_header = APIKeyHeader(
     name="Authorization",
     scheme_name="ApiKey",
-    description="'ApiKey <key>'",
+    description="'ApiKey <key>' (an API key) or 'Bearer <token>' (an access token of a trusted auth service)",
     auto_error=False,
 )
 
@@ -29,7 +29,7 @@ def get_principal(
     db: Annotated[Session, Depends(get_db)],
     authorization: Annotated[str | None, Depends(_api_key_header)] = None,
 ) -> Principal:
-    principal = authenticate(db, authorization)
+    principal = authenticate(db, authorization, getattr(request.app.state, "tokens", None))
     request.state.user = principal.username
     return principal
 
