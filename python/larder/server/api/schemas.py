@@ -159,6 +159,9 @@ class UserOut(BaseModel):
     email: str
     role: str
     created_at: datetime
+    federated_issuer: str | None = Field(
+        default=None, description="The auth service whose token created this user (null: a local user)."
+    )
 
 
 class ProjectCreate(Strict):

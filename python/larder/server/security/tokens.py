@@ -16,7 +16,8 @@ verification of tokens from this server's own auth service and from the one it i
   at most once per :data:`JWKS_MIN_REFETCH_S` seconds.
 - A token of the linked auth service maps to the local user of the same name; a user seen for the
   first time is created as a **federated** user (role ``user``, no project, no key). Such tokens
-  never carry the ``admin`` scope here: administering this server needs one of its own keys.
+  never carry the ``admin`` scope here, and never act as one of this server's admins (the
+  ``admin`` every home starts with included): administering a server needs one of its own keys.
 
 Tokens are never logged and never appear in messages; errors name the issuer, the audience and
 the ``kid``, which are not secrets.
@@ -53,7 +54,7 @@ log = logging.getLogger("larder.server.auth")
 ALGORITHM = "EdDSA"
 JWKS_PATH = "/api/v1/auth/jwks"
 TOKEN_PATH = "/api/v1/auth/token"  # noqa: S105 - a route, not a secret
-JWKS_MIN_REFETCH_S = 10.0
+JWKS_MIN_REFETCH_S = 2.0
 """A linked issuer's JWKS is refetched (for an unknown ``kid``) at most this often, seconds."""
 REQUIRED_CLAIMS = ["iss", "sub", "aud", "exp", "iat", "jti"]
 _VERIFIED_MAX = 10_000
@@ -317,6 +318,7 @@ class TokenService:
             loaded = serialization.load_pem_private_key(self._box.decrypt(row.private_key).encode(), None)
             assert isinstance(loaded, Ed25519PrivateKey)
             key = self._private[row.kid] = loaded
+            self._own = {**self._own, row.kid: loaded.public_key()}  # verifies what it signs at once
         return row.kid, key
 
     def mint(
@@ -514,6 +516,12 @@ class TokenService:
                 db.rollback()
                 user = db.scalar(select(User).where(User.username == claims.username))
                 assert user is not None
+        if user.role == "admin":
+            raise AuthenticationError(
+                f"User '{claims.username}' is an admin of this server, and its admins sign in with this "
+                f"server's own API keys, not with tokens of {claims.issuer}.",
+                details={"reason": "local_admin", "user": claims.username},
+            )
         if user.federated_issuer is not None and user.federated_issuer != claims.issuer:
             raise AuthenticationError(
                 f"User '{claims.username}' of this server belongs to the auth service "
