@@ -342,13 +342,24 @@ def test_multiple_auth_services_a_key_per_server_or_auth_instance(
     a.close()
 
 
-def test_a_server_s_own_key_still_works_there_when_linked(linked: Linked) -> None:
-    """B's own admin key is unknown to A: the connector falls back to using it on B itself."""
+def test_a_linked_server_s_own_key_is_exchanged_there_and_never_sent_to_the_auth_service(
+    linked: Linked,
+) -> None:
+    """B's own admin key is unknown to A: the connector (and the CLI) learn so from B by the key's
+    public prefix, exchange it at B itself, and A never sees it."""
     admin_b = linked.b.admin_key
+    wait_logged(linked.a)
+    at_a = len(access_lines(linked.a, "POST /api/v1/auth/token"))
     assert linked.b.api("POST", "/projects", admin_b, json={"name": "lk_b_own"}).status_code == 201
     with connect(linked, linked.b, "lk_b_own", api_key_value=admin_b) as conn:
-        assert conn.user == "admin" and conn.auth is None
+        assert conn.user == "admin" and conn.auth is not None and conn.auth.url == linked.b.url
         assert conn.list_namespaces()
+    out = linked.b.cli("user", "list", "--json", key_file=linked.b.admin_key_file)
+    assert "admin" in [u["username"] for u in json.loads(out.stdout)]
+    assert linked.b.api("GET", "/auth/keys/0123456789abcdef", None).json()["known"] is False
+    assert linked.b.api("GET", f"/auth/keys/{admin_b.split('.')[0]}", None).json()["known"] is True
+    wait_logged(linked.a)
+    assert len(access_lines(linked.a, "POST /api/v1/auth/token")) == at_a
 
 
 # --- refresh, expiry -------------------------------------------------------------------------------------

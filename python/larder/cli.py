@@ -1,8 +1,9 @@
 """The ``larder`` command line.
 
-``larder server init|start`` run on the platform's host; the other commands talk to a running
-server over REST, reached with ``--url URL --api-key-file FILE --trust-store PEM`` (or the
-environment variables ``LARDER_URL``, ``LARDER_API_KEY``, ``LARDER_TRUST_STORE``). ``--json``
+``larder server init|start|link|rotate-keys`` run on the platform's host; the other commands talk
+to a running server over REST, reached with ``--url URL --api-key-file FILE --trust-store PEM`` (or
+the environment variables ``LARDER_URL``, ``LARDER_API_KEY``, ``LARDER_TRUST_STORE``); like the
+connector, they exchange the key for an access token at the auth service the server names. ``--json``
 prints machine-readable output for scripts.
 
 Example::
@@ -86,7 +87,13 @@ def _client(url: str | None, api_key_file: Path | None, trust_store: Path | None
     if trust_store is not None and not trust_store.is_file():
         _fail(f"The trust store {trust_store} does not exist; pass the platform's CA (<home>/tls/ca.pem).")
     verify: bool | str = str(trust_store) if trust_store else True
-    return RestClient(str(url), key, verify=verify)
+    from larder.client.auth import authenticate, discover
+
+    client = RestClient(str(url), verify=verify)
+    # tokens of the auth service the server names (the key itself on servers without one, or
+    # when that auth service does not know the key, such as a linked server's own admin key)
+    _run(lambda: authenticate(client, discover(client), key, verify=verify))
+    return client
 
 
 def _emit(as_json: bool, data: Any, human: Callable[[Any], str]) -> None:

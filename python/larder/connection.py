@@ -280,6 +280,7 @@ class Connection:
 
     def _connect(self) -> None:
         from larder.client.apikey import ApiKeyChain, FileProvider, ValueProvider, default_chain
+        from larder.client.auth import discover
         from larder.client.certificates import materialize, remove
         from larder.client.rest import RestClient
 
@@ -328,7 +329,7 @@ class Connection:
             base, None, verify=verify, hostname_verification=bool(self._hostname_verification)
         )
         self._client = client
-        info = self._discover(client)
+        info = discover(client)
         self._check_version(info)
         self._authenticate(client, info, key, verify)
         del key
@@ -340,62 +341,15 @@ class Connection:
         self._cert_finalizer = weakref.finalize(self, remove, certs.folder)
         self._user = certs.user
 
-    def _discover(self, client: RestClient) -> dict[str, Any]:
-        """``GET /discover``; ``GET /version`` (no auth service) on servers that predate it."""
-        try:
-            info = client.get("/discover")
-        except NotFoundError:
-            info = client.get("/version")
-        return info if isinstance(info, dict) else {}
-
     def _authenticate(
         self, client: RestClient, info: dict[str, Any], key: str | None, verify: bool | str
     ) -> None:
-        """Use tokens of the auth service (``auth_instance``, or the one the server names, with the
+        """Use tokens of ``auth_instance``, or of the auth service the server names (with the
         key), else the key itself on a server that has no auth service."""
-        from larder.client.auth import AuthService
-        from larder.errors import AuthenticationError
+        from larder.client.auth import authenticate
 
-        audience = info.get("audience") if isinstance(info.get("audience"), str) else None
-        if self._auth_instance is not None:
-            if audience is None:
-                raise ConfigurationError(
-                    f"The server at {self._url()} has no auth service (a Larder older than tokens), so "
-                    "auth_instance cannot be used there; connect with an API key of that server "
-                    "(api_key_value=... or api_key_file=...).",
-                    details={"url": self._url()},
-                )
-            self._auth_instance.token(audience)  # a refusal (untrusted issuer) comes with the first call
-            client.use_tokens(self._auth_instance, audience)
-            self._auth, self._owns_auth = self._auth_instance, False
-            return
-        assert key is not None
-        if audience is None:
-            client.use_api_key(key)
-            return
-        service = info.get("auth_service")
-        named = service.get("url") if isinstance(service, dict) else None
-        auth_url = str(named or client.base_url).rstrip("/")
-        auth = AuthService(
-            auth_url, key, verify=verify, hostname_verification=bool(self._hostname_verification)
-        )
-        try:
-            auth.token(audience)
-        except AuthenticationError as e:
-            if auth_url == client.base_url or e.details.get("reason") != "key_unknown":
-                auth.close()
-                raise
-            # not a key of the auth service: perhaps one of this server's own (its admin's)
-            log.info(
-                "the API key is not known to the auth service %s; using it on %s itself",
-                auth_url,
-                self._url(),
-            )
-            auth.close()
-            client.use_api_key(key)
-            return
-        client.use_tokens(auth, audience)
-        self._auth, self._owns_auth = auth, True
+        auth = authenticate(client, info, key, self._auth_instance, verify, bool(self._hostname_verification))
+        self._auth, self._owns_auth = auth, auth is not None and auth is not self._auth_instance
 
     def _resolve_target(self) -> tuple[str, int, str | None, str | None]:
         port = _check_port(self._port, "port")

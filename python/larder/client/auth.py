@@ -23,13 +23,16 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from larder.errors import ConfigurationError
+from larder.errors import ConfigurationError, NotFoundError
+
+if TYPE_CHECKING:
+    from larder.client.rest import RestClient
 
 log = logging.getLogger("larder.client")
 
-__all__ = ["AuthService"]
+__all__ = ["AuthService", "authenticate", "discover"]
 
 
 @dataclass
@@ -178,7 +181,15 @@ class AuthService:
             self._lock.release()
 
     def invalidate(self, token: str, audience: str | None = None) -> None:
-        """Forget ``token`` (a server refused it as expired): the next :meth:`token` exchanges anew."""
+        """Forget ``token`` (a server refused it as expired): the next :meth:`token` exchanges anew.
+
+        Args:
+            token (str): the refused token; a newer one held meanwhile is kept.
+            audience (str | None): the audience it was for (default None: the auth service's own).
+
+        Example:
+            >>> auth.invalidate(token, "https://larder.cloud.example:8181")  # doctest: +SKIP
+        """
         aud = (audience or "").rstrip("/")
         with self._lock:
             held = self._tokens.get(aud)
@@ -206,5 +217,114 @@ class AuthService:
         return tok
 
     def close(self) -> None:
-        """Close the HTTPS session to the auth service (it reopens on the next exchange)."""
+        """Close the HTTPS session to the auth service (it reopens on the next exchange).
+
+        Example:
+            >>> auth.close()  # doctest: +SKIP
+        """
         self._client.close()
+
+
+def discover(client: RestClient) -> dict[str, Any]:
+    """What a server says of itself: ``GET /api/v1/discover`` (version, audience, auth service), or
+    ``GET /api/v1/version`` on a server that predates the auth service (no ``audience`` then).
+
+    Args:
+        client (RestClient): a client of the server (no credentials needed: the routes are public).
+
+    Returns:
+        dict: the answer.
+
+    Example:
+        >>> discover(RestClient("https://larder.example.com:8181"))["auth_service"]  # doctest: +SKIP
+        {'url': None, 'issuer': 'https://larder.example.com:8181'}
+    """
+    try:
+        info = client.get("/discover")
+    except NotFoundError:
+        info = client.get("/version")
+    return info if isinstance(info, dict) else {}
+
+
+def authenticate(
+    client: RestClient,
+    info: dict[str, Any],
+    key: str | None,
+    auth_instance: AuthService | None = None,
+    verify: bool | str = True,
+    hostname_verification: bool = True,
+) -> AuthService | None:
+    """Make ``client`` authenticate the best way the server offers, and return the auth service.
+
+    - ``auth_instance`` given: its tokens for the server's audience (the key is not used);
+    - else, on a server with an auth service: ``key`` is exchanged at the auth service the server
+      names (``info["auth_service"]["url"]``, None: the server itself), verified with ``verify``.
+      When that is another server, the server is first asked (by the key's public prefix alone,
+      ``GET /auth/keys/{prefix}``) whether the key is one of its own (its admins'): such a key is
+      exchanged at the server itself and never sent to the auth service;
+    - else (an older server): the key itself, ``Authorization: ApiKey <key>``.
+
+    Args:
+        client (RestClient): the server's client, without credentials yet.
+        info (dict): what :func:`discover` returned.
+        key (str | None): the API key (None only with ``auth_instance``).
+        auth_instance (AuthService | None): another connection's auth service.
+        verify (bool | str): how to verify the auth service's TLS (the server's trust store).
+        hostname_verification (bool): verify that its certificate names its host.
+
+    Returns:
+        AuthService | None: the auth service whose tokens the client sends (None: the key itself).
+
+    Raises:
+        larder.errors.AuthenticationError: when the auth service refuses the key, or the server
+            refuses ``auth_instance``'s tokens (an issuer it does not trust: the message names it).
+        larder.errors.ConfigurationError: ``auth_instance`` with a server that has no auth service.
+
+    Example:
+        >>> auth = authenticate(client, discover(client), key, verify="ca.pem")  # doctest: +SKIP
+    """
+    audience = info.get("audience") if isinstance(info.get("audience"), str) else None
+    if auth_instance is not None:
+        if audience is None:
+            raise ConfigurationError(
+                f"The server at {client.base_url} has no auth service (a Larder older than tokens), so "
+                "auth_instance cannot be used there; connect with an API key of that server "
+                "(api_key_value=... or api_key_file=...).",
+                details={"url": client.base_url},
+            )
+        auth_instance.token(audience)
+        client.use_tokens(
+            auth_instance, audience
+        )  # an issuer the server does not trust: its first call says so
+        return auth_instance
+    if key is None:
+        raise ConfigurationError("No API key and no auth_instance: nothing to authenticate with.")
+    if audience is None:
+        client.use_api_key(key)
+        return None
+    service = info.get("auth_service")
+    named = service.get("url") if isinstance(service, dict) else None
+    auth_url = str(named or client.base_url).rstrip("/")
+    if auth_url != client.base_url and _own_key(client, key):
+        # one of this server's own keys (its admins'): exchanged here, never sent to the auth service
+        log.info("the API key is one of %s's own; exchanging it there", client.base_url)
+        auth_url = client.base_url
+    auth = AuthService(auth_url, key, verify=verify, hostname_verification=hostname_verification)
+    try:
+        auth.token(audience)
+    except BaseException:
+        auth.close()
+        raise
+    client.use_tokens(auth, audience)
+    return auth
+
+
+def _own_key(client: RestClient, key: str) -> bool:
+    """Whether the server holds this key, asked by its public prefix alone (the secret stays here)."""
+    prefix = key.partition(".")[0]
+    if len(prefix) != 16 or any(c not in "0123456789abcdef" for c in prefix):
+        return False
+    try:
+        return bool(client.get(f"/auth/keys/{prefix}").get("known"))
+    except NotFoundError:
+        return False

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy import select
 
 from larder import __version__
 from larder.errors import AuthenticationError
 from larder.server.api.deps import DB, _api_key_header
 from larder.server.api.schemas import TokenOut, TokenRequest
+from larder.server.db.models import ApiKey
 from larder.server.security.authz import authenticate
 from larder.server.security.tokens import TokenService
 
@@ -57,6 +59,25 @@ def exchange(
         body.audience if body is not None else None,
     )
     return TokenOut(**minted)
+
+
+@router.get(
+    "/auth/keys/{prefix}",
+    tags=["auth"],
+    summary="Whether an API key prefix is one of this server's keys (public)",
+    description=(
+        "Lets a client of a linked server decide, from the key's public prefix alone, whether to "
+        "exchange the key at this server or at the auth service it names: the secret never goes "
+        "to a server that does not hold the key."
+    ),
+)
+def key_known(
+    request: Request, db: DB, prefix: Annotated[str, Path(pattern=r"^[0-9a-f]{16}$")]
+) -> dict[str, Any]:
+    return {
+        "prefix": prefix,
+        "known": db.scalar(select(ApiKey.id).where(ApiKey.prefix == prefix)) is not None,
+    }
 
 
 @router.get("/auth/jwks", tags=["auth"], summary="The keys that verify this server's tokens (public)")
