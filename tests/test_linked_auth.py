@@ -420,6 +420,50 @@ def test_a_token_refused_as_expired_is_replaced_once_and_the_call_retried(linked
     assert " 401 " in lines[-2] and " 200 " in lines[-1]
 
 
+def test_online_serving_takes_tokens_on_its_fast_path(linked: Linked, alice: str) -> None:
+    """Feature vectors (the route answered before FastAPI's routing, with its own cache of who a
+    caller is) accept tokens, remember a token only while it is valid, and refuse others."""
+    import pandas as pd
+
+    with connect(linked, linked.b, "lk_b", api_key_value=alice) as conn:
+        fs = conn.get_feature_store()
+        fg = fs.create_feature_group("riders", primary_key=["rider_id"], online_enabled=True)
+        fg.insert(pd.DataFrame({"rider_id": [1, 2, 3], "trips": [10, 20, 30]}))
+        fv = fs.create_feature_view("rider_view", fg.select(["trips"]))
+        path = "/projects/lk_b/featureviews/rider_view/1/vectors"
+        deadline = time.monotonic() + 2 * A_LIFETIME_S  # two token lifetimes: refreshed meanwhile
+        seen = 0
+        while time.monotonic() < deadline:
+            assert fv.get_feature_vector({"rider_id": 2}) == [20]
+            seen += 1
+        assert seen > 50
+        auth = conn.auth
+        assert auth is not None
+        kid, key, _ = signing_keys(linked.a)[-1]
+        now = int(time.time())
+        stale = jwt.encode(
+            claims_for(linked.a.url, linked.b.url, "alice", iat=now - 900, exp=now - 120),
+            key,
+            algorithm="EdDSA",
+            headers={"kid": kid},
+        )
+        linked.secrets.append(stale)
+        held = auth._tokens[linked.b.url]
+        held.value, held.issued = stale, time.monotonic()  # an expired token the client believes fresh
+        assert fv.get_feature_vector({"rider_id": 3}) == [30]  # refused, replaced, sent again
+    token = linked.exchange(linked.a, alice, linked.b.url)["access_token"]
+    body = {"entries": [{"rider_id": 1}]}
+    r = bearer(linked.b, "POST", path, token, json=body)
+    assert r.status_code == 200 and r.json()["vectors"] == [[10]], r.text
+    for bad in (stale, token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")):
+        r = bearer(linked.b, "POST", path, bad, json=body)
+        assert r.status_code == 401, r.text
+        assert r.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+    c_token = linked.exchange(linked.c, linked.c.admin_key, linked.b.url)["access_token"]
+    r = bearer(linked.b, "POST", path, c_token, json=body)
+    assert r.status_code == 401 and r.json()["details"]["issuer"] == linked.c.url
+
+
 # --- tokens that must be refused -----------------------------------------------------------------------
 
 

@@ -19,7 +19,7 @@ from larder.errors import INTERNAL_ERROR_MESSAGE, LarderError, PayloadTooLargeEr
 from larder.server import ui
 from larder.server.api import auth_routes, featurestore_routes, registry_routes, routes, storage_routes
 from larder.server.api.asgi import Disconnected, read_body, replay
-from larder.server.api.deps import Caller
+from larder.server.api.deps import Caller, challenge
 from larder.server.api.params import PATTERN_HELP
 from larder.server.api.schemas import ErrorBody
 from larder.server.db.session import make_engine, make_session_factory, upgrade
@@ -95,14 +95,6 @@ def _finite_json_refs(node: Any) -> Any:
     if isinstance(node, list):
         return [_finite_json_refs(v) for v in node]
     return node
-
-
-def challenge(authorization: str | None) -> str:
-    """The ``WWW-Authenticate`` value of a 401: ``Bearer error="invalid_token"`` when a token was
-    refused (RFC 6750), else ``ApiKey``."""
-    if authorization and authorization[:7].lower() == "bearer ":
-        return 'Bearer error="invalid_token"'
-    return "ApiKey"
 
 
 def _error_response(

@@ -36,3 +36,11 @@ def get_principal(
 
 DB = Annotated[Session, Depends(get_db)]
 Caller = Annotated[Principal, Depends(get_principal)]
+
+
+def challenge(authorization: str | None) -> str:
+    """The ``WWW-Authenticate`` value of a 401: ``Bearer error="invalid_token"`` when a token was
+    refused (RFC 6750), else ``ApiKey``."""
+    if authorization and authorization[:7].lower() == "bearer ":
+        return 'Bearer error="invalid_token"'
+    return "ApiKey"
