@@ -255,8 +255,9 @@ class Connection:
         on servers older than the auth service), ``POST /auth/token`` at the auth service (none
         with an ``auth_instance`` holding a valid token, none on a server without an auth service),
         ``GET /projects/{project}`` (``GET /projects`` when no project is given) and
-        ``GET /projects/{project}/credentials`` (plus one liveness check of the embedded platform
-        when no host is given). Calling it on an
+        ``GET /projects/{project}/credentials`` (plus ``GET /auth/keys/{prefix}`` on a server linked
+        to another auth service, and one liveness check of the embedded platform when no host is
+        given). Calling it on an
         open connection reconnects (a fresh key lookup and fresh certificates); after
         :meth:`close` it opens the connection again.
 
