@@ -239,6 +239,25 @@ def test_link_refuses_a_url_the_auth_service_does_not_issue_as(linked: Linked, t
     assert f"issues its tokens as '{linked.a.url}'" in out.stderr
 
 
+def test_a_server_without_an_auth_service_takes_its_keys_as_they_are(linked: Linked, tmp_path: Path) -> None:
+    """``auth_service = false``: no tokens minted, discover offers none, the connector sends the key."""
+    d = LarderServer(tmp_path / "d").init()
+    with (d.home / "server.toml").open("a") as f:
+        f.write("auth_service = false\n")
+    d.start()
+    try:
+        found = d.api("GET", "/discover", None).json()
+        assert "audience" not in found and found["token_endpoint"] is None
+        r = d.api("POST", "/auth/token", d.admin_key, json={})
+        assert r.status_code == 404 and "runs no auth service" in r.json()["message"]
+        assert d.api("POST", "/projects", d.admin_key, json={"name": "lk_d"}).status_code == 201
+        with larder.connect(f"{d.url}/lk_d", api_key_value=d.admin_key, trust_store_path=d.ca) as conn:
+            assert conn.user == "admin" and conn.auth is None
+            assert conn.list_namespaces()
+    finally:
+        d.stop()
+
+
 # --- a single auth service --------------------------------------------------------------------------
 
 

@@ -234,6 +234,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         public_url=settings.public_url,
         linked_issuer=settings.auth_service_url,
         linked_trust_store=settings.auth_service_trust_store or None,
+        enabled=settings.auth_service,
     )
     app.include_router(routes.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(auth_routes.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)

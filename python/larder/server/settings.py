@@ -125,6 +125,9 @@ class ServerSettings:
             ``public_url``), as written by ``larder server link``; ``""`` (default): its own only.
         auth_service_trust_store (str): a PEM CA bundle to verify ``auth_service_url`` with
             (default ``""``: the public CAs).
+        auth_service (bool): whether the server runs its own auth service, minting tokens for its
+            keys (default true). Off, clients send its keys as they are; a linked auth service's
+            tokens are still accepted.
     """
 
     home: Path
@@ -144,6 +147,7 @@ class ServerSettings:
     token_leeway_seconds: int = 60
     auth_service_url: str = ""
     auth_service_trust_store: str = ""
+    auth_service: bool = True
 
     @property
     def paths(self) -> HomePaths:
@@ -189,6 +193,7 @@ class ServerSettings:
             "token_leeway_seconds",
             "auth_service_url",
             "auth_service_trust_store",
+            "auth_service",
         }
         unknown = sorted(set(raw) - known)
         if unknown:
@@ -204,6 +209,8 @@ class ServerSettings:
                 )
         if settings.token_lifetime_seconds < 1:
             raise ConfigurationError(f"token_lifetime_seconds in {paths.config} must be at least 1 second.")
+        if not isinstance(settings.auth_service, bool):
+            raise ConfigurationError(f"auth_service in {paths.config} must be true or false.")
         for name in ("public_url", "auth_service_url"):
             value = getattr(settings, name)
             if not isinstance(value, str) or (value and not value.startswith(("https://", "http://"))):

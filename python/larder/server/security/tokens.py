@@ -43,7 +43,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from larder.errors import AuthenticationError, InvalidArgumentError, ServiceUnavailableError
+from larder.errors import AuthenticationError, InvalidArgumentError, NotFoundError, ServiceUnavailableError
 from larder.names import USER_NAME_PATTERN
 from larder.server.db.models import SigningKey, User
 from larder.server.security import apikeys
@@ -238,6 +238,8 @@ class TokenService:
             accepts. Empty: set later with :meth:`set_public_url` (the URL the server listens on).
         linked_issuer (str): the auth service this server uses and trusts ("" for its own only).
         linked_trust_store (str | None): a PEM CA bundle to verify the linked auth service with.
+        enabled (bool): whether this server's own auth service mints tokens (default True);
+            tokens of the linked auth service are accepted either way.
     """
 
     def __init__(
@@ -249,7 +251,9 @@ class TokenService:
         public_url: str = "",
         linked_issuer: str = "",
         linked_trust_store: str | None = None,
+        enabled: bool = True,
     ) -> None:
+        self.enabled = enabled
         self._session_factory = session_factory
         self._box = box
         self.lifetime_s = lifetime_s
@@ -287,7 +291,10 @@ class TokenService:
         return self._remote.fetches if self._remote is not None else 0
 
     def discover(self) -> dict[str, Any]:
-        """What ``GET /api/v1/discover`` says about authentication."""
+        """What ``GET /api/v1/discover`` says about authentication: without an auth service of its
+        own nor a linked one, only the version (clients send the API key itself)."""
+        if not self.enabled and not self.linked_issuer:
+            return {"token_endpoint": None, "schemes": ["ApiKey"]}
         return {
             "issuer": self.public_url,
             "audience": self.public_url,
@@ -296,7 +303,7 @@ class TokenService:
                 "url": self.linked_issuer or None,
                 "issuer": self.linked_issuer or self.public_url,
             },
-            "token_endpoint": TOKEN_PATH,
+            "token_endpoint": TOKEN_PATH if self.enabled else None,  # None: its own keys go as they are
             "jwks_uri": JWKS_PATH,
             "token_lifetime_seconds": self.lifetime_s,
             "schemes": ["ApiKey", "Bearer"],
@@ -339,6 +346,13 @@ class TokenService:
             dict: ``access_token``, ``token_type`` (``"Bearer"``), ``expires_in`` (seconds),
             ``expires_at`` (ISO 8601, UTC), ``issuer``, ``audience``, ``user``, ``scopes``.
         """
+        if not self.enabled:
+            raise NotFoundError(
+                "This server runs no auth service (auth_service = false in its server.toml): send the "
+                "API key itself ('Authorization: ApiKey <key>'), or exchange it at the auth service "
+                "GET /api/v1/discover names.",
+                details={"auth_service": False},
+            )
         aud = (audience or self.public_url).rstrip("/")
         if not aud.startswith(("https://", "http://")) or len(aud) > 255:
             raise InvalidArgumentError(
