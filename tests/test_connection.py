@@ -930,7 +930,7 @@ def test_engine_without_its_extra_names_the_extra(
     monkeypatch.setitem(sys.modules, module, None)  # not installed (whatever this machine has)
     with pytest.raises(ConfigurationError) as info:  # raised before any network call: nothing listens on :9
         larder.connection(host="127.0.0.1", port=9, project="p", engine=engine, api_key_value="k.s")
-    assert f"pip install 'larder[{engine}]'" in str(info.value)
+    assert f"pip install 'larder-platform[{engine}]'" in str(info.value)
     assert module in str(info.value)
 
 

@@ -136,7 +136,7 @@ def test_missing_boto3_names_the_extra(team: Team, monkeypatch: pytest.MonkeyPat
     for store in ("secretsmanager", "parameterstore"):
         with pytest.raises(ConfigurationError) as info:
             larder.connection(**team.opts(secrets_store=store))
-        assert "pip install 'larder[aws]'" in str(info.value) and store in str(info.value)
+        assert "pip install 'larder-platform[aws]'" in str(info.value) and store in str(info.value)
 
 
 def test_secret_values_never_reach_the_logs(team: Team, aws: Aws, caplog: pytest.LogCaptureFixture) -> None:

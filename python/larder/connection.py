@@ -97,7 +97,7 @@ class Connection:
     environment the platform gives its jobs: ``LARDER_HOST``, ``LARDER_PORT`` (only used with
     ``LARDER_HOST``), ``LARDER_PROJECT``, ``LARDER_API_KEY`` and ``LARDER_TRUST_STORE``. With no
     ``host`` and no ``LARDER_HOST`` it uses the **embedded local platform** under ``LARDER_HOME``
-    (default ``~/.larder/local``; started on loopback on first use, ``pip install 'larder[server]'``)
+    (default ``~/.larder/local``; started on loopback on first use, ``pip install 'larder-platform[server]'``)
     with project ``default`` (unless ``project`` is given), its local API key (unless
     ``api_key_value`` or ``api_key_file`` is given) and its CA; ``LARDER_PROJECT``,
     ``LARDER_API_KEY`` and ``LARDER_TRUST_STORE`` describe another platform and are ignored there.
@@ -343,7 +343,7 @@ class Connection:
         if api and api != API_VERSION:
             message = (
                 f"The Larder server at {self._url()} speaks REST API {api} but this client speaks "
-                f"{API_VERSION}; install a client matching the server {server}: pip install 'larder=={server}'."
+                f"{API_VERSION}; install a client matching the server {server}: pip install 'larder-platform=={server}'."
             )
             log.warning(message)
             warnings.warn(message, UserWarning, stacklevel=4)
@@ -352,7 +352,7 @@ class Connection:
             message = (
                 f"The Larder server at {self._url()} runs version {server} but this client is {client}; "
                 f"their major.minor versions differ, so some calls may fail. Install a matching client: "
-                f"pip install 'larder=={wanted}.*'."
+                f"pip install 'larder-platform=={wanted}.*'."
             )
             log.warning(message)
             warnings.warn(message, UserWarning, stacklevel=4)

@@ -21,7 +21,7 @@ The order :func:`default_chain` builds (first match wins):
 
    ``<role>`` is the IAM role the process runs as, from ``sts.get_caller_identity()`` (an
    ``arn:aws:sts::<account>:assumed-role/<role>/<session>`` ARN). ``boto3`` is imported only for
-   these two stores (``pip install 'larder[aws]'``).
+   these two stores (``pip install 'larder-platform[aws]'``).
 
 Keys never appear in messages, logs or reprs (while a secret is read, botocore's DEBUG log of the
 response body is dropped for that thread: it would hold the key).
@@ -368,7 +368,7 @@ def _import_boto3(store: str) -> Any:
     except ImportError:
         raise ConfigurationError(
             f"secrets_store={store!r} reads the API key from AWS and needs boto3, which is not installed: "
-            "pip install 'larder[aws]' (or pass api_key_value=..., api_key_file=..., or set LARDER_API_KEY).",
+            "pip install 'larder-platform[aws]' (or pass api_key_value=..., api_key_file=..., or set LARDER_API_KEY).",
             details={"secrets_store": store, "extra": "aws"},
         ) from None
     return boto3

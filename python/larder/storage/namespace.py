@@ -403,7 +403,7 @@ class Dataset:
         return opts
 
     def filesystem(self) -> Any:
-        """A ``pyarrow.fs`` filesystem rooted at this dataset (needs ``pip install 'larder[python]'``).
+        """A ``pyarrow.fs`` filesystem rooted at this dataset (needs ``pip install 'larder-platform[python]'``).
 
         Paths are relative to the dataset. On a local store, create folders before writing into them
         (``fs.create_dir("tables", recursive=True)``).
@@ -421,7 +421,9 @@ class Dataset:
         try:
             from pyarrow import fs
         except ImportError as e:
-            raise ConfigurationError("filesystem() needs pyarrow: pip install 'larder[python]'.") from e
+            raise ConfigurationError(
+                "filesystem() needs pyarrow: pip install 'larder-platform[python]'."
+            ) from e
         creds = self._storage.reusable_credentials(self.namespace.name, [self.name])
         if creds.type == "local":
             assert creds.paths is not None

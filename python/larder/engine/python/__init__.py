@@ -1,5 +1,5 @@
 """The python engine: in-process data work with pyarrow, deltalake, duckdb and Larder's own
-sorted-search point-in-time matcher (``pip install 'larder[python]'``).
+sorted-search point-in-time matcher (``pip install 'larder-platform[python]'``).
 
 Its frames are ``pyarrow.Table``s; what users get back is converted at the end (pandas, polars,
 pyarrow, numpy or Python rows). Modules:
@@ -39,7 +39,7 @@ class Prepared:
 
 
 class PythonEngine(_DataEngine):
-    """In-process data work with pyarrow, pandas, deltalake and duckdb (``larder[python]``)."""
+    """In-process data work with pyarrow, pandas, deltalake and duckdb (``larder-platform[python]``)."""
 
     name = "python"
     extra = "python"

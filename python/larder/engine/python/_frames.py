@@ -17,7 +17,9 @@ def _pa() -> Any:
     except ImportError as e:  # pragma: no cover - the python extra is missing
         from larder.errors import ConfigurationError
 
-        raise ConfigurationError("The feature store needs pyarrow: pip install 'larder[python]'.") from e
+        raise ConfigurationError(
+            "The feature store needs pyarrow: pip install 'larder-platform[python]'."
+        ) from e
     return pa
 
 
