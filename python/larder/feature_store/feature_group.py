@@ -238,6 +238,7 @@ class FeatureGroup:
         progress = options.get("progress", prepared.num_rows >= PROGRESS_ROWS)
         bar = _Steps(progress, f"insert {self.name} v{self.version}", prepared.num_rows)
         stats = None
+        done = False
         try:
             if self.statistics_enabled:
                 stats = engine.statistics(prepared)
@@ -255,9 +256,13 @@ class FeatureGroup:
                 lease.stop_renewing()
                 commit = self._record(delta_version, write_id, lease.body(), statistics)
             bar.step("committed")
+            done = True
         finally:
             if stats is not None:  # never leave the statistics running into interpreter exit
-                stats.exception()
+                if not done:  # the insert failed: its statistics are of no use (stops them if it can)
+                    stats.cancel()
+                if not stats.cancelled():
+                    stats.exception()
             bar.close()
         return {k: commit[k] for k in ("delta_version", "operation", "rows_inserted", "rows_updated")}
 
