@@ -13,8 +13,10 @@ import signal
 import subprocess
 import sys
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import larder
@@ -162,7 +164,7 @@ def test_remote_settings_without_a_host_are_an_error_not_an_embedded_platform(
 def alice(platform: LarderServer, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     tmp = tmp_path_factory.mktemp("alice")
     user = f"alice{_uid()}"
-    platform.create_user(user)
+    platform.create_user(user, role="privileged")  # may create datasets
     key, key_file = platform.create_key(user, "project,featurestore,modelregistry,dataset", tmp)
     project = f"p_{_uid()}"
     assert platform.api("POST", "/projects", key, json={"name": project}).status_code == 201
@@ -191,3 +193,70 @@ def test_an_unknown_key_names_where_it_came_from_never_the_key(
     # an explicit argument wins over the environment
     with larder.connection(**_opts(platform, alice, api_key_file=alice["key_file"])) as conn:  # type: ignore[arg-type]
         assert conn.user == alice["user"] and conn.api_key_source == f"api_key_file {alice['key_file']}"
+
+
+# --- raw exceptions become LarderErrors ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def conn(platform: LarderServer, alice: dict[str, str]):
+    c = larder.connection(**_opts(platform, alice, api_key_value=alice["key"]))  # type: ignore[arg-type]
+    yield c
+    c.close()
+
+
+def test_search_takes_the_time_strings_hsfs_users_pass(conn) -> None:
+    """``modified_after="2020-01-01T00:00:00Z"`` raised AttributeError ('str' has no tzinfo)."""
+    import warnings
+
+    ns = conn.get_namespace("default")
+    ds = ns.create_dataset(f"s_{_uid()}")
+    tag = _uid()
+    (ds / "a.txt").write_text("x", metadata={"tag": tag})
+    assert [r.key for r in conn.search(metadata={"tag": tag}, modified_after="2020-01-01T00:00:00Z")] == [
+        "a.txt"
+    ]
+    assert conn.search(metadata={"tag": tag}, modified_before="2020-01-01T00:00:00Z") == []
+    future_ms = int((datetime.now(timezone.utc).timestamp() + 3600) * 1000)
+    assert conn.search(metadata={"tag": tag}, modified_after=future_ms) == []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert len(conn.search(metadata={"tag": tag}, modified_after="2020-01-01")) == 1
+    assert [w.category for w in caught] == [errors.NaiveTimeWarning]
+    assert caught[0].filename == __file__  # pointed at the caller's line
+    with pytest.raises(errors.InvalidArgumentError, match="'last tuesday'"):
+        conn.search(metadata={"tag": tag}, modified_after="last tuesday")
+    with pytest.raises(errors.InvalidArgumentError, match="epoch seconds"):
+        conn.search(metadata={"tag": tag}, modified_after=1_700_000_000)
+
+
+def test_select_except_every_column_is_a_clear_error(conn) -> None:
+    """It was a duckdb ParserException (a SELECT of no column)."""
+    fs = conn.get_feature_store()
+    fg = fs.create_feature_group(f"w_{_uid()}", primary_key=["k"])
+    fg.insert(pd.DataFrame({"k": [1, 2], "x": [1.0, 2.0]}))
+    with pytest.raises(errors.InvalidArgumentError, match=r"select_except\(\['k', 'x'\]\) leaves no feature"):
+        fg.select_except(["k", "x"])
+    with pytest.raises(errors.InvalidArgumentError, match="selects no feature"):
+        fg.select([])
+    # a bare string is one name (hsfs), not its characters
+    assert list(fg.select_except("x").read().columns) == ["k"]
+    assert list(fg.select("x").read().columns) == ["x"]
+
+
+def test_a_column_of_mixed_types_is_a_clear_error(conn) -> None:
+    """It was pyarrow's ArrowInvalid ("Could not convert 'warm' with type str ...")."""
+    fg = conn.get_feature_store().create_feature_group(f"m_{_uid()}", primary_key=["k"], event_time="t")
+    t0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    mixed = pd.DataFrame({"k": [1, 2], "t": [t0, t0], "x": [1.5, "warm"]})
+    with pytest.raises(errors.InvalidArgumentError) as info:
+        fg.insert(mixed)
+    assert "Column 'x'" in info.value.message and "float, str" in info.value.message
+    assert info.value.details["column"] == "x"
+    with pytest.raises(errors.InvalidArgumentError, match="Column 'x' holds values of several types"):
+        fg.insert([{"k": 1, "t": t0, "x": 1.5}, {"k": 2, "t": t0, "x": "warm"}])
+    aware_and_naive = pd.DataFrame({"k": [1, 2], "t": [t0, datetime(2024, 1, 1)], "x": [1.0, 2.0]})
+    with pytest.raises(errors.InvalidArgumentError, match="Column 't' holds timezone-aware and naive"):
+        fg.insert(aware_and_naive)
+    with pytest.raises(errors.NotFoundError):  # nothing was written
+        fg.read()

@@ -606,8 +606,8 @@ class Connection:
         metadata: dict[str, str] | None = None,
         namespace: str | None = None,
         dataset: str | None = None,
-        modified_after: datetime | None = None,
-        modified_before: datetime | None = None,
+        modified_after: datetime | str | int | None = None,
+        modified_before: datetime | str | int | None = None,
         limit: int = 100,
     ) -> list[DatasetRef]:
         """Find objects by their user metadata, in the datasets you may read.
@@ -616,16 +616,19 @@ class Connection:
             metadata (dict[str, str] | None): pairs that must all match (AND).
             namespace (str | None): only this namespace (default: all).
             dataset (str | None): only this dataset (needs ``namespace``).
-            modified_after (datetime | None): only objects written after this time (timezone-aware).
-            modified_before (datetime | None): only objects written before this time (timezone-aware).
+            modified_after (datetime | str | int | None): only objects written after this time: a
+                datetime, an ISO 8601 string such as ``"2020-01-01T00:00:00Z"``, or epoch
+                milliseconds; naive values are taken as UTC (with a ``NaiveTimeWarning``).
+            modified_before (datetime | str | int | None): only objects written before this time
+                (the same forms).
             limit (int): at most this many results, 1-1000 (default 100), newest first.
 
         Returns:
             list[DatasetRef]: the matching objects.
 
         Raises:
-            ValueError: on a naive datetime.
-            larder.errors.InvalidArgumentError: on a bad limit.
+            larder.errors.InvalidArgumentError: on a bad limit, or a time that cannot be read
+                (the message names it and the accepted forms).
 
         Example:
             >>> refs = conn.search(metadata={"source": "crm", "year": "2024"})  # doctest: +SKIP

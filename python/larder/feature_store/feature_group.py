@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from larder.errors import (
@@ -38,19 +38,12 @@ WRITE_OPTIONS = {"progress", "lease_wait_seconds"}
 COMMIT_TIMEOUT_S = 600.0  # recording a commit materializes it online: large ones take a while
 
 
-def _aware(t: datetime | str | None, what: str) -> datetime | None:
-    if t is None:
-        return None
-    if isinstance(t, str):
-        t = datetime.fromisoformat(t.replace("Z", "+00:00"))
-    if not isinstance(t, datetime):
-        raise InvalidArgumentError(f"{what} must be a datetime, got {type(t).__name__}.")
-    if t.tzinfo is None:
-        raise InvalidArgumentError(
-            f"{what} must be timezone-aware (UTC), got the naive {t.isoformat()}; e.g. datetime(..., tzinfo=timezone.utc).",
-            details={what: t.isoformat()},
-        )
-    return t.astimezone(timezone.utc)
+def _aware(t: Any, what: str) -> datetime | None:
+    """A time argument as a UTC ``datetime`` (see :mod:`larder._time`: datetimes, dates, strings,
+    epoch milliseconds; naive values are taken as UTC with a warning)."""
+    from larder._time import to_utc
+
+    return to_utc(t, what)
 
 
 class FeatureGroup:
@@ -466,49 +459,65 @@ class FeatureGroup:
 
         return Query(self, None)
 
-    def select(self, features: list[str | Feature]) -> Query:
+    def select(self, features: list[str | Feature] | str | Feature) -> Query:
         """A query of some features.
 
         Args:
-            features (list[str | Feature]): feature names or :class:`Feature` objects.
+            features (list[str | Feature] | str | Feature): feature names or :class:`Feature`
+                objects; a bare string or Feature is one feature.
 
         Returns:
             Query: a query to join, filter or read.
 
         Raises:
-            InvalidArgumentError: on an unknown feature name.
+            InvalidArgumentError: on an unknown feature name, or an empty selection.
 
         Example:
             >>> weather.select(["temp", "wind_speed"]).read()  # doctest: +SKIP
         """
         from larder.feature_store.query import Query
 
-        names = [f.name if isinstance(f, Feature) else f for f in features]
+        names = _feature_names(features)
         for n in names:
             self.get_feature(n)
+        if not names:
+            raise InvalidArgumentError(
+                f"select([]) selects no feature of {self._what}; name at least one (it has "
+                f"{[f.name for f in self.features]}), or use select_all().",
+                details={"feature_group": self.name},
+            )
         return Query(self, names)
 
-    def select_except(self, features: list[str | Feature]) -> Query:
+    def select_except(self, features: list[str | Feature] | str | Feature) -> Query:
         """A query of every feature except some.
 
         Args:
-            features (list[str | Feature]): the features to leave out (names or :class:`Feature`).
+            features (list[str | Feature] | str | Feature): the features to leave out (names or
+                :class:`Feature`); a bare string or Feature is one feature (as in hsfs).
 
         Returns:
             Query: a query to join, filter or read.
 
         Raises:
-            InvalidArgumentError: on an unknown feature name.
+            InvalidArgumentError: on an unknown feature name, or when no feature would be left.
 
         Example:
             >>> weather.select_except(["origin", "time_hour"])  # doctest: +SKIP
         """
         from larder.feature_store.query import Query
 
-        drop = {f.name if isinstance(f, Feature) else f for f in features}
+        drop = set(_feature_names(features))
         for n in drop:
             self.get_feature(n)
-        return Query(self, [f.name for f in self.features if f.name not in drop])
+        kept = [f.name for f in self.features if f.name not in drop]
+        if not kept:
+            raise InvalidArgumentError(
+                f"select_except({sorted(drop)}) leaves no feature of {self._what}: a query needs at "
+                "least one column. Leave at least one feature out of the list, or select what you need "
+                "with select([...]).",
+                details={"feature_group": self.name, "excluded": sorted(drop)},
+            )
+        return Query(self, kept)
 
     def filter(self, condition: Filter | Logic) -> Query:
         """A query of every feature, keeping the rows that match a condition.
@@ -537,6 +546,13 @@ class FeatureGroup:
             f"/projects/{self._fs.project}/featuregroups/{self.name}", params={"version": self.version}
         )
         self._load(info)
+
+
+def _feature_names(features: Any) -> list[str]:
+    """Names from a list of names/Features, or from one bare name or Feature (hsfs accepts both)."""
+    if isinstance(features, str | Feature):
+        features = [features]
+    return [f.name if isinstance(f, Feature) else f for f in features]
 
 
 def _jsonable(values: Any) -> Any:

@@ -67,16 +67,16 @@ class Storage:
         metadata: dict[str, str] | None = None,
         namespace: str | None = None,
         dataset: str | None = None,
-        modified_after: datetime | None = None,
-        modified_before: datetime | None = None,
+        modified_after: datetime | str | int | None = None,
+        modified_before: datetime | str | int | None = None,
         limit: int = 100,
     ) -> list[DatasetRef]:
         body: dict[str, Any] = {
             "metadata": dict(metadata or {}),
             "namespace": namespace,
             "dataset": dataset,
-            "modified_after": _iso(modified_after),
-            "modified_before": _iso(modified_before),
+            "modified_after": _iso(modified_after, "modified_after"),
+            "modified_before": _iso(modified_before, "modified_before"),
             "limit": limit,
         }
         found = self._rest.post("/search", body)
@@ -133,14 +133,11 @@ class Storage:
         return self._factories.get((namespace, tuple(sorted(set(datasets)))))
 
 
-def _iso(t: datetime | None) -> str | None:
-    if t is None:
-        return None
-    if t.tzinfo is None:
-        from larder.errors import InvalidArgumentError
+def _iso(t: Any, what: str) -> str | None:
+    from larder._time import to_utc
 
-        raise InvalidArgumentError(f"Use a timezone-aware datetime (UTC), got the naive {t.isoformat()}.")
-    return t.isoformat()
+    value = to_utc(t, what)
+    return None if value is None else value.isoformat()
 
 
 class Namespace:
