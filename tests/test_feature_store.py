@@ -67,7 +67,11 @@ def test_feature_group_versions_and_lookup(fs):
     v1 = fs.create_feature_group(name, primary_key=["origin"], event_time="time_hour", description="hourly")
     v2 = fs.create_feature_group(name, primary_key=["origin"])
     assert (v1.version, v2.version) == (1, 2)
-    assert fs.get_feature_group(name).version == 2 and fs.get_feature_group(name, 1).event_time == "time_hour"
+    with pytest.warns(errors.VersionNotPinnedWarning, match="newest is version 2"):  # hsfs: version 1
+        assert fs.get_feature_group(name).version == 1
+    assert (
+        fs.get_feature_group(name, 2).version == 2 and fs.get_feature_group(name, 1).event_time == "time_hour"
+    )
     assert [g.version for g in fs.get_feature_groups(name)] == [1, 2]
     assert fs.get_or_create_feature_group(name, 1).description == "hourly"
     assert fs.get_or_create_feature_group(f"new_{_uid()}", primary_key=["k"]).version == 1

@@ -96,6 +96,50 @@ class FeatureGroup:
         return f"/projects/{self._fs.project}/featuregroups/{self.name}/{self.version}"
 
     @property
+    def id(self) -> int:
+        """The feature group version's id in the platform's catalog (as hsfs's ``fg.id``)."""
+        return self._id
+
+    @property
+    def schema(self) -> list[Feature]:
+        """The features, in schema order (hsfs's name for :attr:`features`; empty before the first
+        insert)."""
+        return self.features
+
+    @property
+    def statistics(self) -> dict[str, Any] | None:
+        """The statistics of the newest commit that has them (see :meth:`get_statistics`), or None
+        (hsfs's ``fg.statistics``)."""
+        try:
+            return self.get_statistics()
+        except NotFoundError:
+            return None
+
+    def update_description(self, description: str) -> FeatureGroup:
+        """Change this version's description (as hsfs's ``fg.update_description``).
+
+        Args:
+            description (str): the new description, at most 2000 characters.
+
+        Returns:
+            FeatureGroup: this feature group, updated.
+
+        Raises:
+            InvalidArgumentError: on a description that is not a string or is too long.
+            PermissionDeniedError: when you may not change this feature store.
+
+        Example:
+            >>> weather.update_description("hourly weather at the three NYC airports")  # doctest: +SKIP
+        """
+        if not isinstance(description, str):
+            raise InvalidArgumentError(
+                f"description must be a string, not {type(description).__name__}.",
+                details={"type": type(description).__name__},
+            )
+        self._load(self._fs._rest.patch(self._path, {"description": description}))
+        return self
+
+    @property
     def features(self) -> list[Feature]:
         """The features, in schema order (empty before the first insert)."""
         return [
@@ -168,7 +212,10 @@ class FeatureGroup:
         features: Any,
         overwrite: bool = False,
         operation: str = "upsert",
+        storage: str | None = None,
         write_options: dict[str, Any] | None = None,
+        validation_options: dict[str, Any] | None = None,
+        save_code: bool = True,
         wait: bool = True,
     ) -> dict[str, Any]:
         """Write rows to the feature group.
@@ -181,12 +228,23 @@ class FeatureGroup:
 
         Args:
             features: a pandas or polars DataFrame, a pyarrow Table, or a list of dicts. Timestamps
-                must be timezone-aware (stored as UTC).
+                are stored as UTC; naive ones are taken as UTC (as hsfs does) with a
+                :class:`~larder.errors.NaiveTimeWarning`.
             overwrite (bool): replace the whole table (default False).
             operation (str): ``"upsert"`` (default) or ``"insert"``.
+            storage (str | None): hsfs's choice of one store; only None (both: the offline table,
+                and the online store of online-enabled groups) is supported.
             write_options (dict | None): ``{"progress": bool}`` (a progress bar; default on from 1M
                 rows), ``{"lease_wait_seconds": float}`` (how long to wait while another writer
-                writes this group; default 600).
+                writes this group; default 600). hsfs's keys are accepted and change nothing:
+                ``wait_for_job`` (the insert is synchronous), ``start_offline_materialization``
+                (no materialization job: the offline table is written directly),
+                ``wait_for_online_ingestion``, ``internal_kafka``, ``kafka_producer_config``
+                (no Kafka) and ``spark`` (no job to configure). Other keys are refused.
+            validation_options (dict | None): hsfs's data validation options, accepted and
+                ignored: Larder feature groups have no expectation suite, so hsfs would not
+                validate either.
+            save_code (bool): accepted for hsfs compatibility (nothing is saved).
             wait (bool): accepted for hsfs compatibility; writes are always synchronous.
 
         Returns:
@@ -194,8 +252,9 @@ class FeatureGroup:
 
         Raises:
             InvalidArgumentError: empty data, missing key/event-time columns, nulls in the primary
-                key, duplicate keys within the insert, naive timestamps, a type that differs from the
-                schema, an unknown operation.
+                key, duplicate keys within the insert, a column of mixed types (or of mixed
+                aware and naive timestamps), a type that differs from the schema, an unknown
+                operation or ``write_options`` key, a ``storage`` other than None.
             ConflictError: another writer held the group for longer than ``lease_wait_seconds``,
                 or a tool writing its Delta table without Larder kept conflicting; nothing was
                 written.
@@ -217,13 +276,7 @@ class FeatureGroup:
                 details={"operation": operation},
             )
         engine = self._fs._engine("insert")
-        options = dict(write_options or {})
-        unknown = set(options) - WRITE_OPTIONS
-        if unknown:
-            raise InvalidArgumentError(
-                f"Unknown write_options {sorted(unknown)}; known: {sorted(WRITE_OPTIONS)}.",
-                details={"unknown": sorted(unknown)},
-            )
+        options = _write_options(write_options, storage)
         # the checks first; then statistics run beside the write (see the engine's statistics())
         prepared = engine.prepare_insert(
             features, self.primary_key, self.event_time, self._schema, self.partition_key
@@ -546,6 +599,36 @@ class FeatureGroup:
             f"/projects/{self._fs.project}/featuregroups/{self.name}", params={"version": self.version}
         )
         self._load(info)
+
+
+def _write_options(write_options: dict[str, Any] | None, storage: str | None) -> dict[str, Any]:
+    """Larder's own ``write_options``; hsfs's keys are dropped (documented no-ops, see
+    :data:`larder._compat.HSFS_WRITE_OPTIONS`); anything that would change the result is refused."""
+    from larder._compat import HSFS_WRITE_OPTIONS
+
+    if storage is not None:
+        raise InvalidArgumentError(
+            f"insert(storage={storage!r}) would write one store only; Larder writes the offline table and, for "
+            "online-enabled groups, the online store together, so that they agree. Leave storage=None.",
+            details={"storage": str(storage)},
+        )
+    if write_options is not None and not isinstance(write_options, dict):
+        raise InvalidArgumentError(
+            f"write_options must be a dict, not {type(write_options).__name__}.",
+            details={"type": type(write_options).__name__},
+        )
+    options = dict(write_options or {})
+    for key in set(options) & set(HSFS_WRITE_OPTIONS):
+        log.debug("write_options[%r] has no effect: %s", key, HSFS_WRITE_OPTIONS[key])
+        del options[key]
+    unknown = sorted(set(options) - WRITE_OPTIONS)
+    if unknown:
+        raise InvalidArgumentError(
+            f"Unknown write_options {unknown}: they could change what is written, so they are refused. Larder's "
+            f"own: {sorted(WRITE_OPTIONS)}; hsfs's accepted as no-ops: {sorted(HSFS_WRITE_OPTIONS)}.",
+            details={"unknown": unknown},
+        )
+    return options
 
 
 def _feature_names(features: Any) -> list[str]:

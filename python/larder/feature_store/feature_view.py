@@ -17,6 +17,7 @@ from larder.plan import Term
 
 if TYPE_CHECKING:
     from larder.engine import Engine
+    from larder.feature_store.feature import Feature
     from larder.feature_store.feature_store import FeatureStore
     from larder.feature_store.query import Query
 
@@ -54,6 +55,37 @@ class FeatureView:
 
     def __repr__(self) -> str:
         return f"FeatureView({self.name!r}, version={self.version}, labels={self.labels})"
+
+    @property
+    def features(self) -> list[Feature]:
+        """Every column of the view, in query order, as :class:`Feature` objects (as hsfs's
+        ``fv.features``): the selected features of each feature group, under their names in the
+        view (a join's ``prefix`` included), with their types and feature group. The labels are
+        among them (see :attr:`labels`)."""
+        from larder.feature_store.feature import Feature
+
+        groups = {(g.name, g.version): g for g in self.query._groups()}
+        plan = self.query._plan(with_tables=False)
+        out = []
+        for o in plan.outputs:
+            table = plan.sources[o.alias].table
+            fg = groups.get((table.name, table.version))
+            typed = next((f for f in fg.features if f.name == o.column), None) if fg is not None else None
+            out.append(
+                Feature(
+                    o.name,
+                    typed.type if typed is not None else "",
+                    typed.primary if typed is not None else False,
+                    typed.event_time if typed is not None else False,
+                    fg,
+                )
+            )
+        return out
+
+    @property
+    def schema(self) -> list[Feature]:
+        """hsfs's name for :attr:`features`."""
+        return self.features
 
     @property
     def _path(self) -> str:
