@@ -170,12 +170,21 @@ class NaiveTimeWarning(UserWarning):
 
     Silence it with ``warnings.filterwarnings("ignore", category=larder.errors.NaiveTimeWarning)``,
     or pass timezone-aware values.
+
+    Example:
+        >>> import warnings
+        >>> warnings.filterwarnings("ignore", category=NaiveTimeWarning)
+        >>> warnings.resetwarnings()
     """
 
 
 class VersionNotPinnedWarning(UserWarning):
-    """A feature group, feature view or model was fetched by name alone, and version 1 was taken
-    (as hsfs and hsml do); pass ``version=`` to pin the one you mean."""
+    """A feature group, feature view or model was fetched by name alone while newer versions
+    exist, and version 1 was taken (as hsfs and hsml do); pass ``version=`` to pin the one you mean.
+
+    Example:
+        >>> fs.get_feature_group("weather", version=2)  # pinned: no warning  # doctest: +SKIP
+    """
 
 
 _BY_CODE: dict[str, type[LarderError]] = {}
