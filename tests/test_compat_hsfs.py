@@ -265,3 +265,20 @@ def test_model_created_creator_and_url(conn, tmp_path: Path) -> None:
     got = mr.get_model(model.name, 1)
     assert got.creator == conn.user and got.created is not None and got.created >= before
     assert got.get_url() == f"{conn.url}/projects/{conn.project}/models/{model.name}/1"
+
+
+def test_serving_the_hsfs_way(fs) -> None:
+    fg = fs.create_feature_group(
+        f"online_{_uid()}", version=1, primary_key=["cc_num"], event_time="datetime", online_enabled=True
+    )
+    fg.insert(transactions())
+    fv = fs.create_feature_view(f"serve_{_uid()}", fg.select(["cc_num", "amount"]), version=1)
+    td_version = fv.create_training_data(description="for the model")
+    fv.init_serving(training_dataset_version=td_version)
+    assert fv.training_dataset_version == td_version
+    assert fv.get_feature_vectors(entry=[{"cc_num": 1}, {"cc_num": 2}]) == [[40.0], [5.0]]  # the latest
+    assert fv.get_feature_vector({"cc_num": 1}, return_type="dict") == {"amount": 40.0}
+    with pytest.raises(errors.NotFoundError, match=f"no training dataset version {td_version + 7}"):
+        fv.init_serving(training_dataset_version=td_version + 7)
+    with pytest.raises(errors.InvalidArgumentError, match="not both"):
+        fv.get_feature_vectors(entry=[{"cc_num": 1}], entries=[{"cc_num": 1}])

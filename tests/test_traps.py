@@ -260,3 +260,12 @@ def test_a_column_of_mixed_types_is_a_clear_error(conn) -> None:
         fg.insert(aware_and_naive)
     with pytest.raises(errors.NotFoundError):  # nothing was written
         fg.read()
+
+
+def test_a_spark_dataframe_on_the_python_engine_gets_a_hint(conn) -> None:
+    """A stand-in of pyspark's DataFrame class (by its module: what the python engine looks at),
+    so that the test needs no JVM."""
+    spark_frame = type("DataFrame", (), {"__module__": "pyspark.sql.classic.dataframe"})()
+    fg = conn.get_feature_store().create_feature_group(f"s_{_uid()}", primary_key=["k"])
+    with pytest.raises(errors.InvalidArgumentError, match=r"toPandas\(\).*engine='spark'"):
+        fg.insert(spark_frame)

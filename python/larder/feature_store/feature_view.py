@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from larder.errors import InvalidArgumentError
+from larder.errors import InvalidArgumentError, NotFoundError
 from larder.feature_store.feature_group import _aware
 from larder.plan import Term
 
@@ -36,6 +36,7 @@ class FeatureView:
         query (Query): the features and their (point-in-time) joins.
         labels (list[str]): the label columns (``y``); the other columns, less the left feature
             group's primary key and the event times, are the features (``X``).
+        training_dataset_version (int | None): what :meth:`init_serving` was given.
 
     Example:
         >>> query = flights.select_all().join(weather.select(["temp"]), on=["origin"])  # doctest: +SKIP
@@ -52,6 +53,7 @@ class FeatureView:
         self.labels: list[str] = list(info.get("labels") or [])
         self.query = query
         self._serving_features: list[str] | None = None
+        self.training_dataset_version: int | None = None
 
     def __repr__(self) -> str:
         return f"FeatureView({self.name!r}, version={self.version}, labels={self.labels})"
@@ -481,14 +483,33 @@ class FeatureView:
 
     # --- serving ---------------------------------------------------------------------------------------
 
-    def init_serving(self) -> None:
+    def init_serving(self, training_dataset_version: int | None = None, external: bool | None = None) -> None:
         """Prepare online serving: fixes the feature order of the vectors (as ``X``'s columns).
 
         Called by the first :meth:`get_feature_vector` when you do not call it yourself.
 
+        Args:
+            training_dataset_version (int | None): the training dataset the served model was
+                trained on (as hsfs): it must exist. Vectors do not depend on it yet (Larder has
+                no transformation functions whose statistics it would pick); default None.
+            external (bool | None): hsfs's choice of the online store's network path; accepted
+                and ignored (vectors always come from the platform's REST API).
+
+        Raises:
+            NotFoundError: when ``training_dataset_version`` is not a training dataset of this view.
+
         Example:
-            >>> fv.init_serving()  # doctest: +SKIP
+            >>> fv.init_serving(training_dataset_version=1)  # doctest: +SKIP
         """
+        if training_dataset_version is not None:
+            known = [td["version"] for td in self.get_training_datasets()]
+            if training_dataset_version not in known:
+                raise NotFoundError(
+                    f"Feature view '{self.name}' v{self.version} has no training dataset version "
+                    f"{training_dataset_version} (it has {known or 'none'}).",
+                    details={"training_dataset_version": training_dataset_version, "versions": known},
+                )
+        self.training_dataset_version = training_dataset_version
         columns = self.query._plan(with_tables=False).columns
         self._serving_features = self._feature_columns(columns, False, False)
 
@@ -549,15 +570,17 @@ class FeatureView:
 
     def get_feature_vectors(
         self,
-        entries: list[dict[str, Any]],
+        entry: list[dict[str, Any]] | None = None,
         return_type: str = "list",
         passed_features: list[dict[str, Any]] | None = None,
         allow_missing: bool = False,
+        entries: list[dict[str, Any]] | None = None,
     ) -> Any:
         """Many feature vectors in one request (see :meth:`get_feature_vector`).
 
         Args:
-            entries (list[dict]): one entry of key columns per vector.
+            entry (list[dict] | None): one entry of key columns per vector (hsfs's name).
+            entries (list[dict] | None): the same, by Larder's earlier name (give one of the two).
             return_type (str): ``"list"`` (default: a list of lists), ``"dict"`` (a list of dicts) or
                 ``"pandas"`` (a DataFrame, one row per entry).
             passed_features (list[dict] | None): feature values you provide, one dict per entry.
@@ -575,6 +598,9 @@ class FeatureView:
         """
         if return_type not in RETURN_TYPES:
             raise InvalidArgumentError(f"Unknown return_type {return_type!r}; use one of {RETURN_TYPES}.")
+        if entry is not None and entries is not None:
+            raise InvalidArgumentError("Pass the entries as entry=[...] or entries=[...], not both.")
+        entries = entry if entry is not None else entries
         if not entries:
             raise InvalidArgumentError("get_feature_vectors() needs at least one entry.")
         names, vectors = self._vectors(list(entries), passed_features, allow_missing)

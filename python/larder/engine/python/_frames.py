@@ -42,6 +42,13 @@ def to_arrow(data: Any) -> Any:
         return table
     if module == "polars":
         return data.to_arrow()
+    if module == "pyspark":
+        raise InvalidArgumentError(
+            "This is a Spark DataFrame, and the connection runs the 'python' engine, which works on the driver's "
+            "memory: convert it with df.toPandas() (small frames), or connect with engine='spark' to write it "
+            "from the executors.",
+            details={"type": type(data).__name__},
+        )
     if isinstance(data, list) and all(isinstance(r, dict) for r in data):
         try:
             table = pa.Table.from_pylist(data)
