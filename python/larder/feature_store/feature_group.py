@@ -58,7 +58,7 @@ class FeatureGroup:
         version (int): the version, from 1.
         description (str): what it holds.
         primary_key (list[str]): the key columns.
-        event_time (str | None): the event time column (timezone-aware timestamps, stored as UTC).
+        event_time (str | None): the event time column (timestamps, stored as UTC).
         partition_key (list[str]): Delta partition columns.
         online_enabled (bool): whether the latest row per key is kept in the online store.
         statistics_enabled (bool): whether statistics are computed at each commit.
@@ -347,8 +347,9 @@ class FeatureGroup:
         """All rows (offline), or the latest row per key (``online=True``).
 
         Args:
-            wallclock_time (datetime | str | None): time travel: the table as it was then (UTC,
-                timezone-aware). Default None: now.
+            wallclock_time (datetime | date | str | int | None): time travel: the table as it was
+                then: a datetime, a date, a string (ISO 8601, ``"%Y-%m-%d"``, ``"%Y-%m-%d %H:%M:%S"``)
+                or epoch milliseconds; naive values are UTC (see :mod:`larder._time`). Default None: now.
             online (bool): read the online store instead (online-enabled groups only).
             dataframe_type (str): ``"default"`` (the engine's own: pandas on python, a Spark DataFrame on spark), ``"pandas"``, ``"polars"``, ``"pyarrow"``, ``"numpy"``
                 or ``"python"`` (a list of rows, each a list of values in column order).
@@ -403,7 +404,7 @@ class FeatureGroup:
         """A query of every feature as the table was at a past time (time travel).
 
         Args:
-            wallclock_time (datetime | str): a timezone-aware time (or ISO 8601 string), UTC.
+            wallclock_time (datetime | date | str | int): the time, in any form :meth:`read` takes.
 
         Returns:
             Query: ``select_all()`` as of that time.
@@ -422,8 +423,9 @@ class FeatureGroup:
         """Rows inserted or updated by the commits made in ``(start, end]``, from the Delta change feed.
 
         Args:
-            start_wallclock_time (datetime | str): the start, exclusive (timezone-aware, UTC).
-            end_wallclock_time (datetime | str): the end, inclusive (timezone-aware, UTC).
+            start_wallclock_time (datetime | date | str | int): the start, exclusive (any form
+                :meth:`read` takes; naive values are UTC).
+            end_wallclock_time (datetime | date | str | int): the end, inclusive.
             dataframe_type (str): ``"default"`` (the engine's own: pandas on python, a Spark DataFrame on spark), ``"pandas"``, ``"polars"``, ``"pyarrow"``, ``"numpy"``
                 or ``"python"``.
 
@@ -431,7 +433,7 @@ class FeatureGroup:
             Any: the rows written by those commits (empty when there was none).
 
         Raises:
-            InvalidArgumentError: when the end is not after the start, or a time is naive.
+            InvalidArgumentError: when the end is not after the start, or a time cannot be read.
             NotFoundError: before the first insert.
 
         Example:

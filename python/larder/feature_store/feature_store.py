@@ -155,7 +155,7 @@ class FeatureStore:
             version (int | None): default None: one more than the newest version (1 for a new name).
             description (str): what it holds.
             primary_key (list[str]): the key columns (required, non-empty).
-            event_time (str | None): the event time column (timezone-aware timestamps); enables
+            event_time (str | None): the event time column (timestamps, stored as UTC); enables
                 point-in-time joins and makes ``(primary key, event time)`` the upsert key.
             partition_key (list[str] | None): Delta partition columns.
             online_enabled (bool): also keep the latest row per key in the online store.

@@ -158,7 +158,9 @@ class FeatureView:
 
         Args:
             start_time (datetime | str | None): keep rows whose (left) event time is at or after
-                this (timezone-aware, UTC). Default: no lower bound.
+                this: a datetime, date, string (``"%Y-%m-%d"``, ``"%Y-%m-%d %H:%M:%S"``, ISO 8601)
+                or epoch milliseconds; naive values are UTC (see :mod:`larder._time`). Default: no
+                lower bound.
             end_time (datetime | str | None): keep rows whose (left) event time is before this.
                 Default: no upper bound.
             dataframe_type (str): ``"default"`` (the engine's own: pandas on python, a Spark DataFrame on spark), ``"pandas"``, ``"polars"``, ``"pyarrow"``, ``"numpy"``, ``"python"``.
@@ -169,7 +171,8 @@ class FeatureView:
             tuple: ``(X, y)``; ``y`` is None when the view has no labels.
 
         Raises:
-            InvalidArgumentError: a naive time, or times on a view whose left group has no event time.
+            InvalidArgumentError: a time that cannot be read, or times on a view whose left group has
+                no event time.
 
         Example:
             >>> X, y = fv.training_data(start_time=datetime(2013, 1, 1, tzinfo=timezone.utc))  # doctest: +SKIP
@@ -340,7 +343,7 @@ class FeatureView:
             int: the training dataset version (1, 2, ...).
 
         Raises:
-            InvalidArgumentError: a naive time, sizes out of range, or a time split on a view without
+            InvalidArgumentError: a time that cannot be read, sizes out of range, or a time split on a view without
                 an event time.
 
         Example:
