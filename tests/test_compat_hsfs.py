@@ -282,3 +282,21 @@ def test_serving_the_hsfs_way(fs) -> None:
         fv.init_serving(training_dataset_version=td_version + 7)
     with pytest.raises(errors.InvalidArgumentError, match="not both"):
         fv.get_feature_vectors(entry=[{"cc_num": 1}], entries=[{"cc_num": 1}])
+
+
+def test_selections_and_arguments_hsfs_notebooks_use(fs, view) -> None:
+    fg = fs.create_feature_group(
+        f"sel_{_uid()}", version=1, primary_key=["cc_num"], event_time="datetime", expectation_suite=None
+    )
+    fg.insert(transactions())
+    assert list(fg.select_all(include_primary_key=False, include_event_time=False).read().columns) == [
+        "amount"
+    ]
+    assert list(fg.select_all(include_event_time=False).read().columns) == ["cc_num", "amount"]
+    assert list(fg.select_features().read().columns) == ["amount"]
+    assert sorted(fg.select_features().read().amount) == [5.0, 10.0, 20.0, 30.0, 40.0]
+    with pytest.raises(errors.InvalidArgumentError, match="expectation_suite"):
+        fs.create_feature_group(f"ge_{_uid()}", primary_key=["k"], expectation_suite={"expectations": []})
+    _, fv = view
+    x, y = fv.training_data(description="a quick look")
+    assert len(x) == len(y) == 5

@@ -501,18 +501,44 @@ class FeatureGroup:
 
     # --- queries ----------------------------------------------------------------------------------
 
-    def select_all(self) -> Query:
+    def select_all(self, include_primary_key: bool = True, include_event_time: bool = True) -> Query:
         """A query of every feature.
+
+        Args:
+            include_primary_key (bool): select the primary key columns too (default True; hsfs's
+                argument). Joins on them work either way.
+            include_event_time (bool): select the event time column too (default True).
 
         Returns:
             Query: a query to join, filter or read.
 
         Example:
             >>> flights.select_all().join(weather.select(["temp"]), on=["origin"])  # doctest: +SKIP
+            >>> weather.select_all(include_primary_key=False, include_event_time=False)  # doctest: +SKIP
         """
         from larder.feature_store.query import Query
 
-        return Query(self, None)
+        if include_primary_key and include_event_time:
+            return Query(self, None)
+        drop = set() if include_primary_key else set(self.primary_key)
+        if not include_event_time and self.event_time:
+            drop.add(self.event_time)
+        return self.select_except(sorted(drop)) if drop else Query(self, None)
+
+    def select_features(self) -> Query:
+        """A query of every feature that is neither primary key nor event time (hsfs's
+        ``select_features()``; ``select_all(include_primary_key=False, include_event_time=False)``).
+
+        Returns:
+            Query: a query to join, filter or read.
+
+        Raises:
+            InvalidArgumentError: when the group has no other feature.
+
+        Example:
+            >>> weather.select_features().read()  # doctest: +SKIP
+        """
+        return self.select_all(include_primary_key=False, include_event_time=False)
 
     def select(self, features: list[str | Feature] | str | Feature) -> Query:
         """A query of some features.

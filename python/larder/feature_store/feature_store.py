@@ -147,6 +147,7 @@ class FeatureStore:
         partition_key: list[str] | None = None,
         online_enabled: bool = False,
         statistics_config: bool | dict[str, Any] = True,
+        expectation_suite: Any = None,
     ) -> FeatureGroup:
         """Create a feature group version (its data arrives with the first ``insert``).
 
@@ -161,12 +162,15 @@ class FeatureStore:
             online_enabled (bool): also keep the latest row per key in the online store.
             statistics_config (bool | dict): compute statistics per commit (default True;
                 ``{"enabled": False}`` or False disables).
+            expectation_suite (None): hsfs's Great Expectations suite; only None (the default)
+                is accepted: data validation is not part of Larder.
 
         Returns:
             FeatureGroup: the new version.
 
         Raises:
-            InvalidArgumentError: a bad name, no primary key, the event time in the primary key.
+            InvalidArgumentError: a bad name, no primary key, the event time in the primary key, an
+                expectation suite.
             AlreadyExistsError: the given version exists.
 
         Example:
@@ -176,6 +180,12 @@ class FeatureStore:
         from larder.feature_store.feature_group import FeatureGroup
 
         check_name("feature group", name)
+        if expectation_suite is not None:
+            raise InvalidArgumentError(
+                f"Feature group '{name}': expectation_suite is not supported (data validation is not part of "
+                "Larder); validate the data before insert() and pass expectation_suite=None.",
+                details={"name": name},
+            )
         if not primary_key:
             raise InvalidArgumentError(
                 f"Feature group '{name}' needs a primary key: primary_key=['id', ...].",

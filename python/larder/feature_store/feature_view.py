@@ -153,6 +153,7 @@ class FeatureView:
         dataframe_type: str = "default",
         primary_key: bool = False,
         event_time: bool = False,
+        description: str = "",
     ) -> tuple[Any, Any]:
         """Point-in-time correct training data: ``(X, y)``.
 
@@ -166,6 +167,8 @@ class FeatureView:
             dataframe_type (str): ``"default"`` (the engine's own: pandas on python, a Spark DataFrame on spark), ``"pandas"``, ``"polars"``, ``"pyarrow"``, ``"numpy"``, ``"python"``.
             primary_key (bool): keep the left feature group's primary key columns in ``X`` (default False).
             event_time (bool): keep the event time columns in ``X`` (default False).
+            description (str): hsfs's description of the in-memory dataset; accepted, and not
+                stored (nothing is materialized; :meth:`create_training_data` stores one).
 
         Returns:
             tuple: ``(X, y)``; ``y`` is None when the view has no labels.
