@@ -300,3 +300,19 @@ def test_selections_and_arguments_hsfs_notebooks_use(fs, view) -> None:
     _, fv = view
     x, y = fv.training_data(description="a quick look")
     assert len(x) == len(y) == 5
+
+
+def test_create_training_data_returns_version_and_job_as_hsfs(view) -> None:
+    _, fv = view
+    version, job = fv.create_training_data(description="all rows", data_format="parquet")
+    assert job.get_state() == job.get_final_state() == "FINISHED" and job.duration >= 0
+    assert job.name == f"{fv.name}_{fv.version}_td_{version}"
+    x, y = fv.get_training_data(version)
+    assert sorted(x.amount) == [5.0, 10.0, 20.0, 30.0, 40.0] and sorted(y.fraud) == [0, 0, 0, 1, 1]
+    split = fv.create_train_test_split(test_size=0.4, seed=1)
+    assert int(split) == version + 1  # also a plain version number, as Larder returned before
+    v2, job2 = split
+    x_train, x_test, y_train, y_test = fv.get_train_test_split(v2)
+    assert len(x_train) + len(x_test) == 5 and job2.get_final_state() == "FINISHED"
+    with pytest.raises(errors.InvalidArgumentError, match="data_format='tfrecord'"):
+        fv.create_training_data(data_format="tfrecord")

@@ -8,7 +8,9 @@ store over REST (``get_feature_vector``).
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from larder.errors import InvalidArgumentError, NotFoundError
@@ -23,6 +25,85 @@ if TYPE_CHECKING:
 
 RETURN_TYPES = ("list", "dict", "pandas", "polars", "numpy")
 SPLITS = ("train", "validation", "test")
+
+
+@dataclass(frozen=True)
+class Job:
+    """The job hsfs's ``create_training_data`` returns, already finished: Larder materializes
+    training data within the call, so the job's state is ``"FINISHED"`` when you get it.
+
+    Attributes:
+        name (str): ``"<view>_<version>_td_<training dataset version>"``.
+        state (str): ``"FINISHED"``.
+        started_at (datetime): when the materialization started (UTC).
+        finished_at (datetime): when it finished (UTC).
+
+    Example:
+        >>> version, job = fv.create_training_data()  # doctest: +SKIP
+        >>> job.get_final_state(), round(job.duration, 1)  # doctest: +SKIP
+        ('FINISHED', 1.3)
+    """
+
+    name: str
+    state: str
+    started_at: datetime
+    finished_at: datetime
+
+    @property
+    def duration(self) -> float:
+        """How long it ran, in seconds."""
+        return (self.finished_at - self.started_at).total_seconds()
+
+    def get_state(self) -> str:
+        """The job's state (hsfs's ``job.get_state()``): always ``"FINISHED"``.
+
+        Returns:
+            str: ``"FINISHED"``.
+
+        Example:
+            >>> job.get_state()  # doctest: +SKIP
+            'FINISHED'
+        """
+        return self.state
+
+    def get_final_state(self) -> str:
+        """The job's final state (hsfs's ``job.get_final_state()``): ``"FINISHED"``.
+
+        Returns:
+            str: ``"FINISHED"``.
+
+        Example:
+            >>> job.get_final_state()  # doctest: +SKIP
+            'FINISHED'
+        """
+        return self.state
+
+
+class TrainingDatasetVersion(int):
+    """A training dataset's version number (an ``int``) that also unpacks as hsfs's
+    ``(version, job)``: ``v = fv.create_training_data()`` and ``v, job = fv.create_training_data()``
+    both work.
+
+    Attributes:
+        job (Job): the finished job that materialized it.
+
+    Example:
+        >>> version, job = fv.create_training_data()  # doctest: +SKIP
+        >>> X_train, X_test, y_train, y_test = fv.get_train_test_split(version)  # doctest: +SKIP
+    """
+
+    job: Job
+
+    def __new__(cls, version: int, job: Job) -> TrainingDatasetVersion:
+        value = super().__new__(cls, version)
+        value.job = job
+        return value
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((int(self), self.job))
+
+    def __repr__(self) -> str:
+        return repr(int(self))
 
 
 class FeatureView:
@@ -321,7 +402,8 @@ class FeatureView:
         test_start: Any = None,
         test_end: Any = None,
         seed: int | None = None,
-    ) -> int:
+        data_format: str = "parquet",
+    ) -> TrainingDatasetVersion:
         """Materialize training data as an immutable Parquet training dataset; returns its version.
 
         Without split arguments one ``all`` split is written; with sizes or times, ``train`` /
@@ -341,18 +423,28 @@ class FeatureView:
             test_start (datetime | str | None): time split: the test split's start.
             test_end (datetime | str | None): time split: the test split's end (exclusive).
             seed (int | None): the random split's seed.
+            data_format (str): the files' format; ``"parquet"`` (default, and the only one so far:
+                others are refused).
 
         Returns:
-            int: the training dataset version (1, 2, ...).
+            TrainingDatasetVersion: the training dataset version (1, 2, ...), an ``int`` that also
+            unpacks as hsfs's ``(version, job)`` (the job has finished; see :class:`Job`).
 
         Raises:
-            InvalidArgumentError: a time that cannot be read, sizes out of range, or a time split on a view without
-                an event time.
+            InvalidArgumentError: a time that cannot be read, sizes out of range, a time split on a
+                view without an event time, or a ``data_format`` other than ``"parquet"``.
 
         Example:
             >>> v = fv.create_training_data(train_end=nov1, test_start=nov1, description="Jan-Oct / Nov-Dec")  # doctest: +SKIP
             >>> X_tr, X_te, y_tr, y_te = fv.get_training_data(v)  # doctest: +SKIP
         """
+        if data_format != "parquet":
+            raise InvalidArgumentError(
+                f"data_format={data_format!r} is not supported: Larder writes training datasets as Parquet "
+                "(data_format='parquet'); read them with get_training_data() and write another format yourself.",
+                details={"data_format": str(data_format), "supported": ["parquet"]},
+            )
+        started = datetime.now(timezone.utc)
         engine = self._engine("create_training_data")
         times = self._times(
             train=(train_start, train_end),
@@ -388,9 +480,11 @@ class FeatureView:
         )
         rows = engine.write_training_data(self._fs._dataset().filesystem(), td["location"]["path"], parts)
         self._fs._rest.put(f"{self._path}/trainingdatasets/{td['version']}", {"metadata": {"rows": rows}})
-        return int(td["version"])
+        version = int(td["version"])
+        job = Job(f"{self.name}_{self.version}_td_{version}", "FINISHED", started, datetime.now(timezone.utc))
+        return TrainingDatasetVersion(version, job)
 
-    def create_train_test_split(self, **kwargs: Any) -> int:
+    def create_train_test_split(self, **kwargs: Any) -> TrainingDatasetVersion:
         """:meth:`create_training_data` with a train/test split (hsfs's name for it).
 
         Args:
@@ -398,7 +492,7 @@ class FeatureView:
                 ``train_end`` and ``test_start``, ...).
 
         Returns:
-            int: the training dataset version.
+            TrainingDatasetVersion: the version, which unpacks as ``(version, job)``.
 
         Example:
             >>> v = fv.create_train_test_split(test_size=0.2, seed=42)  # doctest: +SKIP
