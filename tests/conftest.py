@@ -206,6 +206,31 @@ def any_platform(
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def spark_session() -> Iterator[Any]:
+    """One local SparkSession (Delta, local[*]) for the whole test session, built as the spark
+    engine builds one (``larder.engine.spark.session``); stopped at the end."""
+    from larder.engine.spark.session import get_session
+
+    session = get_session()
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def spark(spark_session: Any) -> Iterator[Any]:
+    """The test session's SparkSession, active during the test and not after it: other tests'
+    connections with ``engine=None`` must keep choosing the python engine."""
+    from pyspark.sql import SparkSession
+
+    spark_session._jvm.SparkSession.setActiveSession(spark_session._jsparkSession)  # active again
+    SparkSession._activeSession = spark_session
+    yield spark_session
+    spark_session._jvm.SparkSession.clearActiveSession()
+    SparkSession._activeSession = None
+
+
 @pytest.fixture
 def keytool() -> str:
     path = shutil.which("keytool")

@@ -43,9 +43,38 @@ def conn(platform):
     c.close()
 
 
+@pytest.fixture(scope="module")
+def spark_conn(platform, conn, spark_session):
+    """A connection on the spark engine to the same project as ``conn``."""
+    host, port = platform.url.removeprefix("https://").split(":")
+    c = larder.connection(
+        host=host,
+        port=int(port),
+        project=conn.project,
+        engine="spark",
+        api_key_value=platform.admin_key,
+        trust_store_path=platform.ca,
+    )
+    yield c
+    c.close()
+
+
 @pytest.fixture
-def fs(conn):
+def fs(request, conn):
+    """The project's feature store on the python engine, or on the engine a test is parametrized
+    with (``@both_engines``: the same test on ``python`` and ``spark``)."""
+    if getattr(request, "param", "python") == "spark":
+        request.getfixturevalue("spark")
+        return request.getfixturevalue("spark_conn").get_feature_store()
     return conn.get_feature_store()
+
+
+both_engines = pytest.mark.parametrize("fs", ["python", "spark"], indirect=True)
+"""Run a test on both engines: its reads ask for pandas (the spark engine's default is Spark)."""
+
+
+def spark_engine(fs) -> bool:
+    return fs._connection.get_engine().name == "spark"
 
 
 def weather_df() -> pd.DataFrame:
@@ -89,6 +118,7 @@ def test_feature_group_versions_and_lookup(fs):
     assert fs.get_feature_group(name).version == 1
 
 
+@both_engines
 def test_insert_read_upsert_and_schema(fs):
     fg = fs.create_feature_group(f"w_{_uid()}", primary_key=["origin"], event_time="time_hour")
     c0 = fg.insert(weather_df())
@@ -99,7 +129,7 @@ def test_insert_read_upsert_and_schema(fs):
         "wind",
     ]
     assert fg["temp"].type == "double" and fg.temp.name == "temp"
-    df = fg.read().sort_values(["origin", "time_hour"]).reset_index(drop=True)
+    df = fg.read(dataframe_type="pandas").sort_values(["origin", "time_hour"]).reset_index(drop=True)
     assert len(df) == 4 and str(df["time_hour"].dt.tz) == "UTC"
 
     # upsert: same (origin, time_hour) replaces, new key appends
@@ -108,16 +138,16 @@ def test_insert_read_upsert_and_schema(fs):
     )
     c1 = fg.insert(upd)
     assert (c1["rows_updated"], c1["rows_inserted"]) == (1, 1)
-    df = fg.read()
+    df = fg.read(dataframe_type="pandas")
     assert len(df) == 5 and df.loc[(df.origin == "JFK") & (df.time_hour == T0), "temp"].item() == 100.0
     # operation="insert" appends
     fg.insert(
         pd.DataFrame({"origin": ["SFO"], "time_hour": [T0], "temp": [7.0], "wind": [3]}), operation="insert"
     )
-    assert len(fg.read()) == 6
+    assert len(fg.read(dataframe_type="pandas")) == 6
     # overwrite
     fg.insert(weather_df(), overwrite=True)
-    assert len(fg.read()) == 4
+    assert len(fg.read(dataframe_type="pandas")) == 4
     # other frame types in and out
     import polars as pl
     import pyarrow as pa
@@ -207,6 +237,7 @@ def test_inserts_are_stored_in_key_then_event_time_order(fs):
     assert str(stored["ts"].dt.tz) == "UTC"
 
 
+@both_engines
 def test_bad_inserts_are_refused_before_writing(fs):
     fg = fs.create_feature_group(f"w_{_uid()}", primary_key=["origin"], event_time="time_hour")
     fg.insert(weather_df())
@@ -240,13 +271,14 @@ def test_bad_inserts_are_refused_before_writing(fs):
     with pytest.raises(errors.InvalidArgumentError, match="operation"):
         fg.insert(weather_df(), operation="merge")
     assert max(fg.commit_details()) == version_before  # nothing was written
-    assert len(fg.read()) == 4
+    assert len(fg.read(dataframe_type="pandas")) == 4
 
 
+@both_engines
 def test_time_travel_changes_and_commits(fs):
     fg = fs.create_feature_group(f"w_{_uid()}", primary_key=["origin"], event_time="time_hour")
     with pytest.raises(errors.NotFoundError, match="no data yet"):
-        fg.read()
+        fg.read(dataframe_type="pandas")
     fg.insert(weather_df())
     import time
 
@@ -256,11 +288,13 @@ def test_time_travel_changes_and_commits(fs):
     fg.insert(
         pd.DataFrame({"origin": ["JFK", "ORD"], "time_hour": [T0, T0], "temp": [50.0, 6.0], "wind": [1, 1]})
     )
-    assert len(fg.read(wallclock_time=between)) == 4
-    old = fg.read(wallclock_time=between)
+    assert len(fg.read(wallclock_time=between, dataframe_type="pandas")) == 4
+    old = fg.read(wallclock_time=between, dataframe_type="pandas")
     assert old.loc[(old.origin == "JFK") & (old.time_hour == T0), "temp"].item() == 1.0
-    assert len(fg.as_of(between).read()) == 4
-    changes = fg.read_changes(between, datetime.now(timezone.utc) + timedelta(seconds=5))
+    assert len(fg.as_of(between).read(dataframe_type="pandas")) == 4
+    changes = fg.read_changes(
+        between, datetime.now(timezone.utc) + timedelta(seconds=5), dataframe_type="pandas"
+    )
     assert sorted(changes.origin) == ["JFK", "ORD"] and 50.0 in set(changes.temp)
     commits = fg.commit_details()
     assert list(commits) == [1, 0] and commits[1]["operation"] == "upsert" and commits[1]["rows_updated"] == 1
@@ -270,6 +304,7 @@ def test_time_travel_changes_and_commits(fs):
         fg.read(wallclock_time=datetime(2000, 1, 1, tzinfo=timezone.utc))
 
 
+@both_engines
 def test_statistics_match_pandas(fs):
     fg = fs.create_feature_group(f"w_{_uid()}", primary_key=["origin"], event_time="time_hour")
     df = weather_df()
@@ -288,17 +323,22 @@ def test_statistics_match_pandas(fs):
         no_stats.get_statistics()
 
 
+@both_engines
 def test_filters(fs):
     fg = fs.create_feature_group(f"w_{_uid()}", primary_key=["origin"], event_time="time_hour")
     fg.insert(weather_df())
-    assert sorted(fg.filter(fg.temp > 2).read().temp) == [3.0, 4.0]
-    assert sorted(fg.filter((fg.origin == "JFK") & fg.wind.isin([20, 30])).read().temp) == [2.0]
-    assert sorted(fg.filter((fg.origin == "EWR") | fg.origin.like("L%")).read().origin) == ["EWR", "LGA"]
-    assert list(fg.filter(fg.wind.is_null()).read().origin) == ["EWR"]
-    assert len(fg.filter(~(fg.origin == "JFK")).read()) == 2
-    assert len(fg.filter(fg.time_hour >= T0 + timedelta(hours=1)).read()) == 2
+    assert sorted(fg.filter(fg.temp > 2).read(dataframe_type="pandas").temp) == [3.0, 4.0]
+    assert sorted(
+        fg.filter((fg.origin == "JFK") & fg.wind.isin([20, 30])).read(dataframe_type="pandas").temp
+    ) == [2.0]
+    assert sorted(
+        fg.filter((fg.origin == "EWR") | fg.origin.like("L%")).read(dataframe_type="pandas").origin
+    ) == ["EWR", "LGA"]
+    assert list(fg.filter(fg.wind.is_null()).read(dataframe_type="pandas").origin) == ["EWR"]
+    assert len(fg.filter(~(fg.origin == "JFK")).read(dataframe_type="pandas")) == 2
+    assert len(fg.filter(fg.time_hour >= T0 + timedelta(hours=1)).read(dataframe_type="pandas")) == 2
     q = fg.filter(fg.origin == "it's")  # quotes are escaped, not injected
-    assert "'it''s'" in q.to_string() and len(q.read()) == 0
+    assert "'it''s'" in q.to_string() and len(q.read(dataframe_type="pandas")) == 0
     with pytest.raises(errors.InvalidArgumentError, match="no feature"):
         fg.select(["nope"])
     with pytest.raises(errors.InvalidArgumentError, match="&"):
@@ -354,6 +394,7 @@ def random_pit_data(seed: int, n_keys: int = 50, n_feats: int = 2000, n_labels: 
     return labels, feats
 
 
+@both_engines
 @pytest.mark.parametrize("seed", [1, 2])
 def test_point_in_time_join_matches_the_oracle(fs, seed):
     labels, feats = random_pit_data(seed)
@@ -368,7 +409,7 @@ def test_point_in_time_join_matches_the_oracle(fs, seed):
     got = (
         lab.select_all()
         .join(fg.select(["f1", "f2"]), on=["k"])
-        .read()
+        .read(dataframe_type="pandas")
         .sort_values("label_id")
         .reset_index(drop=True)
     )
@@ -384,13 +425,20 @@ def test_point_in_time_join_matches_the_oracle(fs, seed):
     assert got["f1"].isna().sum() > 0  # the missing-key and too-early cases were exercised
 
     age = timedelta(minutes=300)
-    got = lab.select_all().join(fg.select(["f1"]), on=["k"], max_age=age).read().sort_values("label_id")
+    got = (
+        lab.select_all()
+        .join(fg.select(["f1"]), on=["k"], max_age=age)
+        .read(dataframe_type="pandas")
+        .sort_values("label_id")
+    )
     want = oracle(labels, feats, "k", ["f1"], max_age=pd.Timedelta(age))
     np.testing.assert_allclose(
         got["f1"].to_numpy(dtype=float), want["f1"].to_numpy(dtype=float), equal_nan=True
     )
 
-    inner = lab.select_all().join(fg.select(["f1"]), on=["k"], join_type="inner").read()
+    inner = (
+        lab.select_all().join(fg.select(["f1"]), on=["k"], join_type="inner").read(dataframe_type="pandas")
+    )
     assert len(inner) == int(oracle(labels, feats, "k", ["f1"])["f1"].notna().sum())
     assert "ASOF LEFT JOIN" in lab.select_all().join(fg.select(["f1"]), on=["k"]).to_string()
 
@@ -603,6 +651,7 @@ def test_random_filters_equal_the_asof_sql(fs):
     assert seen >= {(True, True), (False, True), (True, False)}  # both parts, joined only, left only
 
 
+@both_engines
 def test_joins_need_keys_and_distinct_names(fs):
     a = fs.create_feature_group(f"a_{_uid()}", primary_key=["id"], event_time="ts")
     b = fs.create_feature_group(f"b_{_uid()}", primary_key=["other"], event_time="ts")
@@ -611,13 +660,18 @@ def test_joins_need_keys_and_distinct_names(fs):
     with pytest.raises(errors.InvalidArgumentError, match="No common key"):
         a.select_all().join(b.select_all())
     with pytest.raises(errors.InvalidArgumentError, match="prefix"):
-        a.select_all().join(b.select_all(), left_on=["id"], right_on=["other"]).read()
-    df = a.select_all().join(b.select_all(), left_on=["id"], right_on=["other"], prefix="b_").read()
+        a.select_all().join(b.select_all(), left_on=["id"], right_on=["other"]).read(dataframe_type="pandas")
+    df = (
+        a.select_all()
+        .join(b.select_all(), left_on=["id"], right_on=["other"], prefix="b_")
+        .read(dataframe_type="pandas")
+    )
     assert df.columns.tolist() == ["id", "ts", "v", "b_v"] and df.b_v.item() == 2.0
     with pytest.raises(errors.InvalidArgumentError, match="not a feature"):
         a.select_all().join(b.select_all(), left_on=["nope"], right_on=["other"])
 
 
+@both_engines
 def test_join_without_event_time_takes_the_latest_row_per_key(fs):
     flights = fs.create_feature_group(f"fl_{_uid()}", primary_key=["id"])
     planes = fs.create_feature_group(f"pl_{_uid()}", primary_key=["tailnum"], event_time="ts")
@@ -627,17 +681,20 @@ def test_join_without_event_time_takes_the_latest_row_per_key(fs):
             {"tailnum": ["A", "A", "B"], "ts": [T0, T0 + timedelta(days=1), T0], "seats": [100, 150, 200]}
         )
     )
-    df = flights.select_all().join(planes.select(["seats"])).read().sort_values("id")
+    df = flights.select_all().join(planes.select(["seats"])).read(dataframe_type="pandas").sort_values("id")
     assert df.seats.tolist()[:2] == [150, 200] and pd.isna(df.seats.tolist()[2])
 
 
+@both_engines
 def test_sql_over_feature_groups(fs):
     name = f"s_{_uid()}"
     fg = fs.create_feature_group(name, primary_key=["origin"], event_time="time_hour")
     fg.insert(weather_df())
-    df = fs.sql(f"SELECT origin, max(temp) AS t FROM {name} GROUP BY origin ORDER BY origin")
+    df = fs.sql(
+        f"SELECT origin, max(temp) AS t FROM {name} GROUP BY origin ORDER BY origin", dataframe_type="pandas"
+    )
     assert df.to_dict("list") == {"origin": ["EWR", "JFK", "LGA"], "t": [4.0, 2.0, 3.0]}
-    assert len(fs.sql(f"SELECT * FROM {name}_1")) == 4
+    assert len(fs.sql(f"SELECT * FROM {name}_1", dataframe_type="pandas")) == 4
     with pytest.raises(errors.InvalidArgumentError, match="SQL failed"):
         fs.sql("SELECT * FROM no_such_table")
 
@@ -668,57 +725,70 @@ def delays_view(fs):
     return fs.create_feature_view(f"delays_{_uid()}", q, labels=["delayed"]), weather, flights
 
 
+@both_engines
 def test_feature_view_training_data_and_splits(fs, delays_view):
     fv, weather, flights = delays_view
-    X, y = fv.training_data()
+    X, y = fv.training_data(dataframe_type="pandas")
     assert X.columns.tolist() == ["origin", "distance", "temp", "wind"] and y.columns.tolist() == ["delayed"]
     assert len(X) == 40
-    X1, _ = fv.training_data(start_time=T0 + timedelta(hours=5))
+    X1, _ = fv.training_data(start_time=T0 + timedelta(hours=5), dataframe_type="pandas")
     assert len(X1) == 20
-    Xk, _ = fv.training_data(primary_key=True, event_time=True)
+    Xk, _ = fv.training_data(primary_key=True, event_time=True, dataframe_type="pandas")
     assert {"id", "time_hour"} <= set(Xk.columns)
 
-    a = fv.train_test_split(test_size=0.25, seed=7)
-    b = fv.train_test_split(test_size=0.25, seed=7)
-    assert len(a[0]) == 30 and len(a[1]) == 10
+    a = fv.train_test_split(test_size=0.25, seed=7, dataframe_type="pandas")
+    b = fv.train_test_split(test_size=0.25, seed=7, dataframe_type="pandas")
+    if spark_engine(fs):  # Spark's randomSplit: each row lands in a split with its probability
+        assert len(a[0]) + len(a[1]) == 40 and 0 < len(a[1]) < 20
+    else:
+        assert len(a[0]) == 30 and len(a[1]) == 10
     pd.testing.assert_frame_equal(a[1], b[1])  # reproducible
-    c = fv.train_test_split(test_size=0.25, seed=8)
+    c = fv.train_test_split(test_size=0.25, seed=8, dataframe_type="pandas")
     assert not a[1].equals(c[1])
     cut = T0 + timedelta(hours=7)
-    Xtr, Xte, ytr, yte = fv.train_test_split(train_end=cut, test_start=cut)
+    Xtr, Xte, ytr, yte = fv.train_test_split(train_end=cut, test_start=cut, dataframe_type="pandas")
     assert len(Xtr) == 28 and len(Xte) == 12
-    parts = fv.train_validation_test_split(validation_size=0.25, test_size=0.25, seed=1)
-    assert [len(p) for p in parts[:3]] == [20, 10, 10]
+    parts = fv.train_validation_test_split(
+        validation_size=0.25, test_size=0.25, seed=1, dataframe_type="pandas"
+    )
+    if spark_engine(fs):
+        assert sum(len(p) for p in parts[:3]) == 40 and all(len(p) for p in parts[:3])
+    else:
+        assert [len(p) for p in parts[:3]] == [20, 10, 10]
     with pytest.raises(errors.InvalidArgumentError):
-        fv.train_test_split(test_size=1.5)
+        fv.train_test_split(test_size=1.5, dataframe_type="pandas")
 
     again = fs.get_feature_view(fv.name)
     assert again.version == fv.version and again.labels == ["delayed"]
     assert again.query.to_string() == fv.query.to_string()
     with pytest.raises(errors.InvalidArgumentError, match="not columns"):
         fs.create_feature_view(f"bad_{_uid()}", flights.select_all(), labels=["nope"])
-    assert len(fv.get_batch_data(start_time=T0, end_time=T0 + timedelta(hours=1))) == 4
+    assert (
+        len(fv.get_batch_data(start_time=T0, end_time=T0 + timedelta(hours=1), dataframe_type="pandas")) == 4
+    )
 
 
+@both_engines
 def test_materialized_training_data(fs, delays_view):
     fv, _, _ = delays_view
     v1 = fv.create_training_data(description="all")
-    X, y = fv.get_training_data(v1)
+    X, y = fv.get_training_data(v1, dataframe_type="pandas")
     assert len(X) == 40 and y.columns.tolist() == ["delayed"]
     cut = T0 + timedelta(hours=7)
     v2 = fv.create_train_test_split(train_end=cut, test_start=cut, description="time split")
-    Xtr, Xte, ytr, yte = fv.get_train_test_split(v2)
+    Xtr, Xte, ytr, yte = fv.get_train_test_split(v2, dataframe_type="pandas")
     assert (len(Xtr), len(Xte)) == (28, 12) and v2 == v1 + 1
     meta = {t["version"]: t for t in fv.get_training_datasets()}
     assert meta[v2]["metadata"]["rows"] == {"train": 28, "test": 12}
     assert "ASOF LEFT JOIN" in meta[v2]["metadata"]["query_sql"]
     with pytest.raises(errors.NotFoundError):
-        fv.get_training_data(99)
+        fv.get_training_data(99, dataframe_type="pandas")
 
 
 # --- online serving ---------------------------------------------------------------------------------
 
 
+@both_engines
 def test_online_serving_and_consistency(fs, delays_view):
     fv, weather, _ = delays_view
     fv.init_serving()
@@ -762,8 +832,8 @@ def test_online_serving_and_consistency(fs, delays_view):
     )
     assert fv.get_feature_vector({"origin": "JFK"}, allow_missing=True)[2] == 9.5
 
-    online = weather.read(online=True).sort_values("origin").reset_index(drop=True)
-    offline = weather.read()
+    online = weather.read(online=True, dataframe_type="pandas").sort_values("origin").reset_index(drop=True)
+    offline = weather.read(dataframe_type="pandas")
     latest = (
         offline.sort_values("time_hour")
         .groupby("origin")
@@ -892,9 +962,10 @@ def test_sharing_a_feature_store_read_only(platform, tmp_path):
         owner.close()
 
 
+@both_engines
 def test_online_read_keeps_microseconds(fs):
     fg = fs.create_feature_group(f"us_{_uid()}", primary_key=["k"], event_time="ts", online_enabled=True)
     ts = datetime(2024, 7, 16, 20, 4, 42, 502029, tzinfo=timezone.utc)
     fg.insert(pd.DataFrame({"k": [1, 2], "ts": [ts, ts.replace(microsecond=0)], "v": [1.5, 2.5]}))
-    online = fg.read(online=True).sort_values("k")
+    online = fg.read(online=True, dataframe_type="pandas").sort_values("k")
     assert online.ts.tolist() == [ts, ts.replace(microsecond=0)] and online.v.tolist() == [1.5, 2.5]

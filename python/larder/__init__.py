@@ -24,4 +24,30 @@ __version__ = "0.1.0"
 from larder import errors  # noqa: E402
 from larder.connection import Connection, connect, connection  # noqa: E402
 
-__all__ = ["Connection", "__version__", "connect", "connection", "errors"]
+
+def setup_spark(spark: object, config: dict[str, str] | None = None) -> dict[str, list[str]]:
+    """Apply Larder's Spark configuration to a running session and print what needs a restart
+    (see :func:`larder.engine.spark.session.setup_spark`; pass ``conn.spark_config()`` for a
+    connection's object store).
+
+    Example:
+        >>> larder.setup_spark(spark, conn.spark_config())  # doctest: +SKIP
+    """
+    from larder.engine.spark.session import setup_spark as setup
+
+    return setup(spark, config)
+
+
+def spark_config() -> dict[str, str]:
+    """The Spark settings Larder's tables need (see :func:`larder.engine.spark.session.spark_config`).
+
+    Example:
+        >>> larder.spark_config()["spark.sql.session.timeZone"]
+        'UTC'
+    """
+    from larder.engine.spark.session import spark_config as config
+
+    return config()
+
+
+__all__ = ["Connection", "__version__", "connect", "connection", "errors", "setup_spark", "spark_config"]

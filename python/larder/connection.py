@@ -675,6 +675,64 @@ class Connection:
         assert self._engine_instance is not None
         return self._engine_instance
 
+    def spark_config(self) -> dict[str, str]:
+        """The Spark configuration this connection's feature store needs, for a session you start
+        (``SparkSession.builder.config(map=...)``, ``spark-submit --conf``, a cluster's Spark config).
+
+        Delta Lake's package, SQL extension and catalog, UTC as the session time zone, small-machine
+        partition counts (see :func:`larder.engine.spark.session.spark_config`); when the project's
+        feature store is on S3, also the ``hadoop-aws`` package and the bucket's ``fs.s3a`` settings
+        with the dataset's vended credentials (short-lived secrets: the spark engine sets fresh ones
+        on each read and write; never log this dict).
+
+        Returns:
+            dict[str, str]: setting -> value.
+
+        Raises:
+            larder.errors.ConfigurationError: when the connection is closed.
+
+        Example:
+            >>> from pyspark.sql import SparkSession  # doctest: +SKIP
+            >>> spark = SparkSession.builder.config(map=conn.spark_config()).getOrCreate()  # doctest: +SKIP
+        """
+        from larder.engine.spark.session import HADOOP_AWS_PACKAGE, s3a_config, spark_config
+
+        self._require_connected("spark_config()")
+        config = spark_config()
+        dataset = self.get_feature_store()._dataset()
+        if dataset.uri.startswith("s3://"):
+            bucket = dataset.uri[len("s3://") :].split("/", 1)[0]
+            config["spark.jars.packages"] += "," + HADOOP_AWS_PACKAGE
+            config.update(s3a_config(bucket, dataset.storage_options()))
+        return config
+
+    def setup_databricks(self) -> dict[str, list[str]]:
+        """Apply this connection's Spark configuration to the active session (on Databricks: Delta
+        is built in, so only the time zone, partitions and object-store settings apply) and print
+        what needs a cluster restart (see :func:`larder.engine.spark.session.setup_spark`).
+
+        Returns:
+            dict[str, list[str]]: ``{"applied": [keys], "restart": [keys]}``.
+
+        Raises:
+            larder.errors.ConfigurationError: when no SparkSession is active or the connection is
+                closed.
+
+        Example:
+            >>> conn.setup_databricks()  # doctest: +SKIP
+        """
+        from pyspark.sql import SparkSession
+
+        from larder.engine.spark.session import setup_spark
+
+        spark = SparkSession.getActiveSession()
+        if spark is None:
+            raise ConfigurationError(
+                "setup_databricks() needs an active SparkSession (a Databricks notebook or job has one); "
+                "elsewhere start one with SparkSession.builder.config(map=conn.spark_config())."
+            )
+        return setup_spark(spark, self.spark_config())
+
     # --- read-only facts about the open connection ------------------------------------------------
 
     @property

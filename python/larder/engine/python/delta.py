@@ -48,11 +48,15 @@ def open_table(ref: TableRef, version: int | None = None, as_of: datetime | None
         ) from None
     check_readable(dt, ref)
     if as_of is not None:
-        first = min(h["timestamp"] for h in dt.history())
+        # by the commits' own timestamps (the platform's committed_at), as the spark engine does:
+        # deltalake's load_as_version(datetime) goes by the log files' modification times instead,
+        # which trail them (by tens of milliseconds for Spark's commits)
+        at = as_of.timestamp() * 1000
+        versions = [int(h["version"]) for h in dt.history() if h["timestamp"] <= at]
         try:
-            if as_of.timestamp() * 1000 < first:
+            if not versions:
                 raise ValueError("before the first commit")
-            dt.load_as_version(as_of)
+            dt.load_as_version(max(versions))
         except Exception:
             raise NotFoundError(
                 f"Feature group '{ref.name}' v{ref.version} has no data as of {as_of.isoformat()} (its first commit "

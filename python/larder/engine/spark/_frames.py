@@ -29,7 +29,8 @@ _WIDENING = {
     "int64": {"int8", "int16", "int32"},
     "int32": {"int8", "int16"},
     "int16": {"int8"},
-    "double": {"float", "int8", "int16", "int32"},
+    # int64 too, as Arrow's safe cast (the python engine's) allows it
+    "double": {"float", "int8", "int16", "int32", "int64"},
     "timestamp[us, tz=UTC]": {"date32[day]"},
 }
 

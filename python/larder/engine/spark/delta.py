@@ -93,7 +93,34 @@ def history(spark: Any, ref: TableRef, limit: int | None = None) -> list[tuple[i
             details={"name": ref.name, "version": ref.version},
         )
     rows = dt.history(limit).select("version", "timestamp", "userMetadata").toArrow().to_pylist()
-    return [(int(r["version"]), _utc(r["timestamp"]), r["userMetadata"]) for r in rows]
+    written = _commit_timestamps(spark, ref)
+    return [
+        (int(r["version"]), written.get(int(r["version"])) or _utc(r["timestamp"]), r["userMetadata"])
+        for r in rows
+    ]
+
+
+def _commit_timestamps(spark: Any, ref: TableRef) -> dict[int, datetime]:
+    """Each commit's own ``commitInfo.timestamp`` (UTC), read from the log's JSON files.
+
+    Delta Spark's history gives a commit file's modification time instead, a few milliseconds
+    later than the timestamp deltalake reports and the platform records: time travel and the change
+    feed by time must pick the same versions on both engines. Commits whose JSON was cleaned up after
+    a checkpoint fall back to the modification time."""
+    from pyspark.sql import functions as F
+
+    logs = (
+        spark.read.schema("commitInfo struct<timestamp: bigint>")
+        .json(path_of(spark, ref).rstrip("/") + "/_delta_log/[0-9]*.json")
+        .select(
+            F.regexp_extract(F.input_file_name(), r"/(\d{20})\.json$", 1).alias("v"),
+            F.col("commitInfo.timestamp").alias("ts"),
+        )
+        .where("ts IS NOT NULL AND v != ''")
+    )
+    return {
+        int(r["v"]): datetime.fromtimestamp(r["ts"] / 1000, timezone.utc) for r in logs.toArrow().to_pylist()
+    }
 
 
 def _utc(ts: datetime) -> datetime:

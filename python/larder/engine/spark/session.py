@@ -120,6 +120,7 @@ def get_session() -> Any:
     """
     import warnings
 
+    from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
     # pyspark warns on every Arrow conversion that pandas 3 is new to it; the engine converts through
@@ -128,6 +129,8 @@ def get_session() -> Any:
         "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
     )
     spark = SparkSession.getActiveSession()
+    if spark is None and SparkContext._active_spark_context is not None:
+        spark = SparkSession.builder.getOrCreate()  # this process's session, not active in this thread
     if spark is not None:
         check_session(spark)
         return spark
@@ -142,3 +145,90 @@ def get_session() -> Any:
     for k, v in {**spark_config(cores), "spark.ui.enabled": "false"}.items():
         builder = builder.config(k, v)
     return builder.getOrCreate()
+
+
+HADOOP_AWS_PACKAGE = "org.apache.hadoop:hadoop-aws:3.5.0"
+"""The S3A filesystem matching pyspark 4.2's Hadoop 3.5.0 (it pulls the AWS SDK bundle, ~655 MB)."""
+
+# settings a running session takes (the others need a restart: packages, extensions, catalog)
+_RUNTIME = (
+    "spark.sql.session.timeZone",
+    "spark.sql.shuffle.partitions",
+    "spark.databricks.delta.snapshotPartitions",
+)
+
+
+def s3a_config(bucket: str, storage_options: dict[str, str]) -> dict[str, str]:
+    """Spark settings (``spark.hadoop.fs.s3a.bucket.<bucket>.*``) for a dataset's vended S3
+    credentials; they hold secrets (never log them) and expire (call again, or let the engine set
+    fresh ones on every read and write, as it does)."""
+    from larder.engine.spark.delta import s3a_options
+
+    return {f"spark.hadoop.{k}": v for k, v in s3a_options(bucket, storage_options).items()}
+
+
+def setup_spark(spark: Any, config: dict[str, str] | None = None, out: Any = None) -> dict[str, list[str]]:
+    """Apply to a running session what of Larder's Spark configuration it can take, and say what
+    needs a (cluster) restart.
+
+    Runtime settings (time zone, shuffle and snapshot partitions) are set on the session;
+    ``spark.hadoop.*`` settings go into its Hadoop configuration (the executors get them with each
+    job); the package, SQL extension and catalog can only be set before the session starts: when
+    they are missing, a block to paste into the cluster's Spark config (or ``spark-submit --conf``)
+    is printed.
+
+    Args:
+        spark (pyspark.sql.SparkSession): the running session.
+        config (dict[str, str] | None): the settings (default :func:`spark_config`; a
+            connection's ``conn.spark_config()`` adds its object store's).
+        out (file | None): where to print the restart block (default ``sys.stdout``).
+
+    Returns:
+        dict[str, list[str]]: ``{"applied": [keys], "restart": [keys]}`` (secrets never listed by value).
+
+    Example:
+        >>> larder.setup_spark(spark, conn.spark_config())  # doctest: +SKIP
+        {'applied': ['spark.sql.session.timeZone', ...], 'restart': []}
+    """
+    import sys
+
+    config = dict(config or spark_config())
+    applied, restart = [], []
+    databricks = bool(os.environ.get("DATABRICKS_RUNTIME_VERSION"))
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
+    for key, value in config.items():
+        if key in _RUNTIME:
+            spark.conf.set(key, value)
+            applied.append(key)
+        elif key.startswith("spark.hadoop."):
+            hadoop.set(key[len("spark.hadoop.") :], value)
+            applied.append(key)
+        elif (
+            databricks
+            and key
+            in (
+                "spark.jars.packages",
+                "spark.jars.excludes",
+                "spark.sql.extensions",
+                "spark.sql.catalog.spark_catalog",
+            )
+            and HADOOP_AWS_PACKAGE not in value
+        ):
+            continue  # Delta is built into the Databricks runtime
+        else:
+            current = (
+                spark.conf.get(key, None)
+                if not key.startswith("spark.jars")
+                else (spark.sparkContext.getConf().get(key, None))
+            )
+            if current != value and not (key == "spark.jars.packages" and current and value in current):
+                restart.append(key)
+    if restart:
+        print(  # noqa: T201 - the point is to show it
+            "# This session lacks settings that only take effect at start-up. Add them to the cluster's Spark "
+            "config (or spark-submit --conf) and restart:",
+            file=out or sys.stdout,
+        )
+        for key in restart:
+            print(f"{key} {config[key]}", file=out or sys.stdout)  # noqa: T201
+    return {"applied": applied, "restart": restart}
