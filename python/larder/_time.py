@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from datetime import date, datetime, timedelta, timezone
@@ -42,7 +43,7 @@ FORMS = (
     "or a string such as '2024-01-31', '2024-01-31 12:00:00' or '2024-01-31T12:00:00Z'"
 )
 
-_PACKAGE = str(Path(__file__).resolve().parent)
+_PACKAGE = str(Path(__file__).resolve().parent) + os.sep
 
 
 def user_stacklevel() -> int:
