@@ -319,3 +319,13 @@ def test_create_training_data_returns_version_and_job_as_hsfs(view) -> None:
     assert len(x_train) + len(x_test) == 5 and job2.get_final_state() == "FINISHED"
     with pytest.raises(errors.InvalidArgumentError, match="data_format='tfrecord'"):
         fv.create_training_data(data_format="tfrecord")
+
+
+def test_a_naive_datetime_in_a_filter_is_utc(view) -> None:
+    fg, _ = view
+    rows, caught = _caught(
+        errors.NaiveTimeWarning, lambda: fg.filter(fg.datetime >= datetime(2024, 1, 3)).read()
+    )
+    assert sorted(rows.amount) == [30.0, 40.0] and len(caught) == 1 and caught[0].filename == __file__
+    aware = fg.filter(fg.datetime >= datetime(2024, 1, 3, tzinfo=timezone.utc)).read()
+    assert sorted(aware.amount) == [30.0, 40.0]
