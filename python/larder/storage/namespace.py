@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -303,6 +304,34 @@ class Dataset:
     def root(self) -> DatasetRef:
         """The dataset's top folder as a :class:`DatasetRef`."""
         return DatasetRef(self, "")
+
+    def iterdir(self) -> Iterator[DatasetRef]:
+        """The objects and folders at the dataset's top (Hoss's ``ds.iterdir()``; ``ds.root.iterdir()``).
+
+        Returns:
+            Iterator[DatasetRef]: one ref per object or folder.
+
+        Example:
+            >>> [p.name for p in ds.iterdir()]  # doctest: +SKIP
+            ['2024', 'readme.txt']
+        """
+        return self.root.iterdir()
+
+    def glob(self, pattern: str) -> Iterator[DatasetRef]:
+        """Objects whose path in the dataset matches a pattern (Hoss's ``ds.glob()``; see
+        :meth:`DatasetRef.glob`).
+
+        Args:
+            pattern (str): e.g. ``"2024/*.csv"`` or ``"**/*.csv"``.
+
+        Returns:
+            Iterator[DatasetRef]: the matching objects.
+
+        Example:
+            >>> [p.key for p in ds.glob("2024/*.csv")]  # doctest: +SKIP
+            ['2024/day1.csv', '2024/day2.csv']
+        """
+        return self.root.glob(pattern)
 
     def _backend(self) -> LocalBackend | S3Backend:
         backend, _ = self._storage.backend(self.namespace.name, [self.name])
