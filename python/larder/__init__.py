@@ -38,8 +38,9 @@ def setup_spark(spark: object, config: dict[str, str] | None = None) -> dict[str
     return setup(spark, config)
 
 
-def spark_config() -> dict[str, str]:
-    """The Spark settings Larder's tables need (see :func:`larder.engine.spark.session.spark_config`).
+def spark_config(cores: int | None = None) -> dict[str, str]:
+    """The Spark settings Larder's tables need (see :func:`larder.engine.spark.session.spark_config`):
+    ``cores`` sizes the partition counts (default: this machine's).
 
     Example:
         >>> larder.spark_config()["spark.sql.session.timeZone"]
@@ -47,7 +48,7 @@ def spark_config() -> dict[str, str]:
     """
     from larder.engine.spark.session import spark_config as config
 
-    return config()
+    return config(cores)
 
 
 __all__ = ["Connection", "__version__", "connect", "connection", "errors", "setup_spark", "spark_config"]

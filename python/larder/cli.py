@@ -1,8 +1,9 @@
 """The ``larder`` command line.
 
-``larder server init|start`` run on the platform's host; the other commands talk to a running
-server over REST, reached with ``--url URL --api-key-file FILE --trust-store PEM`` (or the
-environment variables ``LARDER_URL``, ``LARDER_API_KEY``, ``LARDER_TRUST_STORE``). ``--json``
+``larder server init|start|link|rotate-keys`` run on the platform's host; the other commands talk
+to a running server over REST, reached with ``--url URL --api-key-file FILE --trust-store PEM`` (or
+the environment variables ``LARDER_URL``, ``LARDER_API_KEY``, ``LARDER_TRUST_STORE``); like the
+connector, they exchange the key for an access token at the auth service the server names. ``--json``
 prints machine-readable output for scripts.
 
 Example::
@@ -86,7 +87,13 @@ def _client(url: str | None, api_key_file: Path | None, trust_store: Path | None
     if trust_store is not None and not trust_store.is_file():
         _fail(f"The trust store {trust_store} does not exist; pass the platform's CA (<home>/tls/ca.pem).")
     verify: bool | str = str(trust_store) if trust_store else True
-    return RestClient(str(url), key, verify=verify)
+    from larder.client.auth import authenticate, discover
+
+    client = RestClient(str(url), verify=verify)
+    # tokens of the auth service the server names (the key itself on servers without one, or
+    # when that auth service does not know the key, such as a linked server's own admin key)
+    _run(lambda: authenticate(client, discover(client), key, verify=verify))
+    return client
 
 
 def _emit(as_json: bool, data: Any, human: Callable[[Any], str]) -> None:
@@ -264,6 +271,120 @@ def server_gc(home: Path, older_than: float, as_json: bool) -> None:
             + "."
         ),
     )
+
+
+@server.command("rotate-keys")
+@click.option(
+    "--home", required=True, type=click.Path(file_okay=False, path_type=Path), help="Platform home."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def server_rotate_keys(home: Path, as_json: bool) -> None:
+    """Make a new key sign the auth service's access tokens. The old key stops signing at once and
+    keeps verifying until its last tokens expire (token lifetime + leeway); a running server picks
+    the new key up by itself. Keys retired longer ago are deleted."""
+    from dataclasses import asdict
+
+    from larder.server.db.session import make_engine, make_session_factory, upgrade
+    from larder.server.security.secretbox import SecretBox
+    from larder.server.security.tokens import rotate
+    from larder.server.settings import ServerSettings
+
+    def run() -> dict[str, object]:
+        settings = ServerSettings.load(home)
+        engine = make_engine(settings.database_url)
+        try:
+            upgrade(engine)
+            with make_session_factory(engine)() as db:
+                done = rotate(
+                    db,
+                    SecretBox(settings.paths.secret_key),
+                    settings.token_lifetime_seconds,
+                    settings.token_leeway_seconds,
+                )
+            return {
+                **asdict(done),
+                "verify_seconds": settings.token_lifetime_seconds + settings.token_leeway_seconds,
+            }
+        finally:
+            engine.dispose()
+
+    data = _run(run)
+    _emit(
+        as_json,
+        data,
+        lambda d: (
+            f"New signing key {d['kid']}."
+            + (
+                f" Retired {', '.join(d['retired'])}: verifying for {d['verify_seconds']} s more."
+                if d["retired"]
+                else ""
+            )
+            + (f" Deleted {', '.join(d['removed'])}." if d["removed"] else "")
+        ),
+    )
+
+
+@server.command("link")
+@click.option(
+    "--home", required=True, type=click.Path(file_okay=False, path_type=Path), help="Platform home."
+)
+@click.option(
+    "--auth-service",
+    "auth_service",
+    required=True,
+    help="The auth service's URL (its public_url), e.g. https://larder.onprem.example:8181; '' unlinks.",
+)
+@click.option(
+    "--trust-store",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="PEM CA bundle that verifies the auth service (default: the public CAs).",
+)
+@click.option("--no-check", is_flag=True, help="Do not ask the auth service whether the URL is its own.")
+def server_link(home: Path, auth_service: str, trust_store: Path | None, no_check: bool) -> None:
+    """Trust another server's auth service: accept its access tokens (verified with its JWKS, mapped
+    to local users by name; users seen first are created without rights) and tell clients to
+    exchange their API keys there. Writes server.toml; restart the server to apply it."""
+    from larder.server.settings import ServerSettings
+
+    url = auth_service.strip().rstrip("/")
+    settings = _run(lambda: ServerSettings.load(home))
+    if url and not url.startswith("https://"):
+        _fail(f"--auth-service {url!r} is not an https:// URL.")
+    if trust_store is not None and not trust_store.is_file():
+        _fail(
+            f"The trust store {trust_store} does not exist; pass the auth service's CA (<its home>/tls/ca.pem)."
+        )
+    ca = str(trust_store.expanduser().resolve()) if trust_store is not None else ""
+    if url and not no_check:
+        from larder.client.rest import RestClient
+
+        client = RestClient(url, verify=ca or True, retries=0, timeout=10)
+        try:
+            found = _run(lambda: client.get("/discover"))
+        finally:
+            client.close()
+        issuer = str((found or {}).get("issuer", ""))
+        if issuer != url:
+            _fail(
+                f"The server at {url} issues its tokens as {issuer!r}, not {url!r}; link with "
+                f"--auth-service {issuer}, or set public_url = {url!r} in that server's server.toml."
+            )
+    config = settings.paths.config
+    lines = [
+        line
+        for line in config.read_text().splitlines()
+        if line.split("=", 1)[0].strip() not in ("auth_service_url", "auth_service_trust_store")
+    ]
+    if url:
+        lines.append(f"auth_service_url = {json.dumps(url)}")
+        if ca:
+            lines.append(f"auth_service_trust_store = {json.dumps(ca)}")
+    config.write_text("\n".join(lines) + "\n")
+    _run(lambda: ServerSettings.load(home))  # what was written reads back
+    if url:
+        click.echo(f"Linked {settings.home} to the auth service {url}; restart the server to apply it.")
+    else:
+        click.echo(f"{settings.home} uses its own auth service only; restart the server to apply it.")
 
 
 # --- users --------------------------------------------------------------------------------------

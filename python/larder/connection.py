@@ -30,6 +30,7 @@ from larder.errors import AuthenticationError, ConfigurationError, NotFoundError
 from larder.names import check_name
 
 if TYPE_CHECKING:
+    from larder.client.auth import AuthService
     from larder.client.certificates import Certificates
     from larder.client.embedded import EmbeddedPlatform
     from larder.client.rest import RestClient
@@ -129,6 +130,14 @@ class Connection:
             ``~/.larder/certs``; see :mod:`larder.client.certificates`).
         api_key_file (str | None): a file holding the API key; used whatever ``secrets_store`` is.
         api_key_value (str | None): the API key itself (takes precedence over every other source).
+        auth_instance (AuthService | None): the auth service of a connection you already have
+            (``other.auth``): its API key's tokens are used here and no key is looked up. Default
+            None: the key is looked up as above and exchanged at the auth service this server
+            names (``GET /api/v1/discover``). See :mod:`larder.client.auth`.
+
+    The API key is exchanged for short-lived access tokens wherever the server offers them (at the
+    auth service it names, verified with the same trust store), and calls carry
+    ``Authorization: Bearer <token>``; a server without an auth service gets the key itself.
 
     Raises:
         larder.errors.ApiKeyNotFoundError: when no source has a key; the message lists what was tried.
@@ -164,8 +173,17 @@ class Connection:
         cert_folder: str | None = None,
         api_key_file: str | None = None,
         api_key_value: str | None = None,
+        auth_instance: AuthService | None = None,
     ) -> None:
+        _check_auth_instance(auth_instance)
         self._lock = threading.RLock()
+        self._auth_instance = auth_instance
+        if auth_instance is not None and (api_key_value is not None or api_key_file is not None):
+            raise ConfigurationError(
+                "Pass either auth_instance (another connection's auth service) or an API key "
+                "(api_key_value / api_key_file), not both.",
+                details={"auth_instance": repr(auth_instance)},
+            )
         self._connected = False
         self._host = host
         self._port = port
@@ -196,12 +214,16 @@ class Connection:
         self._server_version: str | None = None
         self._embedded: EmbeddedPlatform | None = None
         self._storage_instance: Storage | None = None
+        self._auth: AuthService | None = None
+        self._owns_auth = False
 
     def _teardown(self) -> None:
         if self._cert_finalizer is not None:
             self._cert_finalizer()  # removes the certificate folder (once)
         if self._client is not None:
             self._client.close()
+        if self._auth is not None and self._owns_auth:
+            self._auth.close()  # its session only: other connections given it as auth_instance go on
         self._reset_state()
 
     def _require_connected(self, what: str) -> None:
@@ -229,11 +251,16 @@ class Connection:
     # --- connect / close -------------------------------------------------------------------------
 
     def connect(self) -> None:
-        """Open the connection: resolve the key, verify TLS, check the version, write certificates.
+        """Open the connection: resolve the key, verify TLS, check the version, get a token, write
+        certificates.
 
-        Makes three REST calls: ``GET /version``, ``GET /projects/{project}`` (``GET /projects``
-        when no project is given) and ``GET /projects/{project}/credentials`` (plus one liveness
-        check of the embedded platform when no host is given). Calling it on an
+        Makes four REST calls: ``GET /discover`` (the version and the auth service; ``GET /version``
+        on servers older than the auth service), ``POST /auth/token`` at the auth service (none
+        with an ``auth_instance`` holding a valid token, none on a server without an auth service),
+        ``GET /projects/{project}`` (``GET /projects`` when no project is given) and
+        ``GET /projects/{project}/credentials`` (plus ``GET /auth/keys/{prefix}`` on a server linked
+        to another auth service, and one liveness check of the embedded platform when no host is
+        given). Calling it on an
         open connection reconnects (a fresh key lookup and fresh certificates); after
         :meth:`close` it opens the connection again.
 
@@ -257,6 +284,7 @@ class Connection:
 
     def _connect(self) -> None:
         from larder.client.apikey import ApiKeyChain, FileProvider, ValueProvider, default_chain
+        from larder.client.auth import discover
         from larder.client.certificates import materialize, remove
         from larder.client.rest import RestClient
 
@@ -272,38 +300,44 @@ class Connection:
                     details={"trust_store_path": str(trust_path)},
                 )
             verify = str(trust_path)
-        chain: ApiKeyChain
-        if self._embedded is not None:  # the environment's key belongs to another platform
-            chain = ApiKeyChain(
-                [
-                    ValueProvider(self._api_key_value),
-                    FileProvider(self._api_key_file),
-                    FileProvider(self._embedded.api_key_file, "embedded platform key"),
-                ],
-                f"{_url_host(host)}:{port}",
-            )
+        key: str | None = None
+        if self._auth_instance is None:
+            chain: ApiKeyChain
+            if self._embedded is not None:  # the environment's key belongs to another platform
+                chain = ApiKeyChain(
+                    [
+                        ValueProvider(self._api_key_value),
+                        FileProvider(self._api_key_file),
+                        FileProvider(self._embedded.api_key_file, "embedded platform key"),
+                    ],
+                    f"{_url_host(host)}:{port}",
+                )
+            else:
+                chain = default_chain(
+                    host,
+                    port,
+                    api_key_value=self._api_key_value,
+                    api_key_file=self._api_key_file,
+                    secrets_store=self._secrets_store,
+                    region_name=self._region_name,
+                )
+            resolved = chain.resolve()
+            key = resolved.key
+            self._api_key_source = resolved.source
+            del resolved
         else:
-            chain = default_chain(
-                host,
-                port,
-                api_key_value=self._api_key_value,
-                api_key_file=self._api_key_file,
-                secrets_store=self._secrets_store,
-                region_name=self._region_name,
-            )
-        resolved = chain.resolve()
-        self._api_key_source = resolved.source
+            self._api_key_source = f"auth_instance {self._auth_instance.url}"
         self._resolved_host, self._resolved_port = host, port
+        base = f"https://{_url_host(host)}:{port}"
         client = RestClient(
-            f"https://{_url_host(host)}:{port}",
-            resolved.key,
-            verify=verify,
-            hostname_verification=bool(self._hostname_verification),
+            base, None, verify=verify, hostname_verification=bool(self._hostname_verification)
         )
-        del resolved
         self._client = client
+        info = discover(client)
+        self._check_version(info)
         try:
-            self._check_version(client.get("/version"))
+            self._authenticate(client, info, key, verify)
+            del key
             self._resolved_project = self._resolve_project(client, project)
             credentials = client.get(f"/projects/{self._resolved_project}/credentials")
         except AuthenticationError as e:  # say which key was refused: where it came from, never the key
@@ -317,6 +351,16 @@ class Connection:
         self._certificates = certs
         self._cert_finalizer = weakref.finalize(self, remove, certs.folder)
         self._user = certs.user
+
+    def _authenticate(
+        self, client: RestClient, info: dict[str, Any], key: str | None, verify: bool | str
+    ) -> None:
+        """Use tokens of ``auth_instance``, or of the auth service the server names (with the
+        key), else the key itself on a server that has no auth service."""
+        from larder.client.auth import authenticate
+
+        auth = authenticate(client, info, key, self._auth_instance, verify, bool(self._hostname_verification))
+        self._auth, self._owns_auth = auth, auth is not None and auth is not self._auth_instance
 
     def _resolve_target(self) -> tuple[str, int, str | None, str | None]:
         port = _check_port(self._port, "port")
@@ -751,6 +795,18 @@ class Connection:
         return self._user
 
     @property
+    def auth(self) -> AuthService | None:
+        """The auth service this connection gets its access tokens from (None when closed, or when
+        the server has no auth service and the API key itself is sent). Pass it as
+        ``auth_instance=`` to connect to a linked server with the same key.
+
+        Example:
+            >>> cloud = larder.connect("https://larder.cloud.example:8181/fraud",
+            ...                        auth_instance=onprem.auth)  # doctest: +SKIP
+        """
+        return self._auth
+
+    @property
     def api_key_source(self) -> str | None:
         """Where the API key came from, e.g. ``"env LARDER_API_KEY"`` (never the key; None when closed)."""
         return self._api_key_source
@@ -897,6 +953,7 @@ def connection(
     cert_folder: str | None = None,
     api_key_file: str | None = None,
     api_key_value: str | None = None,
+    auth_instance: AuthService | None = None,
 ) -> Connection:
     """Connect to a Larder platform and return the open :class:`Connection`.
 
@@ -917,6 +974,8 @@ def connection(
         cert_folder (str | None): where client certificates go (default ``~/.larder/certs``).
         api_key_file (str | None): a file holding the API key.
         api_key_value (str | None): the API key itself.
+        auth_instance (AuthService | None): another connection's auth service (``conn.auth``), to
+            use its key's tokens here instead of looking up a key (see :class:`Connection`).
 
     Returns:
         Connection: the open connection; use it as a context manager to close it.
@@ -942,36 +1001,64 @@ def connection(
         cert_folder=cert_folder,
         api_key_file=api_key_file,
         api_key_value=api_key_value,
+        auth_instance=auth_instance,
     )
 
 
-_URL_FIXED = ("host", "port", "project", "api_key_value")
+_URL_FIXED = ("host", "port", "project")
 
 
-def connect(url: str, auth_instance: str | None = None, **kwargs: Any) -> Connection:
-    """Connect from a URL, Hoss style: ``larder.connect("https://host:port/project", key)``.
+def _check_auth_instance(auth_instance: object) -> None:
+    from larder.client.auth import AuthService
+
+    if isinstance(auth_instance, str):
+        # never echo the value: it is an API key
+        raise ConfigurationError(
+            "auth_instance is the auth service of a connection you already have (conn.auth), not an API "
+            "key; pass the key as api_key_value=... (or api_key_file=..., LARDER_API_KEY). Passing a key "
+            "as auth_instance worked in Larder 0.1 and stopped when tokens came (issue 20).",
+            details={"auth_instance": "str"},
+        )
+    if auth_instance is not None and not isinstance(auth_instance, AuthService):
+        raise ConfigurationError(
+            f"auth_instance must be an AuthService (another connection's conn.auth) or None, not "
+            f"{type(auth_instance).__name__}.",
+            details={"auth_instance": type(auth_instance).__name__},
+        )
+
+
+def connect(url: str, auth_instance: AuthService | None = None, **kwargs: Any) -> Connection:
+    """Connect from a URL, Hoss style: ``larder.connect("https://host:port/project")``.
 
     Args:
         url (str): ``https://<host>[:<port>][/<project>]``; the port defaults to 443 and the project
             as in :func:`connection`.
-        auth_instance (str | None): the API key; None looks it up like :func:`connection` does
-            (``api_key_file``, ``LARDER_API_KEY``, ``secrets_store``).
+        auth_instance (AuthService | None): the auth service of a connection you already have
+            (``other.auth``): its key's tokens are used here, for servers linked to that auth service
+            that do not know your key. Default None: the API key is looked up like
+            :func:`connection` does (``api_key_value``, ``api_key_file``, ``LARDER_API_KEY``,
+            ``secrets_store``) and exchanged at the auth service this server names.
         **kwargs: any other :class:`Connection` argument (``engine``, ``trust_store_path``,
-            ``api_key_file``, ``secrets_store``, ...), but not ``host``, ``port``, ``project`` or
-            ``api_key_value``, which the URL and ``auth_instance`` give.
+            ``api_key_value``, ``api_key_file``, ``secrets_store``, ...), but not ``host``,
+            ``port`` or ``project``, which the URL gives.
 
     Returns:
         Connection: the open connection.
 
     Raises:
         larder.errors.ConfigurationError: when the URL is not ``https://host[:port][/project]``,
-            carries credentials, or a keyword repeats what the URL gives.
+            carries credentials, a keyword repeats what the URL gives, or ``auth_instance`` is an
+            API key string (pass it as ``api_key_value=``).
+        larder.errors.AuthenticationError: when the server does not trust ``auth_instance``'s
+            issuer (the message names it), or refuses the key.
         larder.errors.LarderError: see :class:`Connection`.
 
     Example:
         >>> import larder
-        >>> conn = larder.connect("https://larder.example.com:8181/fraud", "<api key>",
-        ...                       trust_store_path="ca.pem")  # doctest: +SKIP
+        >>> onprem = larder.connect("https://larder.onprem.example:8181/fraud",
+        ...                         trust_store_path="ca.pem")  # key from LARDER_API_KEY  # doctest: +SKIP
+        >>> cloud = larder.connect("https://larder.cloud.example:8181/fraud",
+        ...                        auth_instance=onprem.auth, trust_store_path="ca.pem")  # doctest: +SKIP
     """
     from furl import furl
 
@@ -986,7 +1073,7 @@ def connect(url: str, auth_instance: str | None = None, **kwargs: Any) -> Connec
     shown = f"{parsed.scheme}://{parsed.host}" if parsed.host else repr(url)
     if parsed.username or parsed.password:
         raise ConfigurationError(
-            "Do not put credentials in the URL; pass the API key as auth_instance=... instead.",
+            "Do not put credentials in the URL; pass the API key as api_key_value=... (or set LARDER_API_KEY).",
             details={"url": shown},
         )
     if (parsed.scheme or "").lower() != "https" or not parsed.host:
@@ -1004,17 +1091,14 @@ def connect(url: str, auth_instance: str | None = None, **kwargs: Any) -> Connec
     repeated = sorted(k for k in kwargs if k in _URL_FIXED)
     if repeated:
         raise ConfigurationError(
-            f"{', '.join(repeated)} come(s) from the URL and auth_instance; do not pass them as keywords.",
+            f"{', '.join(repeated)} come(s) from the URL; do not pass them as keywords.",
             details={"keywords": repeated},
         )
-    if auth_instance is not None and not isinstance(auth_instance, str):
-        raise ConfigurationError(
-            f"auth_instance must be an API key string or None, not {type(auth_instance).__name__}."
-        )
+    _check_auth_instance(auth_instance)
     return Connection(
         host=str(parsed.host),
         port=int(parsed.port or DEFAULT_PORT),
         project=segments[0] if segments else None,
-        api_key_value=auth_instance,
+        auth_instance=auth_instance,
         **kwargs,
     )

@@ -6,14 +6,18 @@ Errors come back as :mod:`larder.errors` exceptions; TLS failures explain both f
 from __future__ import annotations
 
 import logging
-from typing import Any
+import threading
+from typing import TYPE_CHECKING, Any
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from larder import __version__
-from larder.errors import ConnectionFailedError, from_response_body
+from larder.errors import AuthenticationError, ConnectionFailedError, from_response_body
+
+if TYPE_CHECKING:
+    from larder.client.auth import AuthService
 
 log = logging.getLogger("larder.client")
 
@@ -26,12 +30,41 @@ class _ApiKeyAuth(requests.auth.AuthBase):
     def __init__(self, key: str) -> None:
         self._key = key
 
+    def header(self) -> str:
+        return f"ApiKey {self._key}"
+
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        r.headers["Authorization"] = f"ApiKey {self._key}"
+        r.headers["Authorization"] = self.header()
         return r
 
     def __repr__(self) -> str:
         return "ApiKeyAuth(***)"
+
+
+class _TokenAuth(requests.auth.AuthBase):
+    """Adds ``Authorization: Bearer <token>`` with a token of ``auth`` for ``audience``."""
+
+    def __init__(self, auth: AuthService, audience: str) -> None:
+        self.auth = auth
+        self.audience = audience
+
+    def header(self) -> str:
+        return f"Bearer {self.auth.token(self.audience)}"
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        r.headers["Authorization"] = self.header()
+        return r
+
+    def refused(self, header: str) -> None:
+        """The server refused the token in ``header`` as expired: forget it."""
+        self.auth.invalidate(header.partition(" ")[2], self.audience)
+
+    def __repr__(self) -> str:
+        return f"TokenAuth({self.auth!r})"
+
+
+def _expired_token(e: AuthenticationError) -> bool:
+    return e.details.get("reason") == "token_expired"
 
 
 class RestClient:
@@ -71,6 +104,7 @@ class RestClient:
         self.verify = verify
         self.hostname_verification = hostname_verification
         self._fast_pool: Any = None
+        self._local = threading.local()  # the Authorization header of this thread's last refused call
         self.session.headers["User-Agent"] = f"larder-python/{__version__}"
         if api_key:
             self.session.auth = _ApiKeyAuth(api_key)
@@ -96,6 +130,20 @@ class RestClient:
 
     def __repr__(self) -> str:
         return f"RestClient({self.base_url!r})"
+
+    def use_tokens(self, auth: AuthService, audience: str) -> None:
+        """Authenticate with access tokens of ``auth`` for ``audience`` (instead of an API key); a
+        call refused for an expired token gets a new one and is sent once more."""
+        self.session.auth = _TokenAuth(auth, audience)
+
+    def use_api_key(self, api_key: str) -> None:
+        """Authenticate with ``Authorization: ApiKey <key>``."""
+        self.session.auth = _ApiKeyAuth(api_key)
+
+    @property
+    def uses_tokens(self) -> bool:
+        """True when calls carry access tokens rather than the API key."""
+        return isinstance(self.session.auth, _TokenAuth)
 
     def close(self) -> None:
         self.session.close()
@@ -140,8 +188,8 @@ class RestClient:
 
         auth = self.session.auth
         headers = {"Content-Type": "application/json", "User-Agent": self.session.headers["User-Agent"]}
-        if isinstance(auth, _ApiKeyAuth):
-            headers["Authorization"] = f"ApiKey {auth._key}"
+        if isinstance(auth, (_ApiKeyAuth, _TokenAuth)):
+            headers["Authorization"] = auth.header()
         try:
             resp = self._pool().urlopen(
                 "POST",
@@ -157,14 +205,40 @@ class RestClient:
                 err: Any = _loads(resp.data)
             except ValueError:
                 err = resp.data.decode(errors="replace")
-            raise from_response_body(resp.status, err)
+            error = from_response_body(resp.status, err)
+            if (
+                isinstance(error, AuthenticationError)
+                and isinstance(auth, _TokenAuth)
+                and _expired_token(error)
+            ):
+                auth.refused(str(headers["Authorization"]))
+                return self.post(path, body)  # with a new token (post retries once more if needed)
+            raise error
         return _loads(resp.data)
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        """Send a request to ``/api/v1{path}`` and return the decoded JSON (None for 204)."""
+        """Send a request to ``/api/v1{path}`` and return the decoded JSON (None for 204).
+
+        With access tokens, a 401 for an expired token (a laptop that slept, a clock that jumped)
+        gets a new token and the request is sent once more: the server refuses a request before
+        doing anything when its token is refused, so sending it again is safe.
+        """
+        try:
+            return self._request(method, path, **kwargs)
+        except AuthenticationError as e:
+            auth = self.session.auth
+            sent = getattr(self._local, "sent", None)
+            if not isinstance(auth, _TokenAuth) or not _expired_token(e) or sent is None:
+                raise
+            log.info("the access token expired before its time here; getting a new one")
+            auth.refused(sent)
+            return self._request(method, path, **kwargs)
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         url = self.api_url + path
         kwargs.setdefault("timeout", self.timeout)
         kwargs.setdefault("verify", self.verify)
+        self._local.sent = None
         try:
             resp = self.session.request(method, url, **kwargs)
         except requests.exceptions.SSLError as e:
@@ -187,6 +261,7 @@ class RestClient:
                 details={"url": self.base_url, "timeout": self.timeout},
             ) from None
         if resp.status_code >= 400:
+            self._local.sent = resp.request.headers.get("Authorization")
             try:
                 body: Any = resp.json()
             except ValueError:

@@ -17,9 +17,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from larder import __version__
 from larder.errors import INTERNAL_ERROR_MESSAGE, LarderError, PayloadTooLargeError, ServerError
 from larder.server import ui
-from larder.server.api import featurestore_routes, registry_routes, routes, storage_routes
+from larder.server.api import auth_routes, featurestore_routes, registry_routes, routes, storage_routes
 from larder.server.api.asgi import Disconnected, read_body, replay
-from larder.server.api.deps import Caller
+from larder.server.api.deps import Caller, challenge
 from larder.server.api.params import PATTERN_HELP
 from larder.server.api.schemas import ErrorBody
 from larder.server.db.session import make_engine, make_session_factory, upgrade
@@ -27,6 +27,7 @@ from larder.server.janitor import Janitor
 from larder.server.online import open_store
 from larder.server.security.ca import CertificateAuthority
 from larder.server.security.secretbox import SecretBox
+from larder.server.security.tokens import TokenService
 from larder.server.services.featurestore import ServingCache
 from larder.server.services.fg_writes import Reconciler
 from larder.server.settings import ServerSettings
@@ -39,7 +40,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": text}
     for code, text in {
         400: "Invalid argument (bad name, unknown field, malformed JSON)",
-        401: "Missing, unknown, expired or revoked API key",
+        401: "Missing, unknown, expired or revoked API key, or a refused access token",
         403: "The key lacks a scope or the user a role",
         404: "Not found (or not visible to the caller)",
         409: "Already exists or conflicts with the current state",
@@ -212,7 +213,10 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app = FastAPI(
         title="Larder",
         version=__version__,
-        description="The Larder platform REST API. Authenticate with 'Authorization: ApiKey <key>'.",
+        description=(
+            "The Larder platform REST API. Authenticate with 'Authorization: ApiKey <key>', or with "
+            "'Authorization: Bearer <token>' and an access token from POST /api/v1/auth/token."
+        ),
         openapi_url=None,  # served below, behind authentication like every route but /version
         docs_url=None,
         redoc_url=None,
@@ -222,12 +226,23 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.state.session_factory = make_session_factory(engine)
     app.state.ca = CertificateAuthority.load(paths.ca_cert, paths.ca_key)
     app.state.secret_box = SecretBox(paths.secret_key)
+    app.state.tokens = TokenService(
+        app.state.session_factory,
+        app.state.secret_box,
+        lifetime_s=settings.token_lifetime_seconds,
+        leeway_s=settings.token_leeway_seconds,
+        public_url=settings.public_url,
+        linked_issuer=settings.auth_service_url,
+        linked_trust_store=settings.auth_service_trust_store or None,
+        enabled=settings.auth_service,
+    )
     app.include_router(routes.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    app.include_router(auth_routes.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(storage_routes.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(registry_routes.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(featurestore_routes.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.state.online_store = open_store(settings.online_store, str(paths.online_db), settings.redis_url)
-    app.state.serving_cache = ServingCache(app.state.session_factory)
+    app.state.serving_cache = ServingCache(app.state.session_factory, app.state.tokens)
     app.state.reconciler = Reconciler(
         app.state.session_factory,
         app.state.secret_box,
@@ -260,7 +275,11 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     @app.exception_handler(LarderError)
     async def _larder_error(request: Request, exc: LarderError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "ApiKey"} if exc.http_status == 401 else None
+        headers = (
+            {"WWW-Authenticate": challenge(request.headers.get("authorization"))}
+            if exc.http_status == 401
+            else None
+        )
         return _error_response(exc.http_status, exc.to_body(), headers)
 
     @app.exception_handler(RequestValidationError)

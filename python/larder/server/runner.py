@@ -126,6 +126,7 @@ def serve(
     )
     server = uvicorn.Server(config)
     url = _url("http" if insecure_http else "https", host, bound_port)
+    app.state.tokens.set_public_url(url)  # the issuer and audience, unless public_url is configured
 
     def announce() -> None:
         while not server.started and not server.should_exit:

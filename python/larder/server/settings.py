@@ -113,6 +113,21 @@ class ServerSettings:
             in its object stores, seconds (default 3600; see ``larder.server.janitor``).
         stale_upload_seconds (float): a local upload's hidden part file not written to for this
             long is removed, seconds (default 3600).
+        public_url (str): the URL clients and linked servers reach this server by, e.g.
+            ``"https://larder.onprem.example:8181"``: the issuer of its access tokens and the audience
+            it accepts. Default ``""``: the URL it listens on (``server.url``). Set it when the server
+            is linked, or sits behind a proxy or a name other than its listening address.
+        token_lifetime_seconds (int): lifetime of the access tokens its auth service mints, seconds
+            (default 900). Revoking an API key stops new tokens at once; minted ones live this long.
+        token_leeway_seconds (int): clock skew tolerated when checking a token's ``exp`` and
+            ``iat``, seconds (default 60).
+        auth_service_url (str): the auth service this server uses and trusts besides itself (its
+            ``public_url``), as written by ``larder server link``; ``""`` (default): its own only.
+        auth_service_trust_store (str): a PEM CA bundle to verify ``auth_service_url`` with
+            (default ``""``: the public CAs).
+        auth_service (bool): whether the server runs its own auth service, minting tokens for its
+            keys (default true). Off, clients send its keys as they are; a linked auth service's
+            tokens are still accepted.
     """
 
     home: Path
@@ -127,6 +142,12 @@ class ServerSettings:
     reconcile_interval_seconds: float = 5.0
     janitor_interval_seconds: float = 3600.0
     stale_upload_seconds: float = 3600.0
+    public_url: str = ""
+    token_lifetime_seconds: int = 900
+    token_leeway_seconds: int = 60
+    auth_service_url: str = ""
+    auth_service_trust_store: str = ""
+    auth_service: bool = True
 
     @property
     def paths(self) -> HomePaths:
@@ -167,6 +188,12 @@ class ServerSettings:
             "reconcile_interval_seconds",
             "janitor_interval_seconds",
             "stale_upload_seconds",
+            "public_url",
+            "token_lifetime_seconds",
+            "token_leeway_seconds",
+            "auth_service_url",
+            "auth_service_trust_store",
+            "auth_service",
         }
         unknown = sorted(set(raw) - known)
         if unknown:
@@ -174,6 +201,23 @@ class ServerSettings:
                 f"Unknown setting(s) {unknown} in {paths.config}; known: {sorted(known)}."
             )
         settings = cls(home=root, **raw)
+        for name in ("token_lifetime_seconds", "token_leeway_seconds"):
+            value = getattr(settings, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 86400:
+                raise ConfigurationError(
+                    f"{name} = {value!r} in {paths.config} must be a number of seconds from 0 to 86400."
+                )
+        if settings.token_lifetime_seconds < 1:
+            raise ConfigurationError(f"token_lifetime_seconds in {paths.config} must be at least 1 second.")
+        if not isinstance(settings.auth_service, bool):
+            raise ConfigurationError(f"auth_service in {paths.config} must be true or false.")
+        for name in ("public_url", "auth_service_url"):
+            value = getattr(settings, name)
+            if not isinstance(value, str) or (value and not value.startswith(("https://", "http://"))):
+                raise ConfigurationError(
+                    f"{name} = {value!r} in {paths.config} must be a URL such as 'https://host:8181'."
+                )
+            setattr(settings, name, value.rstrip("/"))
         if database_url:
             settings.database_url = database_url
         if not settings.database_url:

@@ -14,7 +14,7 @@ from larder.server.security.authz import Principal, authenticate
 _api_key_header = APIKeyHeader(
     name="Authorization",
     scheme_name="ApiKey",
-    description="'ApiKey <key>'",
+    description="'ApiKey <key>' (an API key) or 'Bearer <token>' (an access token of a trusted auth service)",
     auto_error=False,
 )
 
@@ -29,10 +29,18 @@ def get_principal(
     db: Annotated[Session, Depends(get_db)],
     authorization: Annotated[str | None, Depends(_api_key_header)] = None,
 ) -> Principal:
-    principal = authenticate(db, authorization)
+    principal = authenticate(db, authorization, getattr(request.app.state, "tokens", None))
     request.state.user = principal.username
     return principal
 
 
 DB = Annotated[Session, Depends(get_db)]
 Caller = Annotated[Principal, Depends(get_principal)]
+
+
+def challenge(authorization: str | None) -> str:
+    """The ``WWW-Authenticate`` value of a 401: ``Bearer error="invalid_token"`` when a token was
+    refused (RFC 6750), else ``ApiKey``."""
+    if authorization and authorization[:7].lower() == "bearer ":
+        return 'Bearer error="invalid_token"'
+    return "ApiKey"

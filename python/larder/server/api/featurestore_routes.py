@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from larder.errors import INTERNAL_ERROR_MESSAGE, LarderError, ServerError
 from larder.server.api.asgi import Disconnected, read_body, replay
-from larder.server.api.deps import DB, Caller
+from larder.server.api.deps import DB, Caller, challenge
 from larder.server.api.fs_schemas import (
     CommitCreate,
     CommitOut,
@@ -473,7 +473,7 @@ class VectorsFastPath:
                 exc = ServerError(INTERNAL_ERROR_MESSAGE)
             status, payload = exc.http_status, orjson.dumps(exc.to_body(), default=str)
             if status == 401:
-                headers.append((b"www-authenticate", b"ApiKey"))
+                headers.append((b"www-authenticate", challenge(authorization).encode()))
         headers.append((b"content-length", str(len(payload)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})

@@ -31,7 +31,13 @@ UserParam = Annotated[str | None, Query(max_length=32, pattern=r"^[a-z][a-z0-9_-
 
 
 def _user(u: User) -> UserOut:
-    return UserOut(username=u.username, email=u.email, role=u.role, created_at=u.created_at)
+    return UserOut(
+        username=u.username,
+        email=u.email,
+        role=u.role,
+        created_at=u.created_at,
+        federated_issuer=u.federated_issuer,
+    )
 
 
 def _project(p: Project) -> ProjectOut:

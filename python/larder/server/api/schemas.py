@@ -128,6 +128,26 @@ class VersionOut(BaseModel):
     api_version: str
 
 
+class TokenRequest(Strict):
+    audience: str | None = Field(
+        default=None,
+        max_length=255,
+        pattern=URL,
+        description="The public URL of the server the token is for.",
+    )
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: Literal["Bearer"]
+    expires_in: int = Field(description="seconds")
+    expires_at: datetime
+    issuer: str
+    audience: str
+    user: str
+    scopes: list[str]
+
+
 class UserCreate(Strict):
     username: str = Field(pattern=USER_NAME_PATTERN, max_length=32)
     email: str = Text(254, default="")
@@ -139,6 +159,9 @@ class UserOut(BaseModel):
     email: str
     role: str
     created_at: datetime
+    federated_issuer: str | None = Field(
+        default=None, description="The auth service whose token created this user (null: a local user)."
+    )
 
 
 class ProjectCreate(Strict):

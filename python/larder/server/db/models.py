@@ -63,6 +63,29 @@ class User(Base):
     email: Mapped[str] = mapped_column(String(254), nullable=False, default="")
     role: Mapped[str] = mapped_column(String(16), nullable=False, default="user")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+    # the auth service whose token created this user on first sight (None: a local user)
+    federated_issuer: Mapped[str | None] = mapped_column(String(255), nullable=True)
+
+
+class SigningKey(Base):
+    """An Ed25519 key of the auth service: it signs access tokens while ``retired_at`` is None, and
+    verifies them until ``verify_until`` (set when it is rotated out: its last tokens' expiry). The
+    private key is a PEM encrypted with the home's secret box; ``public_jwk`` is its JWK (JSON)."""
+
+    __tablename__ = "signing_keys"
+    __table_args__ = NEVER_REUSE_IDS
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kid: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    algorithm: Mapped[str] = mapped_column(String(16), nullable=False)
+    private_key: Mapped[str] = mapped_column(Text, nullable=False)
+    public_jwk: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    verify_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    def __repr__(self) -> str:  # never the private key
+        return f"SigningKey(kid={self.kid!r}, retired_at={self.retired_at!r})"
 
 
 class Project(Base):

@@ -707,9 +707,12 @@ class ServingCache:
     every entry at once; a server running as several processes serves such a change in the other
     processes for up to ``ttl_s``. The rest of the API checks the database on every request."""
 
-    def __init__(self, session_factory: Any, ttl_s: float = 2.0) -> None:
+    def __init__(self, session_factory: Any, tokens: Any = None, ttl_s: float = 2.0) -> None:
         self._session_factory = session_factory
+        self._tokens = tokens
         self.ttl_s = ttl_s
+        # (key prefix or token digest, project, view, version) ->
+        #   (started, epoch, salt, secret hash or "", plan, user name)
         self._entries: dict[tuple[str, str, str, int], tuple[float, int, str, str, dict[str, Any], str]] = {}
         self._lock = threading.Lock()
 
@@ -718,50 +721,70 @@ class ServingCache:
     ) -> tuple[dict[str, Any], str]:
         """The serving plan of a feature view for this caller, and the caller's user name.
 
+        An API key is remembered by its prefix and checked against its salted hash on each hit; an
+        access token by its SHA-256, and only while it has not expired (``tokens.verify`` checks it
+        again on a miss).
+
         Raises:
             UnauthenticatedError, PermissionDeniedError, NotFoundError: as the rest of the API.
         """
+        import hashlib
         import time
 
         from larder.server.security import apikeys
         from larder.server.security.authz import authenticate
 
-        parts = apikeys.split(authorization.partition(" ")[2]) if authorization else None
-        if parts is not None and authorization is not None and authorization[:7].lower() == "apikey ":
-            key = (parts[0], project, name, version)
+        scheme, _, credential = (authorization or "").partition(" ")
+        parts = apikeys.split(credential) if scheme.lower() == "apikey" else None
+        token = credential.strip() if scheme.lower() == "bearer" and self._tokens is not None else ""
+        ident = parts[0] if parts is not None else ("jwt:" + hashlib.sha256(token.encode()).hexdigest())
+        if parts is not None or token:
             with self._lock:
-                hit = self._entries.get(key)
+                hit = self._entries.get((ident, project, name, version))
             if (
                 hit is not None
                 and time.monotonic() - hit[0] < self.ttl_s
                 and hit[1] == authz.epoch()
-                and apikeys.matches(hit[2], hit[3], parts[1])
+                and (apikeys.matches(hit[2], hit[3], parts[1]) if parts is not None else self._live(token))
             ):
                 return hit[4], hit[5]
         seen = authz.epoch()  # before reading: a change made meanwhile makes this entry stale
         started = time.monotonic()
         with self._session_factory() as db:
-            principal = authenticate(db, authorization)
+            principal = authenticate(db, authorization, self._tokens)
             fv = get_feature_view(db, principal, project, name, version)
             plan = serving_plan(db, principal, fv)
-            from larder.server.db.models import ApiKey
+            salt, secret_hash = "", ""
+            if parts is not None:
+                from larder.server.db.models import ApiKey
 
-            row = db.scalar(select(ApiKey).where(ApiKey.prefix == principal.key_prefix))
-            assert row is not None
+                row = db.scalar(select(ApiKey).where(ApiKey.prefix == principal.key_prefix))
+                assert row is not None
+                salt, secret_hash = row.salt, row.secret_hash
+            elif not token:
+                return plan, principal.username
             with self._lock:
                 if len(self._entries) > 10_000:  # keys x views: bounded, stale ones go first
                     self._entries = {
                         k: v for k, v in self._entries.items() if started - v[0] < self.ttl_s and v[1] == seen
                     }
-                self._entries[(principal.key_prefix, project, name, version)] = (
+                self._entries[(ident, project, name, version)] = (
                     started,
                     seen,
-                    row.salt,
-                    row.secret_hash,
+                    salt,
+                    secret_hash,
                     plan,
                     principal.username,
                 )
         return plan, principal.username
+
+    def _live(self, token: str) -> bool:
+        """Whether a token remembered here is still within its lifetime (its signature was checked)."""
+        try:
+            self._tokens.verify(token)  # a dictionary hit for a token verified before
+        except Exception:
+            return False
+        return True
 
 
 @dataclass(frozen=True)

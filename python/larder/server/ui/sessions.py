@@ -26,7 +26,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from larder.errors import AuthenticationError, NotFoundError
+from larder.errors import AuthenticationError, NotFoundError, PermissionDeniedError
 from larder.server.db.models import ApiKey
 from larder.server.security.authz import Principal, authenticate
 from larder.server.ui.models import UILoginLink, UISession
@@ -141,9 +141,25 @@ def sign_in(db: Session, api_key: str, user_agent: str = "") -> Signed:
 
 
 def create_link(db: Session, principal: Principal) -> tuple[str, datetime]:
-    """A one-time login link token for the caller's own key; returns ``(token, expires_at)``."""
-    key = db.scalar(select(ApiKey).where(ApiKey.prefix == principal.key_prefix))
-    assert key is not None
+    """A one-time login link token for the caller's own key (or the key its access token was
+    exchanged for); returns ``(token, expires_at)``.
+
+    Raises:
+        PermissionDeniedError: for a linked auth service's token: the web UI signs in with a key
+            of this server.
+    """
+    key = (
+        db.scalar(select(ApiKey).where(ApiKey.prefix == principal.key_prefix))
+        if principal.key_prefix
+        else None
+    )
+    if key is None:
+        raise PermissionDeniedError(
+            f"A web UI link signs in with an API key of this server; user '{principal.username}' is "
+            f"signed in with a token of the auth service {principal.issuer}. Sign in with a key of "
+            "this server instead.",
+            details={"user": principal.username, "issuer": principal.issuer},
+        )
     token = new_token()
     expires = _now() + LINK_LIFETIME
     db.add(UILoginLink(token_hash=_hash(token), api_key_id=key.id, expires_at=expires))
