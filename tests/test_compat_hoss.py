@@ -22,7 +22,9 @@ from larder import errors
 def ds(platform: LarderServer):
     project = f"hoss_{uuid.uuid4().hex[:6]}"
     assert platform.api("POST", "/projects", platform.admin_key, json={"name": project}).status_code == 201
-    conn = larder.connect(f"{platform.url}/{project}", platform.admin_key, trust_store_path=platform.ca)
+    conn = larder.connect(
+        f"{platform.url}/{project}", api_key_value=platform.admin_key, trust_store_path=platform.ca
+    )
     dataset = conn.get_namespace("default").create_dataset(f"hoss-{uuid.uuid4().hex[:6]}")
     yield dataset
     dataset.delete()
