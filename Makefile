@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 STAMP := $(VENV)/.installed-$(shell cat python/pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: demo test bench docs site screenshots lint typecheck unit e2e install sysdeps ui-assets clean java-install java-test java-bench
+.PHONY: demo test bench docs site screenshots lint typecheck unit e2e install sysdeps ui-assets clean java-install java-test java-bench dist
 
 # System packages the tests use as real services: redis-server (Debian), and Debian's Chromium for
 # the web UI's browser tests (Playwright drives /usr/bin/chromium; it never downloads a browser).
@@ -82,6 +82,14 @@ site: $(STAMP)
 screenshots: $(STAMP) $(UI_STAMP) sysdeps
 	LARDER_UI_SCREENSHOTS=$(CURDIR)/docs/images/ui $(VENV)/bin/pytest -q tests/test_ui.py
 
+# The distribution `larder-platform` (import `larder`) as a wheel and an sdist in dist/, checked
+# with `twine check --strict`. Install the wheel with its extras, e.g.
+# pip install 'dist/larder_platform-0.1.0-py3-none-any.whl[server,python]'.
+dist: $(STAMP) $(UI_STAMP)
+	rm -rf dist
+	$(PY) -m build --outdir dist python
+	$(VENV)/bin/twine check --strict dist/*
+
 # Side-by-side benchmarks against Feast, MLflow and the raw libraries (~30-40 min at full size).
 # BENCH_ARGS="--smoke" for a quick run, "--only pit,online" for some sections.
 bench: $(STAMP)
@@ -89,4 +97,4 @@ bench: $(STAMP)
 	benchmarks/.venv-bench/bin/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .larder-demo ui/node_modules $(UI_VENDOR)
+	rm -rf $(VENV) .larder-demo ui/node_modules $(UI_VENDOR) dist

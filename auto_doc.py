@@ -109,7 +109,8 @@ PAGES: dict[str, tuple[str, str, list[str]]] = {
     ),
     "api/errors.md": (
         "Errors",
-        "Every exception Larder raises on purpose. Causes and fixes: "
+        "Every exception Larder raises on purpose, and the warnings it gives where hsfs/hsml "
+        "behaviour is kept ([Migrating](../../migrating.md)). Causes and fixes: "
         "[Troubleshooting](../../troubleshooting.md).",
         [
             "larder.errors.LarderError",
@@ -127,6 +128,8 @@ PAGES: dict[str, tuple[str, str, list[str]]] = {
             "larder.errors.ApiKeyNotFoundError",
             "larder.model_registry._transfer.ArtifactCorruptedError",
             "larder.errors.from_response_body",
+            "larder.errors.NaiveTimeWarning",
+            "larder.errors.VersionNotPinnedWarning",
         ],
     ),
 }
@@ -404,7 +407,9 @@ def render_object(obj: Any, page: str) -> str:
         parts.append(f"```python\nclass {signature(obj) if shown else obj.name}\n```")
         if bases:
             parts.append("Bases: " + ", ".join(f"`{b}`" for b in bases))
-        if obj.path.startswith(("larder.errors.", "larder.model_registry._transfer.")):
+        if obj.path.startswith(("larder.errors.", "larder.model_registry._transfer.")) and obj.name.endswith(
+            "Error"
+        ):
             parts.append(_error_facts(obj))
         parts.append(render_sections(obj, page))
         props = [m for m in public_members(obj) if is_property(m)]

@@ -40,6 +40,7 @@ from larder.errors import (
     ConfigurationError,
     ConnectionFailedError,
     InvalidArgumentError,
+    LarderError,
     NotFoundError,
 )
 
@@ -235,13 +236,16 @@ def test_api_key_file_and_env_are_honoured_with_aws_stores(
     team: Team, monkeypatch: pytest.MonkeyPatch, store: str
 ) -> None:
     """hsfs ignored api_key_file unless secrets_store="local". No AWS is configured here: a lookup
-    in AWS would fail, so connecting proves the file (then the env) was used without asking AWS."""
+    in AWS would fail, so connecting proves the file was used without asking AWS. An explicit AWS
+    store is asked before LARDER_API_KEY (explicit arguments win over the environment): with the
+    store unreachable, a stray env key is not used in its place."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("LARDER_API_KEY", team.carol.key)
     with larder.connection(**team.opts(secrets_store=store, api_key_file=str(team.bob.key_file))) as conn:
         assert conn.user == team.bob.name
-    monkeypatch.setenv("LARDER_API_KEY", team.carol.key)
-    with larder.connection(**team.opts(secrets_store=store)) as conn:
-        assert conn.user == team.carol.name
+    with pytest.raises(LarderError) as info:
+        larder.connection(**team.opts(secrets_store=store))
+    assert f"secrets_store={store!r}" in str(info.value) and team.carol.key not in str(info.value)
 
 
 # --- errors ---------------------------------------------------------------------------------------
@@ -944,7 +948,7 @@ def test_engine_without_its_extra_names_the_extra(
     monkeypatch.setitem(sys.modules, module, None)  # not installed (whatever this machine has)
     with pytest.raises(ConfigurationError) as info:  # raised before any network call: nothing listens on :9
         larder.connection(host="127.0.0.1", port=9, project="p", engine=engine, api_key_value="k.s")
-    assert f"pip install 'larder[{engine}]'" in str(info.value)
+    assert f"pip install 'larder-platform[{engine}]'" in str(info.value)
     assert module in str(info.value)
 
 

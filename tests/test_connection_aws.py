@@ -51,7 +51,11 @@ def test_region_name_picks_the_region(team: Team, aws: Aws) -> None:
     assert "region eu-west-1" in str(info.value)
 
 
-def test_env_and_file_win_over_the_aws_store(team: Team, aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_aws_store_wins_over_env_and_the_file_over_both(
+    team: Team, aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An explicit secrets_store wins over a stray LARDER_API_KEY (issue 18); api_key_file, an
+    explicit argument too, wins over both."""
     role = aws.new_role()
     aws.put_secret(secret_name(role), {"api-key": team.bob.key})
     aws.put_parameter(parameter_name(role), team.bob.key)
@@ -59,7 +63,8 @@ def test_env_and_file_win_over_the_aws_store(team: Team, aws: Aws, monkeypatch: 
     monkeypatch.setenv("LARDER_API_KEY", team.carol.key)
     for store in ("secretsmanager", "parameterstore"):
         with larder.connection(**team.opts(secrets_store=store)) as conn:
-            assert conn.user == team.carol.name
+            assert conn.user == team.bob.name
+            assert conn.api_key_source.startswith(("AWS Secrets Manager", "AWS SSM parameter"))
         with larder.connection(
             **team.opts(secrets_store=store, api_key_file=str(team.dave.key_file))
         ) as conn:
@@ -75,7 +80,9 @@ def test_missing_secret_names_secret_role_and_region(team: Team, aws: Aws) -> No
     assert f"secret 'larder/role/{role}'" in msg
     assert f"role {role}" in msg and "region eu-west-1" in msg
     assert "no such secret" in msg
-    assert "1) api_key_value (not given)" in msg and "3) env LARDER_API_KEY (not set)" in msg
+    assert (
+        "1) api_key_value (not given)" in msg and "4) env LARDER_API_KEY (not set)" in msg
+    )  # the store first
 
 
 def test_missing_parameter_names_parameter_role_and_region(team: Team, aws: Aws) -> None:
@@ -136,7 +143,7 @@ def test_missing_boto3_names_the_extra(team: Team, monkeypatch: pytest.MonkeyPat
     for store in ("secretsmanager", "parameterstore"):
         with pytest.raises(ConfigurationError) as info:
             larder.connection(**team.opts(secrets_store=store))
-        assert "pip install 'larder[aws]'" in str(info.value) and store in str(info.value)
+        assert "pip install 'larder-platform[aws]'" in str(info.value) and store in str(info.value)
 
 
 def test_secret_values_never_reach_the_logs(team: Team, aws: Aws, caplog: pytest.LogCaptureFixture) -> None:

@@ -74,8 +74,9 @@ def test_embedded_default_from_a_clean_home(tmp_path: Path, monkeypatch: pytest.
 def test_embedded_uses_its_own_ca_even_with_hostname_verification(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """TLS is verified against the embedded platform's CA: another CA is refused."""
-    from larder.errors import ConnectionFailedError
+    """TLS is verified against the embedded platform's CA: another CA is refused (a trust store
+    without a host means a remote platform was meant: an error naming the host settings)."""
+    from larder.errors import ConfigurationError
     from larder.server.security.ca import create_ca
 
     home = tmp_path / "larder-home"
@@ -84,7 +85,7 @@ def test_embedded_uses_its_own_ca_even_with_hostname_verification(
     try:
         with larder.connection(hostname_verification=True) as conn:
             assert conn.connected
-        with pytest.raises(ConnectionFailedError, match="TLS verification failed"):
+        with pytest.raises(ConfigurationError, match="trust_store_path=.*no host was found.*LARDER_HOST"):
             larder.connection(trust_store_path=str(tmp_path / "other.pem"))
     finally:
         stop_platform(home)

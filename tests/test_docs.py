@@ -289,3 +289,163 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
         f"mkdocs build --strict failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
     )
     assert (tmp_path / "site" / "generated" / "api" / "connection" / "index.html").is_file()
+
+
+# --- installing: the distribution's own name, and the README's admin recipe ----------------------
+
+DISTRIBUTION = "larder-platform"
+PIP_INSTALL = re.compile(r"pip3? install\s+(?P<args>[^`\n]*)")
+PIP_FLAG = re.compile(r"^-{1,2}[\w-]+(=\S+)?$")
+
+
+def _requirement_name(arg: str) -> str | None:
+    """The distribution a ``pip install`` argument names; None for a path, a URL or a wheel file."""
+    arg = arg.strip("'\"")
+    if not arg or "/" in arg or arg.startswith(".") or ".whl" in arg or "://" in arg or "<" in arg:
+        return None
+    m = re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*", arg)
+    return m.group(0).lower().replace("_", "-") if m else None
+
+
+def pip_install_lines() -> list[tuple[str, int, str]]:
+    """``(file, line, command)`` of every ``pip install`` the docs, READMEs, Makefile and the
+    package's own messages tell a user to run."""
+    files = [ROOT / "README.md", ROOT / "python" / "README.md", ROOT / "Makefile", *DOCS.glob("*.md")]
+    files += sorted((ROOT / "python" / "larder").rglob("*.py"))
+    found = []
+    for path in files:
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            for m in PIP_INSTALL.finditer(line):
+                found.append((str(path.relative_to(ROOT)), number, m.group(0)))
+    return found
+
+
+def test_every_pip_install_names_the_distribution_not_the_unrelated_pypi_larder() -> None:
+    """PyPI's ``larder`` is an unrelated project: an install line naming it installs someone else's
+    code. Every line names ``larder-platform`` (with extras or a version) or a wheel/path of it."""
+    lines = pip_install_lines()
+    assert len(lines) > 20, lines  # the scan finds the docs' install lines
+    bad, ours = [], 0
+    for where, number, command in lines:
+        args = [a for a in command.split()[2:] if not PIP_FLAG.match(a)]
+        names = [_requirement_name(a) for a in args]
+        if "larder" in names:
+            bad.append(f"{where}:{number}: {command}")
+        ours += DISTRIBUTION in names or any("larder_platform-" in a or "./python" in a for a in args)
+    assert not bad, "install lines naming PyPI's unrelated `larder`:\n" + "\n".join(bad)
+    assert ours > 20
+
+
+def test_wheel_names_in_the_docs_match_the_version() -> None:
+    import larder
+
+    wheel = f"larder_platform-{larder.__version__}-py3-none-any.whl"
+    for where, number, command in pip_install_lines():
+        for m in re.finditer(r"larder_platform-[^\s'\"\[]+", command):
+            assert m.group(0) == wheel, f"{where}:{number}: {m.group(0)} is not the built wheel {wheel}"
+
+
+def test_pyproject_names_the_distribution_and_make_dist_checks_it() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "python" / "pyproject.toml").read_text())["project"]
+    assert project["name"] == DISTRIBUTION
+    extras = project["optional-dependencies"]
+    assert all(not d.startswith("larder[") for deps in extras.values() for d in deps)
+    assert any(d.startswith("build") for d in extras["dev"]) and any(
+        d.startswith("twine") for d in extras["dev"]
+    )
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = re.search(r"^dist:.*\n((?:\t.*\n)+)", makefile, re.M)
+    assert recipe, "the Makefile has no dist target"
+    assert "-m build" in recipe.group(1) and "twine check --strict" in recipe.group(1)
+
+
+@pytest.mark.timeout(300)
+def test_make_dist_builds_a_wheel_and_sdist_that_twine_accepts(tmp_path: Path) -> None:
+    """What ``make dist`` runs (``python -m build``, ``twine check --strict``), into a temporary
+    folder; the wheel holds the package under the distribution's name."""
+    import zipfile
+
+    import larder
+
+    out = tmp_path / "dist"
+    build = subprocess.run(
+        [sys.executable, "-m", "build", "--outdir", str(out), str(ROOT / "python")],
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    wheel = out / f"larder_platform-{larder.__version__}-py3-none-any.whl"
+    sdist = out / f"larder_platform-{larder.__version__}.tar.gz"
+    assert wheel.is_file() and sdist.is_file(), sorted(p.name for p in out.iterdir())
+    twine = subprocess.run(
+        [str(Path(sys.executable).parent / "twine"), "check", "--strict", str(wheel), str(sdist)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert twine.returncode == 0, twine.stdout + twine.stderr
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "larder/__init__.py" in names and "larder/server/db/migrations/env.py" in names
+    metadata = (
+        zipfile.ZipFile(wheel).read(f"larder_platform-{larder.__version__}.dist-info/METADATA").decode()
+    )
+    assert f"Name: {DISTRIBUTION}" in metadata
+
+
+def _readme_block(after_heading: str, containing: str) -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index(after_heading) :]
+    for block in re.findall(r"^```[^\n]*\n(.*?)^```", section, re.M | re.S):
+        if containing in block:
+            return [ln for ln in block.splitlines() if ln.strip()]
+    raise AssertionError(f"README.md has no block with {containing!r} after {after_heading!r}")
+
+
+@pytest.mark.timeout(300)
+def test_readme_admin_recipe_gives_a_key_that_runs_the_quickstart(tmp_path: Path) -> None:
+    """The README's commands, as printed (only the URL and home replaced by a real server's), make
+    a user, a key and a project; the quickstart's feature store blocks then run with that key."""
+    from conftest import LarderServer
+
+    server = LarderServer(tmp_path / "larder-home").init().start()
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("LARDER_", "AWS_"))}
+        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+        env["HOME"] = str(tmp_path)  # ~/larder-home is the server's home
+        key = None
+        for line in _readme_block("## Running a platform", "larder apikey create"):
+            line = line.replace("https://larder.example.com:8181", server.url)
+            if "<alice's key>" in line:
+                assert key, "the recipe uses alice's key before it creates one"
+                line = line.replace("<alice's key>", key)
+            proc = subprocess.run(["bash", "-c", line], env=env, capture_output=True, text=True, timeout=120)
+            assert proc.returncode == 0, f"{line}\n{proc.stdout}\n{proc.stderr}"
+            if line.startswith("export "):
+                for name, value in re.findall(r"(\w+)=(\S+)", line):
+                    env[name] = value.replace("~", str(tmp_path))
+            if "apikey create" in line:
+                key = proc.stdout.strip().splitlines()[-1]
+        assert key and "." in key
+        project = re.search(r"project create (\w+)", "\n".join(_readme_block("## Running", "project create")))
+        assert project
+        blocks = [src for _, src, reason in python_blocks(DOCS / "quickstart.md") if reason is None][:2]
+        assert "fg.insert(" in blocks[0]
+        script = "\n".join(blocks) + "\nassert len(fg.read()) == 2\nprint('QUICKSTART-OK', conn.user)\n"
+        host, port = server.url.removeprefix("https://").rsplit(":", 1)
+        env.update(
+            LARDER_HOST=host,
+            LARDER_PORT=port,
+            LARDER_PROJECT=project.group(1),
+            LARDER_API_KEY=key,
+            LARDER_TRUST_STORE=server.ca,
+        )
+        run = subprocess.run(
+            [sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=240
+        )
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+        assert "QUICKSTART-OK alice" in run.stdout
+    finally:
+        server.stop()

@@ -26,7 +26,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from larder.engine import Engine, get_engine
-from larder.errors import ConfigurationError, NotFoundError
+from larder.errors import AuthenticationError, ConfigurationError, NotFoundError
 from larder.names import check_name
 
 if TYPE_CHECKING:
@@ -98,7 +98,7 @@ class Connection:
     environment the platform gives its jobs: ``LARDER_HOST``, ``LARDER_PORT`` (only used with
     ``LARDER_HOST``), ``LARDER_PROJECT``, ``LARDER_API_KEY`` and ``LARDER_TRUST_STORE``. With no
     ``host`` and no ``LARDER_HOST`` it uses the **embedded local platform** under ``LARDER_HOME``
-    (default ``~/.larder/local``; started on loopback on first use, ``pip install 'larder[server]'``)
+    (default ``~/.larder/local``; started on loopback on first use, ``pip install 'larder-platform[server]'``)
     with project ``default`` (unless ``project`` is given), its local API key (unless
     ``api_key_value`` or ``api_key_file`` is given) and its CA; ``LARDER_PROJECT``,
     ``LARDER_API_KEY`` and ``LARDER_TRUST_STORE`` describe another platform and are ignored there.
@@ -115,10 +115,11 @@ class Connection:
             or on Databricks, else ``"python"``. See :mod:`larder.engine`.
         region_name (str): AWS region of the AWS secrets stores (default ``"default"``: boto3's
             default region).
-        secrets_store (str): where to look for the API key after the argument, the file and
-            ``LARDER_API_KEY``: ``"local"`` (default, ``~/.larder/credentials``, written by
-            ``larder login``), ``"secretsmanager"`` (secret ``larder/role/<role>``, JSON field
-            ``api-key``) or ``"parameterstore"`` (``/larder/role/<role>/type/api-key``). See
+        secrets_store (str): where to look for the API key after the argument and the file:
+            ``"local"`` (default, ``~/.larder/credentials``, written by ``larder login``; after
+            ``LARDER_API_KEY``), ``"secretsmanager"`` (secret ``larder/role/<role>``, JSON field
+            ``api-key``) or ``"parameterstore"`` (``/larder/role/<role>/type/api-key``); an AWS
+            store is asked before ``LARDER_API_KEY``, and needs a host. See
             :mod:`larder.client.apikey`.
         hostname_verification (bool): verify that the server certificate names ``host`` (default
             True). False still verifies the certificate chain.
@@ -141,10 +142,12 @@ class Connection:
     Raises:
         larder.errors.ApiKeyNotFoundError: when no source has a key; the message lists what was tried.
         larder.errors.ConfigurationError: for an invalid argument, an unknown engine or secrets
-            store, an engine whose extra is missing, or a broken key source.
+            store, an engine whose extra is missing, a broken key source, or an AWS secrets store
+            or trust store with no host (the message names the host settings looked at).
         larder.errors.ConnectionFailedError: when the platform cannot be reached or TLS
             verification fails (the message says how to fix it).
-        larder.errors.AuthenticationError: when the platform refuses the key.
+        larder.errors.AuthenticationError: when the platform refuses the key (the message names
+            where the key came from, never the key).
         larder.errors.NotFoundError: when the project does not exist or you are not a member.
 
     Example:
@@ -332,10 +335,17 @@ class Connection:
         self._client = client
         info = discover(client)
         self._check_version(info)
-        self._authenticate(client, info, key, verify)
-        del key
-        self._resolved_project = self._resolve_project(client, project)
-        credentials = client.get(f"/projects/{self._resolved_project}/credentials")
+        try:
+            self._authenticate(client, info, key, verify)
+            del key
+            self._resolved_project = self._resolve_project(client, project)
+            credentials = client.get(f"/projects/{self._resolved_project}/credentials")
+        except AuthenticationError as e:  # say which key was refused: where it came from, never the key
+            raise AuthenticationError(
+                f"{e.message.rstrip('.')} (the key came from {self._api_key_source}); "
+                "check that this source holds a key of this platform, or pass another one.",
+                details={**e.details, "api_key_source": self._api_key_source},
+            ) from None
         certs = materialize(credentials, host, self._cert_folder)
         del credentials
         self._certificates = certs
@@ -364,6 +374,7 @@ class Connection:
                 port = _check_port(os.environ[ENV_PORT], f"env {ENV_PORT}")
             trust = self._trust_store_path or os.environ.get(ENV_TRUST_STORE) or None
         else:
+            self._refuse_remote_intent()
             from urllib.parse import urlsplit
 
             from larder.client.embedded import ensure_platform
@@ -379,6 +390,24 @@ class Connection:
             check_name("project", project)
         return host, port, project, trust
 
+    def _refuse_remote_intent(self) -> None:
+        """No host: an argument that only means something for a remote platform (an AWS secrets
+        store, a trust store) is an error rather than a silent switch to the embedded platform,
+        where a job's data would land on a throwaway local server."""
+        intent = []
+        if self._secrets_store != "local":
+            intent.append(f"secrets_store={self._secrets_store!r}")
+        if self._trust_store_path is not None:
+            intent.append(f"trust_store_path={self._trust_store_path!r}")
+        if intent:
+            raise ConfigurationError(
+                f"{' and '.join(intent)} describe(s) a remote platform, but no host was found: the host "
+                f"argument is None and {ENV_HOST} is not set (nor {ENV_PORT}, which applies only with "
+                f"{ENV_HOST}). Pass host=... and port=... (or set {ENV_HOST} and {ENV_PORT}), or leave out "
+                f"{' and '.join(i.split('=')[0] for i in intent)} to use the embedded local platform.",
+                details={"looked_at": ["host", ENV_HOST, ENV_PORT], "remote_arguments": intent},
+            )
+
     def _check_version(self, body: Any) -> None:
         server = str(body.get("version", "")) if isinstance(body, dict) else ""
         api = str(body.get("api_version", "")) if isinstance(body, dict) else ""
@@ -387,7 +416,7 @@ class Connection:
         if api and api != API_VERSION:
             message = (
                 f"The Larder server at {self._url()} speaks REST API {api} but this client speaks "
-                f"{API_VERSION}; install a client matching the server {server}: pip install 'larder=={server}'."
+                f"{API_VERSION}; install a client matching the server {server}: pip install 'larder-platform=={server}'."
             )
             log.warning(message)
             warnings.warn(message, UserWarning, stacklevel=4)
@@ -396,7 +425,7 @@ class Connection:
             message = (
                 f"The Larder server at {self._url()} runs version {server} but this client is {client}; "
                 f"their major.minor versions differ, so some calls may fail. Install a matching client: "
-                f"pip install 'larder=={wanted}.*'."
+                f"pip install 'larder-platform=={wanted}.*'."
             )
             log.warning(message)
             warnings.warn(message, UserWarning, stacklevel=4)
@@ -621,8 +650,8 @@ class Connection:
         metadata: dict[str, str] | None = None,
         namespace: str | None = None,
         dataset: str | None = None,
-        modified_after: datetime | None = None,
-        modified_before: datetime | None = None,
+        modified_after: datetime | str | int | None = None,
+        modified_before: datetime | str | int | None = None,
         limit: int = 100,
     ) -> list[DatasetRef]:
         """Find objects by their user metadata, in the datasets you may read.
@@ -631,16 +660,19 @@ class Connection:
             metadata (dict[str, str] | None): pairs that must all match (AND).
             namespace (str | None): only this namespace (default: all).
             dataset (str | None): only this dataset (needs ``namespace``).
-            modified_after (datetime | None): only objects written after this time (timezone-aware).
-            modified_before (datetime | None): only objects written before this time (timezone-aware).
+            modified_after (datetime | str | int | None): only objects written after this time: a
+                datetime, an ISO 8601 string such as ``"2020-01-01T00:00:00Z"``, or epoch
+                milliseconds; naive values are taken as UTC (with a ``NaiveTimeWarning``).
+            modified_before (datetime | str | int | None): only objects written before this time
+                (the same forms).
             limit (int): at most this many results, 1-1000 (default 100), newest first.
 
         Returns:
             list[DatasetRef]: the matching objects.
 
         Raises:
-            ValueError: on a naive datetime.
-            larder.errors.InvalidArgumentError: on a bad limit.
+            larder.errors.InvalidArgumentError: on a bad limit, or a time that cannot be read
+                (the message names it and the accepted forms).
 
         Example:
             >>> refs = conn.search(metadata={"source": "crm", "year": "2024"})  # doctest: +SKIP
@@ -927,7 +959,7 @@ def connection(
 
     With no arguments (and no ``LARDER_HOST``) it starts or reuses the embedded local platform.
     The API key is looked up in order: ``api_key_value``, ``api_key_file``, ``LARDER_API_KEY``,
-    then ``secrets_store``.
+    then ``secrets_store`` (an AWS store before ``LARDER_API_KEY``).
 
     Args:
         host (str | None): the platform host; default ``LARDER_HOST``, else the embedded platform.

@@ -164,6 +164,29 @@ class ApiKeyNotFoundError(ConfigurationError):
     error_code = "api_key_not_found"
 
 
+class NaiveTimeWarning(UserWarning):
+    """A time without a time zone (a naive ``datetime``, a date, a string without an offset, or a
+    column of naive timestamps in an insert) was taken as UTC, as hsfs does.
+
+    Silence it with ``warnings.filterwarnings("ignore", category=larder.errors.NaiveTimeWarning)``,
+    or pass timezone-aware values.
+
+    Example:
+        >>> import warnings
+        >>> warnings.filterwarnings("ignore", category=NaiveTimeWarning)
+        >>> warnings.resetwarnings()
+    """
+
+
+class VersionNotPinnedWarning(UserWarning):
+    """A feature group, feature view or model was fetched by name alone while newer versions
+    exist, and version 1 was taken (as hsfs and hsml do); pass ``version=`` to pin the one you mean.
+
+    Example:
+        >>> fs.get_feature_group("weather", version=2)  # pinned: no warning  # doctest: +SKIP
+    """
+
+
 _BY_CODE: dict[str, type[LarderError]] = {}
 for _cls in (
     LarderError,

@@ -16,7 +16,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from larder.errors import InvalidArgumentError
@@ -179,10 +179,11 @@ def aliases_of(cond: Condition) -> set[str]:
 
 def check_value(value: Any) -> Any:
     """Check that ``value`` can be compared in a filter: None, a bool, a number, a string, a date or
-    a timezone-aware datetime (a numpy scalar is taken as its value).
+    a datetime (a numpy scalar is taken as its value). A naive datetime is taken as UTC, as hsfs
+    does, with a :class:`~larder.errors.NaiveTimeWarning`.
 
     Raises:
-        InvalidArgumentError: for a naive datetime, or a value of another type.
+        InvalidArgumentError: for a value of another type.
 
     Example:
         >>> check_value(10)
@@ -193,11 +194,14 @@ def check_value(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise InvalidArgumentError(
-                f"Use a timezone-aware datetime (UTC) in filters, got the naive {value.isoformat()}.",
-                details={"value": value.isoformat()},
+        if value.tzinfo is None or value.utcoffset() is None:
+            from larder._time import warn_naive
+
+            warn_naive(
+                f"The filter value {value.isoformat()} has no time zone; it is taken as UTC (as hsfs does). Pass "
+                "a timezone-aware datetime to be explicit, e.g. datetime(..., tzinfo=timezone.utc)."
             )
+            return value.replace(tzinfo=timezone.utc)
         return value
     if isinstance(value, date):
         return value

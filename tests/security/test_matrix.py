@@ -55,6 +55,7 @@ def routes(v: dict) -> dict[tuple[str, str], dict]:
         ("GET", "/projects/{project}/featuregroups"): {},
         ("GET", "/projects/{project}/featuregroups/{name}"): {},
         ("DELETE", "/projects/{project}/featuregroups/{name}/{version}"): {},
+        ("PATCH", "/projects/{project}/featuregroups/{name}/{version}"): {"json": {"description": "pwned"}},
         ("POST", "/projects/{project}/featuregroups/{name}/{version}/commits"): {
             "json": {"delta_version": 0}
         },

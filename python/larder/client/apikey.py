@@ -9,7 +9,8 @@ The order :func:`default_chain` builds (first match wins):
 
 1. ``api_key_value`` (the argument);
 2. ``api_key_file`` (the argument; honoured whatever ``secrets_store`` is);
-3. the environment variable ``LARDER_API_KEY``;
+3. the environment variable ``LARDER_API_KEY`` (after the store when the store is an AWS one, which
+   is only ever chosen explicitly: explicit arguments win over the environment);
 4. the ``secrets_store``:
 
    - ``"local"``: ``~/.larder/credentials``, an INI file with one section per platform
@@ -21,7 +22,7 @@ The order :func:`default_chain` builds (first match wins):
 
    ``<role>`` is the IAM role the process runs as, from ``sts.get_caller_identity()`` (an
    ``arn:aws:sts::<account>:assumed-role/<role>/<session>`` ARN). ``boto3`` is imported only for
-   these two stores (``pip install 'larder[aws]'``).
+   these two stores (``pip install 'larder-platform[aws]'``).
 
 Keys never appear in messages, logs or reprs (while a secret is read, botocore's DEBUG log of the
 response body is dropped for that thread: it would hold the key).
@@ -368,7 +369,7 @@ def _import_boto3(store: str) -> Any:
     except ImportError:
         raise ConfigurationError(
             f"secrets_store={store!r} reads the API key from AWS and needs boto3, which is not installed: "
-            "pip install 'larder[aws]' (or pass api_key_value=..., api_key_file=..., or set LARDER_API_KEY).",
+            "pip install 'larder-platform[aws]' (or pass api_key_value=..., api_key_file=..., or set LARDER_API_KEY).",
             details={"secrets_store": store, "extra": "aws"},
         ) from None
     return boto3
@@ -591,7 +592,8 @@ def default_chain(
     region_name: str | None = DEFAULT_REGION,
     credentials_file: str | os.PathLike[str] | None = None,
 ) -> ApiKeyChain:
-    """The standard chain: value > file > env ``LARDER_API_KEY`` > ``secrets_store``.
+    """The standard chain: value > file > env ``LARDER_API_KEY`` > local credentials, or with an
+    AWS ``secrets_store``: value > file > the AWS store > env ``LARDER_API_KEY``.
 
     Args:
         host (str): the platform host (selects the local profile).
@@ -612,7 +614,7 @@ def default_chain(
 
     Example:
         >>> default_chain("h", 443, secrets_store="parameterstore")
-        ApiKeyChain(['api_key_value', 'api_key_file', 'env', 'AWS SSM Parameter Store'], target='h:443')
+        ApiKeyChain(['api_key_value', 'api_key_file', 'AWS SSM Parameter Store', 'env'], target='h:443')
     """
     store: ApiKeyProvider
     if secrets_store == "local":
@@ -627,10 +629,11 @@ def default_chain(
             f"{', '.join(repr(s) for s in SECRETS_STORES)}.",
             details={"secrets_store": str(secrets_store), "allowed": list(SECRETS_STORES)},
         )
-    return ApiKeyChain(
-        [ValueProvider(api_key_value), FileProvider(api_key_file), EnvProvider(), store],
-        f"{_host_for_url(host)}:{port}",
-    )
+    # an AWS store is asked for explicitly (the default is "local"): it wins over the environment,
+    # so that a stray LARDER_API_KEY cannot replace the key the job was configured with
+    providers = [ValueProvider(api_key_value), FileProvider(api_key_file)]
+    providers += [EnvProvider(), store] if secrets_store == "local" else [store, EnvProvider()]
+    return ApiKeyChain(providers, f"{_host_for_url(host)}:{port}")
 
 
 def _host_for_url(host: str) -> str:

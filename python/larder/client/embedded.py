@@ -99,7 +99,7 @@ def ensure_platform(home: str | os.PathLike[str] | None = None) -> EmbeddedPlatf
         home: the platform home (default ``LARDER_HOME`` or ``~/.larder/local``).
 
     Raises:
-        ConfigurationError: when the server extra is not installed (``pip install 'larder[server]'``).
+        ConfigurationError: when the server extra is not installed (``pip install 'larder-platform[server]'``).
         ConnectionFailedError: when the server does not come up; the message has its log's tail.
     """
     try:
@@ -107,7 +107,7 @@ def ensure_platform(home: str | os.PathLike[str] | None = None) -> EmbeddedPlatf
     except ImportError as e:
         raise ConfigurationError(
             f"The embedded platform needs the server extra ({e.name} is missing): "
-            "pip install 'larder[server]', or pass host=... to reach a running platform.",
+            "pip install 'larder-platform[server]', or pass host=... to reach a running platform.",
         ) from e
     from filelock import FileLock
 

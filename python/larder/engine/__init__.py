@@ -5,9 +5,9 @@ model registry handles) goes over REST whatever the engine; bulk data is read an
 engine directly in object storage.
 
 - ``"python"``: in-process work with pyarrow, pandas, deltalake and duckdb
-  (``pip install 'larder[python]'``).
-- ``"spark"``: the active SparkSession (``pip install 'larder[spark]'``).
-- ``"hive"``: a HiveServer2 endpoint through PyHive (``pip install 'larder[hive]'``).
+  (``pip install 'larder-platform[python]'``).
+- ``"spark"``: the active SparkSession (``pip install 'larder-platform[spark]'``).
+- ``"hive"``: a HiveServer2 endpoint through PyHive (``pip install 'larder-platform[hive]'``).
 - ``"training"``: metadata only, for training jobs; every data operation raises (bare client).
 
 ``engine=None`` picks ``"spark"`` when a SparkSession is active in this process (only checked when
@@ -89,13 +89,13 @@ class Engine(ABC):
 
         Raises:
             ConfigurationError: naming the missing modules and the extra to install, e.g.
-                ``pip install 'larder[spark]'``.
+                ``pip install 'larder-platform[spark]'``.
         """
         missing = self.missing_modules()
         if missing:
             raise ConfigurationError(
                 f"The '{self.name}' engine needs {', '.join(missing)}, which is not installed: "
-                f"pip install 'larder[{self.extra}]' (or choose another engine: "
+                f"pip install 'larder-platform[{self.extra}]' (or choose another engine: "
                 f"{', '.join(repr(n) for n in ENGINE_NAMES)}).",
                 details={"engine": self.name, "missing": missing, "extra": self.extra},
             )
@@ -293,7 +293,7 @@ def _version() -> str:
 
 
 class HiveEngine(_DataEngine):
-    """Data work through a HiveServer2 endpoint with PyHive (``larder[hive]``)."""
+    """Data work through a HiveServer2 endpoint with PyHive (``larder-platform[hive]``)."""
 
     name = "hive"
     extra = "hive"
@@ -412,7 +412,7 @@ def get_engine(name: str | None = None) -> Engine:
     Raises:
         ConfigurationError: for an unknown name (the message lists the allowed ones), or when a
             named engine's extra is not installed (the message names it, e.g.
-            ``pip install 'larder[spark]'``).
+            ``pip install 'larder-platform[spark]'``).
 
     Example:
         >>> get_engine("training")

@@ -188,10 +188,12 @@ class Filter(_Condition):
     def __init__(self, feature: Feature, op: str, value: Any) -> None:
         self.feature = feature
         self.op = op
+        if op not in (
+            "IS NULL",
+            "IS NOT NULL",
+        ):  # refuse bad values now, not at query time (naive times: UTC)
+            value = [check_value(v) for v in value] if op == "IN" else check_value(value)
         self.value = value
-        if op not in ("IS NULL", "IS NOT NULL"):  # refuse bad values now, not at query time
-            for v in value if op == "IN" else [value]:
-                check_value(v)
 
     def __repr__(self) -> str:
         return f"Filter({self.feature.name} {self.op} {self.value!r})"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from larder.errors import (
@@ -38,19 +38,12 @@ WRITE_OPTIONS = {"progress", "lease_wait_seconds"}
 COMMIT_TIMEOUT_S = 600.0  # recording a commit materializes it online: large ones take a while
 
 
-def _aware(t: datetime | str | None, what: str) -> datetime | None:
-    if t is None:
-        return None
-    if isinstance(t, str):
-        t = datetime.fromisoformat(t.replace("Z", "+00:00"))
-    if not isinstance(t, datetime):
-        raise InvalidArgumentError(f"{what} must be a datetime, got {type(t).__name__}.")
-    if t.tzinfo is None:
-        raise InvalidArgumentError(
-            f"{what} must be timezone-aware (UTC), got the naive {t.isoformat()}; e.g. datetime(..., tzinfo=timezone.utc).",
-            details={what: t.isoformat()},
-        )
-    return t.astimezone(timezone.utc)
+def _aware(t: Any, what: str) -> datetime | None:
+    """A time argument as a UTC ``datetime`` (see :mod:`larder._time`: datetimes, dates, strings,
+    epoch milliseconds; naive values are taken as UTC with a warning)."""
+    from larder._time import to_utc
+
+    return to_utc(t, what)
 
 
 class FeatureGroup:
@@ -65,7 +58,7 @@ class FeatureGroup:
         version (int): the version, from 1.
         description (str): what it holds.
         primary_key (list[str]): the key columns.
-        event_time (str | None): the event time column (timezone-aware timestamps, stored as UTC).
+        event_time (str | None): the event time column (timestamps, stored as UTC).
         partition_key (list[str]): Delta partition columns.
         online_enabled (bool): whether the latest row per key is kept in the online store.
         statistics_enabled (bool): whether statistics are computed at each commit.
@@ -101,6 +94,50 @@ class FeatureGroup:
     @property
     def _path(self) -> str:
         return f"/projects/{self._fs.project}/featuregroups/{self.name}/{self.version}"
+
+    @property
+    def id(self) -> int:
+        """The feature group version's id in the platform's catalog (as hsfs's ``fg.id``)."""
+        return self._id
+
+    @property
+    def schema(self) -> list[Feature]:
+        """The features, in schema order (hsfs's name for :attr:`features`; empty before the first
+        insert)."""
+        return self.features
+
+    @property
+    def statistics(self) -> dict[str, Any] | None:
+        """The statistics of the newest commit that has them (see :meth:`get_statistics`), or None
+        (hsfs's ``fg.statistics``)."""
+        try:
+            return self.get_statistics()
+        except NotFoundError:
+            return None
+
+    def update_description(self, description: str) -> FeatureGroup:
+        """Change this version's description (as hsfs's ``fg.update_description``).
+
+        Args:
+            description (str): the new description, at most 2000 characters.
+
+        Returns:
+            FeatureGroup: this feature group, updated.
+
+        Raises:
+            InvalidArgumentError: on a description that is not a string or is too long.
+            PermissionDeniedError: when you may not change this feature store.
+
+        Example:
+            >>> weather.update_description("hourly weather at the three NYC airports")  # doctest: +SKIP
+        """
+        if not isinstance(description, str):
+            raise InvalidArgumentError(
+                f"description must be a string, not {type(description).__name__}.",
+                details={"type": type(description).__name__},
+            )
+        self._load(self._fs._rest.patch(self._path, {"description": description}))
+        return self
 
     @property
     def features(self) -> list[Feature]:
@@ -175,7 +212,10 @@ class FeatureGroup:
         features: Any,
         overwrite: bool = False,
         operation: str = "upsert",
+        storage: str | None = None,
         write_options: dict[str, Any] | None = None,
+        validation_options: dict[str, Any] | None = None,
+        save_code: bool = True,
         wait: bool = True,
     ) -> dict[str, Any]:
         """Write rows to the feature group.
@@ -188,12 +228,23 @@ class FeatureGroup:
 
         Args:
             features: a pandas or polars DataFrame, a pyarrow Table, or a list of dicts. Timestamps
-                must be timezone-aware (stored as UTC).
+                are stored as UTC; naive ones are taken as UTC (as hsfs does) with a
+                :class:`~larder.errors.NaiveTimeWarning`.
             overwrite (bool): replace the whole table (default False).
             operation (str): ``"upsert"`` (default) or ``"insert"``.
+            storage (str | None): hsfs's choice of one store; only None (both: the offline table,
+                and the online store of online-enabled groups) is supported.
             write_options (dict | None): ``{"progress": bool}`` (a progress bar; default on from 1M
                 rows), ``{"lease_wait_seconds": float}`` (how long to wait while another writer
-                writes this group; default 600).
+                writes this group; default 600). hsfs's keys are accepted and change nothing:
+                ``wait_for_job`` (the insert is synchronous), ``start_offline_materialization``
+                (no materialization job: the offline table is written directly),
+                ``wait_for_online_ingestion``, ``internal_kafka``, ``kafka_producer_config``
+                (no Kafka) and ``spark`` (no job to configure). Other keys are refused.
+            validation_options (dict | None): hsfs's data validation options, accepted and
+                ignored: Larder feature groups have no expectation suite, so hsfs would not
+                validate either.
+            save_code (bool): accepted for hsfs compatibility (nothing is saved).
             wait (bool): accepted for hsfs compatibility; writes are always synchronous.
 
         Returns:
@@ -201,8 +252,9 @@ class FeatureGroup:
 
         Raises:
             InvalidArgumentError: empty data, missing key/event-time columns, nulls in the primary
-                key, duplicate keys within the insert, naive timestamps, a type that differs from the
-                schema, an unknown operation.
+                key, duplicate keys within the insert, a column of mixed types (or of mixed
+                aware and naive timestamps), a type that differs from the schema, an unknown
+                operation or ``write_options`` key, a ``storage`` other than None.
             ConflictError: another writer held the group for longer than ``lease_wait_seconds``,
                 or a tool writing its Delta table without Larder kept conflicting; nothing was
                 written.
@@ -224,13 +276,7 @@ class FeatureGroup:
                 details={"operation": operation},
             )
         engine = self._fs._engine("insert")
-        options = dict(write_options or {})
-        unknown = set(options) - WRITE_OPTIONS
-        if unknown:
-            raise InvalidArgumentError(
-                f"Unknown write_options {sorted(unknown)}; known: {sorted(WRITE_OPTIONS)}.",
-                details={"unknown": sorted(unknown)},
-            )
+        options = _write_options(write_options, storage)
         # the checks first; then statistics run beside the write (see the engine's statistics())
         prepared = engine.prepare_insert(
             features, self.primary_key, self.event_time, self._schema, self.partition_key
@@ -238,6 +284,7 @@ class FeatureGroup:
         progress = options.get("progress", prepared.num_rows >= PROGRESS_ROWS)
         bar = _Steps(progress, f"insert {self.name} v{self.version}", prepared.num_rows)
         stats = None
+        done = False
         try:
             if self.statistics_enabled:
                 stats = engine.statistics(prepared)
@@ -255,9 +302,13 @@ class FeatureGroup:
                 lease.stop_renewing()
                 commit = self._record(delta_version, write_id, lease.body(), statistics)
             bar.step("committed")
+            done = True
         finally:
             if stats is not None:  # never leave the statistics running into interpreter exit
-                stats.exception()
+                if not done:  # the insert failed: its statistics are of no use (stops them if it can)
+                    stats.cancel()
+                if not stats.cancelled():
+                    stats.exception()
             bar.close()
         return {k: commit[k] for k in ("delta_version", "operation", "rows_inserted", "rows_updated")}
 
@@ -296,8 +347,9 @@ class FeatureGroup:
         """All rows (offline), or the latest row per key (``online=True``).
 
         Args:
-            wallclock_time (datetime | str | None): time travel: the table as it was then (UTC,
-                timezone-aware). Default None: now.
+            wallclock_time (datetime | date | str | int | None): time travel: the table as it was
+                then: a datetime, a date, a string (ISO 8601, ``"%Y-%m-%d"``, ``"%Y-%m-%d %H:%M:%S"``)
+                or epoch milliseconds; naive values are UTC (see :mod:`larder._time`). Default None: now.
             online (bool): read the online store instead (online-enabled groups only).
             dataframe_type (str): ``"default"`` (the engine's own: pandas on python, a Spark DataFrame on spark), ``"pandas"``, ``"polars"``, ``"pyarrow"``, ``"numpy"``
                 or ``"python"`` (a list of rows, each a list of values in column order).
@@ -352,7 +404,7 @@ class FeatureGroup:
         """A query of every feature as the table was at a past time (time travel).
 
         Args:
-            wallclock_time (datetime | str): a timezone-aware time (or ISO 8601 string), UTC.
+            wallclock_time (datetime | date | str | int): the time, in any form :meth:`read` takes.
 
         Returns:
             Query: ``select_all()`` as of that time.
@@ -371,8 +423,9 @@ class FeatureGroup:
         """Rows inserted or updated by the commits made in ``(start, end]``, from the Delta change feed.
 
         Args:
-            start_wallclock_time (datetime | str): the start, exclusive (timezone-aware, UTC).
-            end_wallclock_time (datetime | str): the end, inclusive (timezone-aware, UTC).
+            start_wallclock_time (datetime | date | str | int): the start, exclusive (any form
+                :meth:`read` takes; naive values are UTC).
+            end_wallclock_time (datetime | date | str | int): the end, inclusive.
             dataframe_type (str): ``"default"`` (the engine's own: pandas on python, a Spark DataFrame on spark), ``"pandas"``, ``"polars"``, ``"pyarrow"``, ``"numpy"``
                 or ``"python"``.
 
@@ -380,7 +433,7 @@ class FeatureGroup:
             Any: the rows written by those commits (empty when there was none).
 
         Raises:
-            InvalidArgumentError: when the end is not after the start, or a time is naive.
+            InvalidArgumentError: when the end is not after the start, or a time cannot be read.
             NotFoundError: before the first insert.
 
         Example:
@@ -448,62 +501,104 @@ class FeatureGroup:
 
     # --- queries ----------------------------------------------------------------------------------
 
-    def select_all(self) -> Query:
+    def select_all(self, include_primary_key: bool = True, include_event_time: bool = True) -> Query:
         """A query of every feature.
+
+        Args:
+            include_primary_key (bool): select the primary key columns too (default True; hsfs's
+                argument). Joins on them work either way.
+            include_event_time (bool): select the event time column too (default True).
 
         Returns:
             Query: a query to join, filter or read.
 
         Example:
             >>> flights.select_all().join(weather.select(["temp"]), on=["origin"])  # doctest: +SKIP
+            >>> weather.select_all(include_primary_key=False, include_event_time=False)  # doctest: +SKIP
         """
         from larder.feature_store.query import Query
 
-        return Query(self, None)
+        if include_primary_key and include_event_time:
+            return Query(self, None)
+        drop = set() if include_primary_key else set(self.primary_key)
+        if not include_event_time and self.event_time:
+            drop.add(self.event_time)
+        return self.select_except(sorted(drop)) if drop else Query(self, None)
 
-    def select(self, features: list[str | Feature]) -> Query:
-        """A query of some features.
-
-        Args:
-            features (list[str | Feature]): feature names or :class:`Feature` objects.
+    def select_features(self) -> Query:
+        """A query of every feature that is neither primary key nor event time (hsfs's
+        ``select_features()``; ``select_all(include_primary_key=False, include_event_time=False)``).
 
         Returns:
             Query: a query to join, filter or read.
 
         Raises:
-            InvalidArgumentError: on an unknown feature name.
+            InvalidArgumentError: when the group has no other feature.
+
+        Example:
+            >>> weather.select_features().read()  # doctest: +SKIP
+        """
+        return self.select_all(include_primary_key=False, include_event_time=False)
+
+    def select(self, features: list[str | Feature] | str | Feature) -> Query:
+        """A query of some features.
+
+        Args:
+            features (list[str | Feature] | str | Feature): feature names or :class:`Feature`
+                objects; a bare string or Feature is one feature.
+
+        Returns:
+            Query: a query to join, filter or read.
+
+        Raises:
+            InvalidArgumentError: on an unknown feature name, or an empty selection.
 
         Example:
             >>> weather.select(["temp", "wind_speed"]).read()  # doctest: +SKIP
         """
         from larder.feature_store.query import Query
 
-        names = [f.name if isinstance(f, Feature) else f for f in features]
+        names = _feature_names(features)
         for n in names:
             self.get_feature(n)
+        if not names:
+            raise InvalidArgumentError(
+                f"select([]) selects no feature of {self._what}; name at least one (it has "
+                f"{[f.name for f in self.features]}), or use select_all().",
+                details={"feature_group": self.name},
+            )
         return Query(self, names)
 
-    def select_except(self, features: list[str | Feature]) -> Query:
+    def select_except(self, features: list[str | Feature] | str | Feature) -> Query:
         """A query of every feature except some.
 
         Args:
-            features (list[str | Feature]): the features to leave out (names or :class:`Feature`).
+            features (list[str | Feature] | str | Feature): the features to leave out (names or
+                :class:`Feature`); a bare string or Feature is one feature (as in hsfs).
 
         Returns:
             Query: a query to join, filter or read.
 
         Raises:
-            InvalidArgumentError: on an unknown feature name.
+            InvalidArgumentError: on an unknown feature name, or when no feature would be left.
 
         Example:
             >>> weather.select_except(["origin", "time_hour"])  # doctest: +SKIP
         """
         from larder.feature_store.query import Query
 
-        drop = {f.name if isinstance(f, Feature) else f for f in features}
+        drop = set(_feature_names(features))
         for n in drop:
             self.get_feature(n)
-        return Query(self, [f.name for f in self.features if f.name not in drop])
+        kept = [f.name for f in self.features if f.name not in drop]
+        if not kept:
+            raise InvalidArgumentError(
+                f"select_except({sorted(drop)}) leaves no feature of {self._what}: a query needs at "
+                "least one column. Leave at least one feature out of the list, or select what you need "
+                "with select([...]).",
+                details={"feature_group": self.name, "excluded": sorted(drop)},
+            )
+        return Query(self, kept)
 
     def filter(self, condition: Filter | Logic) -> Query:
         """A query of every feature, keeping the rows that match a condition.
@@ -532,6 +627,43 @@ class FeatureGroup:
             f"/projects/{self._fs.project}/featuregroups/{self.name}", params={"version": self.version}
         )
         self._load(info)
+
+
+def _write_options(write_options: dict[str, Any] | None, storage: str | None) -> dict[str, Any]:
+    """Larder's own ``write_options``; hsfs's keys are dropped (documented no-ops, see
+    :data:`larder._compat.HSFS_WRITE_OPTIONS`); anything that would change the result is refused."""
+    from larder._compat import HSFS_WRITE_OPTIONS
+
+    if storage is not None:
+        raise InvalidArgumentError(
+            f"insert(storage={storage!r}) would write one store only; Larder writes the offline table and, for "
+            "online-enabled groups, the online store together, so that they agree. Leave storage=None.",
+            details={"storage": str(storage)},
+        )
+    if write_options is not None and not isinstance(write_options, dict):
+        raise InvalidArgumentError(
+            f"write_options must be a dict, not {type(write_options).__name__}.",
+            details={"type": type(write_options).__name__},
+        )
+    options = dict(write_options or {})
+    for key in set(options) & set(HSFS_WRITE_OPTIONS):
+        log.debug("write_options[%r] has no effect: %s", key, HSFS_WRITE_OPTIONS[key])
+        del options[key]
+    unknown = sorted(set(options) - WRITE_OPTIONS)
+    if unknown:
+        raise InvalidArgumentError(
+            f"Unknown write_options {unknown}: they could change what is written, so they are refused. Larder's "
+            f"own: {sorted(WRITE_OPTIONS)}; hsfs's accepted as no-ops: {sorted(HSFS_WRITE_OPTIONS)}.",
+            details={"unknown": unknown},
+        )
+    return options
+
+
+def _feature_names(features: Any) -> list[str]:
+    """Names from a list of names/Features, or from one bare name or Feature (hsfs accepts both)."""
+    if isinstance(features, str | Feature):
+        features = [features]
+    return [f.name if isinstance(f, Feature) else f for f in features]
 
 
 def _jsonable(values: Any) -> Any:

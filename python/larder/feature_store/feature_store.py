@@ -147,6 +147,7 @@ class FeatureStore:
         partition_key: list[str] | None = None,
         online_enabled: bool = False,
         statistics_config: bool | dict[str, Any] = True,
+        expectation_suite: Any = None,
     ) -> FeatureGroup:
         """Create a feature group version (its data arrives with the first ``insert``).
 
@@ -155,18 +156,21 @@ class FeatureStore:
             version (int | None): default None: one more than the newest version (1 for a new name).
             description (str): what it holds.
             primary_key (list[str]): the key columns (required, non-empty).
-            event_time (str | None): the event time column (timezone-aware timestamps); enables
+            event_time (str | None): the event time column (timestamps, stored as UTC); enables
                 point-in-time joins and makes ``(primary key, event time)`` the upsert key.
             partition_key (list[str] | None): Delta partition columns.
             online_enabled (bool): also keep the latest row per key in the online store.
             statistics_config (bool | dict): compute statistics per commit (default True;
                 ``{"enabled": False}`` or False disables).
+            expectation_suite (None): hsfs's Great Expectations suite; only None (the default)
+                is accepted: data validation is not part of Larder.
 
         Returns:
             FeatureGroup: the new version.
 
         Raises:
-            InvalidArgumentError: a bad name, no primary key, the event time in the primary key.
+            InvalidArgumentError: a bad name, no primary key, the event time in the primary key, an
+                expectation suite.
             AlreadyExistsError: the given version exists.
 
         Example:
@@ -176,6 +180,12 @@ class FeatureStore:
         from larder.feature_store.feature_group import FeatureGroup
 
         check_name("feature group", name)
+        if expectation_suite is not None:
+            raise InvalidArgumentError(
+                f"Feature group '{name}': expectation_suite is not supported (data validation is not part of "
+                "Larder); validate the data before insert() and pass expectation_suite=None.",
+                details={"name": name},
+            )
         if not primary_key:
             raise InvalidArgumentError(
                 f"Feature group '{name}' needs a primary key: primary_key=['id', ...].",
@@ -203,25 +213,27 @@ class FeatureStore:
 
         Args:
             name (str): the feature group's name.
-            version (int | None): the version; default None: the newest.
+            version (int | None): the version; default None: version 1, as hsfs does, so that a
+                migrated script reads what it read before. When newer versions exist, a
+                :class:`~larder.errors.VersionNotPinnedWarning` says so: pin the version you mean.
 
         Returns:
             FeatureGroup: the version's handle (its data is read with :meth:`FeatureGroup.read`).
 
         Raises:
-            NotFoundError: naming the feature group and version.
+            NotFoundError: naming the feature group and version (with no version given and
+                version 1 deleted: naming the newest version).
 
         Example:
-            >>> weather = fs.get_feature_group("weather")  # doctest: +SKIP
-            >>> first = fs.get_feature_group("weather", version=1)  # doctest: +SKIP
+            >>> weather = fs.get_feature_group("weather", version=1)  # doctest: +SKIP
         """
         from larder.feature_store.feature_group import FeatureGroup
 
         check_name("feature group", name)
-        params = {"version": version} if version is not None else None
-        return FeatureGroup(
-            self, self._rest.get(f"/projects/{self._project}/featuregroups/{name}", params=params)
-        )
+        path = f"/projects/{self._project}/featuregroups/{name}"
+        if version is not None:
+            return FeatureGroup(self, self._rest.get(path, params={"version": version}))
+        return FeatureGroup(self, _first_version(self._rest, path, "feature group", name))
 
     def get_feature_groups(self, name: str | None = None) -> list[FeatureGroup]:
         """Every version of a feature group, or of every feature group.
@@ -251,7 +263,7 @@ class FeatureStore:
 
         Args:
             name (str): the feature group's name.
-            version (int | None): the version; default None: the newest, or version 1 when created.
+            version (int | None): the version; default None: version 1 (as hsfs).
             **kwargs: the other arguments of :meth:`create_feature_group` (``primary_key``,
                 ``event_time``, ``online_enabled``, ...), used only when it is created.
 
@@ -263,9 +275,9 @@ class FeatureStore:
             ...                                          event_time="time_hour")  # doctest: +SKIP
         """
         try:
-            return self.get_feature_group(name, version)
+            return self.get_feature_group(name, version or 1)
         except NotFoundError:
-            return self.create_feature_group(name, version=version, **kwargs)
+            return self.create_feature_group(name, version=version or 1, **kwargs)
 
     # --- feature views -----------------------------------------------------------------------------
 
@@ -354,7 +366,8 @@ class FeatureStore:
 
         Args:
             name (str): the feature view's name.
-            version (int | None): the version; default None: the newest.
+            version (int | None): the version; default None: version 1, as hsfs does (with a
+                :class:`~larder.errors.VersionNotPinnedWarning` when newer versions exist).
 
         Returns:
             FeatureView: the view, with its query rebuilt over its feature groups.
@@ -363,13 +376,13 @@ class FeatureStore:
             NotFoundError: naming the feature view and version.
 
         Example:
-            >>> fv = fs.get_feature_view("delays")  # doctest: +SKIP
+            >>> fv = fs.get_feature_view("delays", version=1)  # doctest: +SKIP
         """
         check_name("feature view", name)
-        params = {"version": version} if version is not None else None
-        return self._feature_view(
-            self._rest.get(f"/projects/{self._project}/featureviews/{name}", params=params)
-        )
+        path = f"/projects/{self._project}/featureviews/{name}"
+        if version is not None:
+            return self._feature_view(self._rest.get(path, params={"version": version}))
+        return self._feature_view(_first_version(self._rest, path, "feature view", name))
 
     def get_feature_views(self, name: str | None = None) -> list[FeatureView]:
         """Every version of a feature view, or of every feature view.
@@ -403,7 +416,7 @@ class FeatureStore:
         Args:
             name (str): the feature view's name.
             query (Query): the query to create it from (used only when it is created).
-            version (int | None): the version; default None: the newest, or the next when created.
+            version (int | None): the version; default None: version 1 (as hsfs).
             labels (list[str] | None): the label columns (used only when it is created).
             description (str): what it is for (used only when it is created).
 
@@ -414,9 +427,9 @@ class FeatureStore:
             >>> fv = fs.get_or_create_feature_view("delays", query, labels=["delayed"])  # doctest: +SKIP
         """
         try:
-            return self.get_feature_view(name, version)
+            return self.get_feature_view(name, version or 1)
         except NotFoundError:
-            return self.create_feature_view(name, query, version, labels, description)
+            return self.create_feature_view(name, query, version or 1, labels, description)
 
     # --- SQL ------------------------------------------------------------------------------------------
 
@@ -458,3 +471,24 @@ class FeatureStore:
                 newest[fg.name] = fg.version
                 views[fg.name] = versioned
         return engine.to_dataframe(engine.sql(query, tables, views), dataframe_type)
+
+
+def _first_version(rest: RestClient, path: str, what: str, name: str) -> dict[str, Any]:
+    """Version 1 of a feature group or view fetched by name alone, as hsfs does; a
+    :class:`VersionNotPinnedWarning` when newer versions exist (the newest is fetched first: one
+    call when it is version 1)."""
+    newest = rest.get(path)
+    if newest["version"] == 1:
+        return dict(newest)
+    from larder._compat import warn_unpinned
+
+    warn_unpinned(what, name, int(newest["version"]))
+    try:
+        return dict(rest.get(path, params={"version": 1}))
+    except NotFoundError:
+        raise NotFoundError(
+            f"The {what} '{name}' has no version 1 (it was deleted; the newest is version {newest['version']}). "
+            f"Without version=..., hsfs and Larder take version 1: pass version={newest['version']} (or the one "
+            "you mean).",
+            details={what.replace(" ", "_"): name, "newest_version": newest["version"]},
+        ) from None

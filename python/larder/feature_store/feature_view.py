@@ -8,20 +8,102 @@ store over REST (``get_feature_vector``).
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from larder.errors import InvalidArgumentError
+from larder.errors import InvalidArgumentError, NotFoundError
 from larder.feature_store.feature_group import _aware
 from larder.plan import Term
 
 if TYPE_CHECKING:
     from larder.engine import Engine
+    from larder.feature_store.feature import Feature
     from larder.feature_store.feature_store import FeatureStore
     from larder.feature_store.query import Query
 
 RETURN_TYPES = ("list", "dict", "pandas", "polars", "numpy")
 SPLITS = ("train", "validation", "test")
+
+
+@dataclass(frozen=True)
+class Job:
+    """The job hsfs's ``create_training_data`` returns, already finished: Larder materializes
+    training data within the call, so the job's state is ``"FINISHED"`` when you get it.
+
+    Attributes:
+        name (str): ``"<view>_<version>_td_<training dataset version>"``.
+        state (str): ``"FINISHED"``.
+        started_at (datetime): when the materialization started (UTC).
+        finished_at (datetime): when it finished (UTC).
+
+    Example:
+        >>> version, job = fv.create_training_data()  # doctest: +SKIP
+        >>> job.get_final_state(), round(job.duration, 1)  # doctest: +SKIP
+        ('FINISHED', 1.3)
+    """
+
+    name: str
+    state: str
+    started_at: datetime
+    finished_at: datetime
+
+    @property
+    def duration(self) -> float:
+        """How long it ran, in seconds."""
+        return (self.finished_at - self.started_at).total_seconds()
+
+    def get_state(self) -> str:
+        """The job's state (hsfs's ``job.get_state()``): always ``"FINISHED"``.
+
+        Returns:
+            str: ``"FINISHED"``.
+
+        Example:
+            >>> job.get_state()  # doctest: +SKIP
+            'FINISHED'
+        """
+        return self.state
+
+    def get_final_state(self) -> str:
+        """The job's final state (hsfs's ``job.get_final_state()``): ``"FINISHED"``.
+
+        Returns:
+            str: ``"FINISHED"``.
+
+        Example:
+            >>> job.get_final_state()  # doctest: +SKIP
+            'FINISHED'
+        """
+        return self.state
+
+
+class TrainingDatasetVersion(int):
+    """A training dataset's version number (an ``int``) that also unpacks as hsfs's
+    ``(version, job)``: ``v = fv.create_training_data()`` and ``v, job = fv.create_training_data()``
+    both work.
+
+    Attributes:
+        job (Job): the finished job that materialized it.
+
+    Example:
+        >>> version, job = fv.create_training_data()  # doctest: +SKIP
+        >>> X_train, X_test, y_train, y_test = fv.get_train_test_split(version)  # doctest: +SKIP
+    """
+
+    job: Job
+
+    def __new__(cls, version: int, job: Job) -> TrainingDatasetVersion:
+        value = super().__new__(cls, version)
+        value.job = job
+        return value
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((int(self), self.job))
+
+    def __repr__(self) -> str:
+        return repr(int(self))
 
 
 class FeatureView:
@@ -35,6 +117,7 @@ class FeatureView:
         query (Query): the features and their (point-in-time) joins.
         labels (list[str]): the label columns (``y``); the other columns, less the left feature
             group's primary key and the event times, are the features (``X``).
+        training_dataset_version (int | None): what :meth:`init_serving` was given.
 
     Example:
         >>> query = flights.select_all().join(weather.select(["temp"]), on=["origin"])  # doctest: +SKIP
@@ -51,9 +134,41 @@ class FeatureView:
         self.labels: list[str] = list(info.get("labels") or [])
         self.query = query
         self._serving_features: list[str] | None = None
+        self.training_dataset_version: int | None = None
 
     def __repr__(self) -> str:
         return f"FeatureView({self.name!r}, version={self.version}, labels={self.labels})"
+
+    @property
+    def features(self) -> list[Feature]:
+        """Every column of the view, in query order, as :class:`Feature` objects (as hsfs's
+        ``fv.features``): the selected features of each feature group, under their names in the
+        view (a join's ``prefix`` included), with their types and feature group. The labels are
+        among them (see :attr:`labels`)."""
+        from larder.feature_store.feature import Feature
+
+        groups = {(g.name, g.version): g for g in self.query._groups()}
+        plan = self.query._plan(with_tables=False)
+        out = []
+        for o in plan.outputs:
+            table = plan.sources[o.alias].table
+            fg = groups.get((table.name, table.version))
+            typed = next((f for f in fg.features if f.name == o.column), None) if fg is not None else None
+            out.append(
+                Feature(
+                    o.name,
+                    typed.type if typed is not None else "",
+                    typed.primary if typed is not None else False,
+                    typed.event_time if typed is not None else False,
+                    fg,
+                )
+            )
+        return out
+
+    @property
+    def schema(self) -> list[Feature]:
+        """hsfs's name for :attr:`features`."""
+        return self.features
 
     @property
     def _path(self) -> str:
@@ -119,23 +234,29 @@ class FeatureView:
         dataframe_type: str = "default",
         primary_key: bool = False,
         event_time: bool = False,
+        description: str = "",
     ) -> tuple[Any, Any]:
         """Point-in-time correct training data: ``(X, y)``.
 
         Args:
             start_time (datetime | str | None): keep rows whose (left) event time is at or after
-                this (timezone-aware, UTC). Default: no lower bound.
+                this: a datetime, date, string (``"%Y-%m-%d"``, ``"%Y-%m-%d %H:%M:%S"``, ISO 8601)
+                or epoch milliseconds; naive values are UTC (see :mod:`larder._time`). Default: no
+                lower bound.
             end_time (datetime | str | None): keep rows whose (left) event time is before this.
                 Default: no upper bound.
             dataframe_type (str): ``"default"`` (the engine's own: pandas on python, a Spark DataFrame on spark), ``"pandas"``, ``"polars"``, ``"pyarrow"``, ``"numpy"``, ``"python"``.
             primary_key (bool): keep the left feature group's primary key columns in ``X`` (default False).
             event_time (bool): keep the event time columns in ``X`` (default False).
+            description (str): hsfs's description of the in-memory dataset; accepted, and not
+                stored (nothing is materialized; :meth:`create_training_data` stores one).
 
         Returns:
             tuple: ``(X, y)``; ``y`` is None when the view has no labels.
 
         Raises:
-            InvalidArgumentError: a naive time, or times on a view whose left group has no event time.
+            InvalidArgumentError: a time that cannot be read, or times on a view whose left group has
+                no event time.
 
         Example:
             >>> X, y = fv.training_data(start_time=datetime(2013, 1, 1, tzinfo=timezone.utc))  # doctest: +SKIP
@@ -281,7 +402,8 @@ class FeatureView:
         test_start: Any = None,
         test_end: Any = None,
         seed: int | None = None,
-    ) -> int:
+        data_format: str = "parquet",
+    ) -> TrainingDatasetVersion:
         """Materialize training data as an immutable Parquet training dataset; returns its version.
 
         Without split arguments one ``all`` split is written; with sizes or times, ``train`` /
@@ -301,18 +423,28 @@ class FeatureView:
             test_start (datetime | str | None): time split: the test split's start.
             test_end (datetime | str | None): time split: the test split's end (exclusive).
             seed (int | None): the random split's seed.
+            data_format (str): the files' format; ``"parquet"`` (default, and the only one so far:
+                others are refused).
 
         Returns:
-            int: the training dataset version (1, 2, ...).
+            TrainingDatasetVersion: the training dataset version (1, 2, ...), an ``int`` that also
+            unpacks as hsfs's ``(version, job)`` (the job has finished; see :class:`Job`).
 
         Raises:
-            InvalidArgumentError: a naive time, sizes out of range, or a time split on a view without
-                an event time.
+            InvalidArgumentError: a time that cannot be read, sizes out of range, a time split on a
+                view without an event time, or a ``data_format`` other than ``"parquet"``.
 
         Example:
             >>> v = fv.create_training_data(train_end=nov1, test_start=nov1, description="Jan-Oct / Nov-Dec")  # doctest: +SKIP
             >>> X_tr, X_te, y_tr, y_te = fv.get_training_data(v)  # doctest: +SKIP
         """
+        if data_format != "parquet":
+            raise InvalidArgumentError(
+                f"data_format={data_format!r} is not supported: Larder writes training datasets as Parquet "
+                "(data_format='parquet'); read them with get_training_data() and write another format yourself.",
+                details={"data_format": str(data_format), "supported": ["parquet"]},
+            )
+        started = datetime.now(timezone.utc)
         engine = self._engine("create_training_data")
         times = self._times(
             train=(train_start, train_end),
@@ -348,9 +480,11 @@ class FeatureView:
         )
         rows = engine.write_training_data(self._fs._dataset().filesystem(), td["location"]["path"], parts)
         self._fs._rest.put(f"{self._path}/trainingdatasets/{td['version']}", {"metadata": {"rows": rows}})
-        return int(td["version"])
+        version = int(td["version"])
+        job = Job(f"{self.name}_{self.version}_td_{version}", "FINISHED", started, datetime.now(timezone.utc))
+        return TrainingDatasetVersion(version, job)
 
-    def create_train_test_split(self, **kwargs: Any) -> int:
+    def create_train_test_split(self, **kwargs: Any) -> TrainingDatasetVersion:
         """:meth:`create_training_data` with a train/test split (hsfs's name for it).
 
         Args:
@@ -358,7 +492,7 @@ class FeatureView:
                 ``train_end`` and ``test_start``, ...).
 
         Returns:
-            int: the training dataset version.
+            TrainingDatasetVersion: the version, which unpacks as ``(version, job)``.
 
         Example:
             >>> v = fv.create_train_test_split(test_size=0.2, seed=42)  # doctest: +SKIP
@@ -449,14 +583,33 @@ class FeatureView:
 
     # --- serving ---------------------------------------------------------------------------------------
 
-    def init_serving(self) -> None:
+    def init_serving(self, training_dataset_version: int | None = None, external: bool | None = None) -> None:
         """Prepare online serving: fixes the feature order of the vectors (as ``X``'s columns).
 
         Called by the first :meth:`get_feature_vector` when you do not call it yourself.
 
+        Args:
+            training_dataset_version (int | None): the training dataset the served model was
+                trained on (as hsfs): it must exist. Vectors do not depend on it yet (Larder has
+                no transformation functions whose statistics it would pick); default None.
+            external (bool | None): hsfs's choice of the online store's network path; accepted
+                and ignored (vectors always come from the platform's REST API).
+
+        Raises:
+            NotFoundError: when ``training_dataset_version`` is not a training dataset of this view.
+
         Example:
-            >>> fv.init_serving()  # doctest: +SKIP
+            >>> fv.init_serving(training_dataset_version=1)  # doctest: +SKIP
         """
+        if training_dataset_version is not None:
+            known = [td["version"] for td in self.get_training_datasets()]
+            if training_dataset_version not in known:
+                raise NotFoundError(
+                    f"Feature view '{self.name}' v{self.version} has no training dataset version "
+                    f"{training_dataset_version} (it has {known or 'none'}).",
+                    details={"training_dataset_version": training_dataset_version, "versions": known},
+                )
+        self.training_dataset_version = training_dataset_version
         columns = self.query._plan(with_tables=False).columns
         self._serving_features = self._feature_columns(columns, False, False)
 
@@ -517,15 +670,17 @@ class FeatureView:
 
     def get_feature_vectors(
         self,
-        entries: list[dict[str, Any]],
+        entry: list[dict[str, Any]] | None = None,
         return_type: str = "list",
         passed_features: list[dict[str, Any]] | None = None,
         allow_missing: bool = False,
+        entries: list[dict[str, Any]] | None = None,
     ) -> Any:
         """Many feature vectors in one request (see :meth:`get_feature_vector`).
 
         Args:
-            entries (list[dict]): one entry of key columns per vector.
+            entry (list[dict] | None): one entry of key columns per vector (hsfs's name).
+            entries (list[dict] | None): the same, by Larder's earlier name (give one of the two).
             return_type (str): ``"list"`` (default: a list of lists), ``"dict"`` (a list of dicts) or
                 ``"pandas"`` (a DataFrame, one row per entry).
             passed_features (list[dict] | None): feature values you provide, one dict per entry.
@@ -543,6 +698,9 @@ class FeatureView:
         """
         if return_type not in RETURN_TYPES:
             raise InvalidArgumentError(f"Unknown return_type {return_type!r}; use one of {RETURN_TYPES}.")
+        if entry is not None and entries is not None:
+            raise InvalidArgumentError("Pass the entries as entry=[...] or entries=[...], not both.")
+        entries = entry if entry is not None else entries
         if not entries:
             raise InvalidArgumentError("get_feature_vectors() needs at least one entry.")
         names, vectors = self._vectors(list(entries), passed_features, allow_missing)

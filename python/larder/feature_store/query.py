@@ -189,8 +189,9 @@ class Query:
         """Read every feature group of the query as its table was at a past time (time travel).
 
         Args:
-            wallclock_time (datetime | str | None): a timezone-aware time or ISO 8601 string (UTC);
-                None: now.
+            wallclock_time (datetime | date | str | int | None): a datetime, a date, a string
+                (ISO 8601, ``"%Y-%m-%d"``, ``"%Y-%m-%d %H:%M:%S"``) or epoch milliseconds; naive
+                values are UTC (see :mod:`larder._time`); None: now.
 
         Returns:
             Query: this query.

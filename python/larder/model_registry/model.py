@@ -270,6 +270,36 @@ class Model:
         """Where this version's artifacts live: ``<namespace>/<project>_models/<name>/<version>``."""
         return f"{self.model_path}/{self.version}"
 
+    @property
+    def created(self) -> datetime | None:
+        """When the version was saved, UTC (hsml's name for :attr:`created_at`; None until saved)."""
+        return self.created_at
+
+    @property
+    def creator(self) -> str | None:
+        """The user who saved the version (hsml's name for :attr:`created_by`; None until saved)."""
+        return self.created_by
+
+    def get_url(self) -> str:
+        """The version's page in the platform's web UI (hsml's ``model.get_url()``).
+
+        Returns:
+            str: ``https://HOST:PORT/projects/<project>/models/<name>/<version>``.
+
+        Raises:
+            larder.errors.ConflictError: before the version is saved.
+            larder.errors.ConfigurationError: when the connection is closed.
+
+        Example:
+            >>> mr.get_model("fraud", 1).get_url()  # doctest: +SKIP
+            'https://larder.example.com:8181/projects/fraud/models/fraud/1'
+        """
+        self._url()  # saved?
+        base = self._registry.connection.url
+        if base is None:
+            raise ConfigurationError("get_url() needs an open connection; call connect() first.")
+        return f"{base}/projects/{self.project}/models/{self.name}/{self.version}"
+
     def __repr__(self) -> str:
         return (
             f"Model(name={self.name!r}, version={self.version!r}, framework={self.framework!r}, "

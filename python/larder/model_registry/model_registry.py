@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-from larder.errors import ConfigurationError, InvalidArgumentError
+from larder.errors import ConfigurationError, InvalidArgumentError, NotFoundError
 from larder.model_registry.model import Model
 from larder.names import check_name
 
@@ -188,7 +188,10 @@ class ModelRegistry:
 
         Args:
             name (str): the model name.
-            version (int | None): the version; default None: the newest ready version.
+            version (int | None): the version; default None: version 1, as hsml does, so that a
+                migrated script loads what it loaded before; when newer ready versions exist, a
+                :class:`~larder.errors.VersionNotPinnedWarning` says so (pin the version you mean,
+                or use :meth:`get_best_model`).
 
         Returns:
             Model: the version's metadata (artifacts are fetched by :meth:`Model.download`).
@@ -198,12 +201,26 @@ class ModelRegistry:
             larder.errors.InvalidArgumentError: on a name outside the pattern.
 
         Example:
-            >>> mr.get_model("fraud")  # doctest: +SKIP
+            >>> mr.get_model("fraud", version=3)  # doctest: +SKIP
             Model(name='fraud', version=3, framework='sklearn', status='ready')
         """
         check_name("model", name)
         if version is None:
             data = self._rest().get(f"{self._base()}/{name}/versions/latest")
+            if data["version"] != 1:
+                from larder._compat import warn_unpinned
+
+                newest = int(data["version"])
+                warn_unpinned("model", name, newest)
+                try:
+                    data = self._rest().get(f"{self._base()}/{name}/versions/1")
+                except NotFoundError:
+                    raise NotFoundError(
+                        f"Model '{name}' has no ready version 1 (it was deleted; the newest is version {newest}). "
+                        f"Without version=..., hsml and Larder take version 1: pass version={newest} (or the one "
+                        "you mean).",
+                        details={"model": name, "newest_version": newest},
+                    ) from None
         else:
             if isinstance(version, bool) or not isinstance(version, int) or version < 1:
                 raise InvalidArgumentError(f"version must be a positive integer, got {version!r}.")

@@ -88,7 +88,7 @@ class S3ClientFactory:
                     from larder.errors import ConfigurationError
 
                     raise ConfigurationError(
-                        "Datasets on S3 object stores need boto3: pip install 'larder[aws]'."
+                        "Datasets on S3 object stores need boto3: pip install 'larder-platform[aws]'."
                     ) from e
                 from botocore.config import Config
                 from botocore.credentials import RefreshableCredentials

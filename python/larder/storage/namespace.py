@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -67,16 +68,16 @@ class Storage:
         metadata: dict[str, str] | None = None,
         namespace: str | None = None,
         dataset: str | None = None,
-        modified_after: datetime | None = None,
-        modified_before: datetime | None = None,
+        modified_after: datetime | str | int | None = None,
+        modified_before: datetime | str | int | None = None,
         limit: int = 100,
     ) -> list[DatasetRef]:
         body: dict[str, Any] = {
             "metadata": dict(metadata or {}),
             "namespace": namespace,
             "dataset": dataset,
-            "modified_after": _iso(modified_after),
-            "modified_before": _iso(modified_before),
+            "modified_after": _iso(modified_after, "modified_after"),
+            "modified_before": _iso(modified_before, "modified_before"),
             "limit": limit,
         }
         found = self._rest.post("/search", body)
@@ -133,14 +134,11 @@ class Storage:
         return self._factories.get((namespace, tuple(sorted(set(datasets)))))
 
 
-def _iso(t: datetime | None) -> str | None:
-    if t is None:
-        return None
-    if t.tzinfo is None:
-        from larder.errors import InvalidArgumentError
+def _iso(t: Any, what: str) -> str | None:
+    from larder._time import to_utc
 
-        raise InvalidArgumentError(f"Use a timezone-aware datetime (UTC), got the naive {t.isoformat()}.")
-    return t.isoformat()
+    value = to_utc(t, what)
+    return None if value is None else value.isoformat()
 
 
 class Namespace:
@@ -307,6 +305,34 @@ class Dataset:
         """The dataset's top folder as a :class:`DatasetRef`."""
         return DatasetRef(self, "")
 
+    def iterdir(self) -> Iterator[DatasetRef]:
+        """The objects and folders at the dataset's top (Hoss's ``ds.iterdir()``; ``ds.root.iterdir()``).
+
+        Returns:
+            Iterator[DatasetRef]: one ref per object or folder.
+
+        Example:
+            >>> [p.name for p in ds.iterdir()]  # doctest: +SKIP
+            ['2024', 'readme.txt']
+        """
+        return self.root.iterdir()
+
+    def glob(self, pattern: str) -> Iterator[DatasetRef]:
+        """Objects whose path in the dataset matches a pattern (Hoss's ``ds.glob()``; see
+        :meth:`DatasetRef.glob`).
+
+        Args:
+            pattern (str): e.g. ``"2024/*.csv"`` or ``"**/*.csv"``.
+
+        Returns:
+            Iterator[DatasetRef]: the matching objects.
+
+        Example:
+            >>> [p.key for p in ds.glob("2024/*.csv")]  # doctest: +SKIP
+            ['2024/day1.csv', '2024/day2.csv']
+        """
+        return self.root.glob(pattern)
+
     def _backend(self) -> LocalBackend | S3Backend:
         backend, _ = self._storage.backend(self.namespace.name, [self.name])
         return backend
@@ -403,7 +429,7 @@ class Dataset:
         return opts
 
     def filesystem(self) -> Any:
-        """A ``pyarrow.fs`` filesystem rooted at this dataset (needs ``pip install 'larder[python]'``).
+        """A ``pyarrow.fs`` filesystem rooted at this dataset (needs ``pip install 'larder-platform[python]'``).
 
         Paths are relative to the dataset. On a local store, create folders before writing into them
         (``fs.create_dir("tables", recursive=True)``).
@@ -421,7 +447,9 @@ class Dataset:
         try:
             from pyarrow import fs
         except ImportError as e:
-            raise ConfigurationError("filesystem() needs pyarrow: pip install 'larder[python]'.") from e
+            raise ConfigurationError(
+                "filesystem() needs pyarrow: pip install 'larder-platform[python]'."
+            ) from e
         creds = self._storage.reusable_credentials(self.namespace.name, [self.name])
         if creds.type == "local":
             assert creds.paths is not None

@@ -12,6 +12,8 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import posixpath
 import re
@@ -19,7 +21,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 from larder.errors import InvalidArgumentError, NotFoundError
 from larder.names import check_object_key
@@ -191,6 +193,11 @@ class DatasetRef:
         return self._info().size
 
     @property
+    def size_bytes(self) -> int:
+        """Hoss's name for :attr:`size`: the object's size in bytes."""
+        return self.size
+
+    @property
     def etag(self) -> str:
         """The store's entity tag (changes when the content changes)."""
         return self._info().etag
@@ -291,39 +298,61 @@ class DatasetRef:
                 raise InvalidArgumentError(f"Metadata keys and values are strings; got {k!r}: {v!r}.")
         return md
 
-    def open(self, mode: str = "rb", metadata: dict[str, str] | None = None) -> BinaryIO:
-        """Open for streaming: ``"rb"`` reads, ``"wb"`` writes (never buffered whole).
+    def open(
+        self,
+        mode: str = "rb",
+        metadata: dict[str, str] | None = None,
+        encoding: str | None = None,
+        newline: str | None = None,
+    ) -> Any:
+        """Open for streaming: ``"rb"`` reads, ``"wb"`` writes (never buffered whole); ``"r"`` /
+        ``"rt"`` and ``"w"`` / ``"wt"`` do the same in text (Hoss style).
 
-        A ``"wb"`` file becomes visible only on a clean ``close()`` (or leaving its ``with``
-        block); an exception inside the block, or dropping it unclosed, discards it.
+        A written file becomes visible only on a clean ``close()`` (or leaving its ``with``
+        block); an exception inside the block, or dropping it unclosed, discards it (in text
+        modes too).
 
         Args:
-            mode (str): ``"rb"`` or ``"wb"``.
-            metadata (dict[str, str] | None): user metadata, with ``"wb"``.
+            mode (str): ``"rb"``, ``"wb"``, ``"r"``/``"rt"`` or ``"w"``/``"wt"``.
+            metadata (dict[str, str] | None): user metadata, when writing.
+            encoding (str | None): the text modes' encoding (default ``"utf-8"``).
+            newline (str | None): the text modes' newline handling, as :func:`open`'s.
 
         Returns:
-            BinaryIO: a binary file object; use it in a ``with`` block.
+            BinaryIO | TextIO: a file object; use it in a ``with`` block.
 
         Raises:
-            InvalidArgumentError: on another mode.
+            InvalidArgumentError: on another mode, or an encoding with a binary mode.
             PermissionDeniedError: writing with read access.
             NotFoundError: reading a missing object.
 
         Example:
             >>> with (ds / "big.bin").open("wb", metadata={"kind": "blob"}) as f:  # doctest: +SKIP
             ...     f.write(chunk)
-            >>> with (ds / "big.bin").open("rb") as f:  # doctest: +SKIP
-            ...     head = f.read(1024)
+            >>> with (ds / "notes.txt").open("rt", encoding="utf-8") as f:  # doctest: +SKIP
+            ...     first = f.readline()
         """
-        if mode == "rb":
-            return self._backend().open_read(self._file_key())
-        if mode == "wb":
-            self.dataset._require_write(f"write {self.key}")
-            md = self._check_metadata(metadata)
-            writer = self._backend().open_write(self._file_key(), md)
-            writer.on_commit = lambda: self._record(md)
-            return writer
-        raise InvalidArgumentError(f"Unsupported mode {mode!r}: use 'rb' or 'wb'.", details={"mode": mode})
+        text = mode in ("r", "rt", "w", "wt")
+        if not text and mode not in ("rb", "wb"):
+            raise InvalidArgumentError(
+                f"Unsupported mode {mode!r}: use 'rb', 'wb', 'r'/'rt' or 'w'/'wt'.", details={"mode": mode}
+            )
+        if not text and (encoding is not None or newline is not None):
+            raise InvalidArgumentError(
+                f"encoding= and newline= are for the text modes ('rt', 'wt'), not {mode!r}.",
+                details={"mode": mode},
+            )
+        if mode.startswith("r"):
+            raw = self._backend().open_read(self._file_key())
+            if not text:
+                return raw
+            buffered = raw if isinstance(raw, io.BufferedIOBase) else io.BufferedReader(raw)
+            return io.TextIOWrapper(buffered, encoding=encoding or "utf-8", newline=newline)
+        self.dataset._require_write(f"write {self.key}")
+        md = self._check_metadata(metadata)
+        writer = self._backend().open_write(self._file_key(), md)
+        writer.on_commit = lambda: self._record(md)
+        return _TextWriter(writer, encoding or "utf-8", newline) if text else writer
 
     def read_bytes(self) -> bytes:
         """The whole object as bytes (use :meth:`open` to stream a large one).
@@ -444,6 +473,53 @@ class DatasetRef:
             self._backend().download_file(self._file_key(), target, cb)
         return target
 
+    def write_from(
+        self,
+        local_path: str | os.PathLike[str],
+        metadata: dict[str, str] | None = None,
+        progress: bool = False,
+    ) -> DatasetRef:
+        """Hoss's name for :meth:`upload`: write a local file here.
+
+        Args:
+            local_path (str | os.PathLike): the file to upload.
+            metadata (dict[str, str] | None): user metadata.
+            progress (bool): show a progress bar (default False).
+
+        Returns:
+            DatasetRef: this ref.
+
+        Example:
+            >>> (ds / "raw" / "2024.csv").write_from("2024.csv")  # doctest: +SKIP
+        """
+        return self.upload(local_path, metadata, progress)
+
+    def read_to(self, local_path: str | os.PathLike[str] | None = None, progress: bool = False) -> Path:
+        """Hoss's name for :meth:`download`: read the object into a local file.
+
+        Args:
+            local_path (str | os.PathLike | None): the file, or a directory (see :meth:`download`).
+            progress (bool): show a progress bar (default False).
+
+        Returns:
+            Path: the local file.
+
+        Example:
+            >>> (ds / "raw" / "2024.csv").read_to("/tmp/2024.csv")  # doctest: +SKIP
+        """
+        return self.download(local_path, progress)
+
+    def remove(self, missing_ok: bool = False) -> None:
+        """Hoss's name for :meth:`unlink`: delete the object.
+
+        Args:
+            missing_ok (bool): do not raise when there is no object here (default False).
+
+        Example:
+            >>> (ds / "tmp.csv").remove(missing_ok=True)  # doctest: +SKIP
+        """
+        self.unlink(missing_ok)
+
     def unlink(self, missing_ok: bool = False) -> None:
         """Delete the object.
 
@@ -549,3 +625,20 @@ class _progress:
     def __exit__(self, *exc: Any) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+class _TextWriter(io.TextIOWrapper):
+    """A text stream over an atomic writer that keeps its promise: an exception inside the
+    ``with`` block discards the object (a plain ``TextIOWrapper`` would close, and so commit, it)."""
+
+    def __init__(self, writer: Any, encoding: str, newline: str | None) -> None:
+        super().__init__(io.BufferedWriter(writer), encoding=encoding, newline=newline)
+        self._writer = writer
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is not None:
+            self._writer.abort()
+            with contextlib.suppress(Exception):
+                self.close()
+            return
+        self.close()

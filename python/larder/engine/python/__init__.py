@@ -1,5 +1,5 @@
 """The python engine: in-process data work with pyarrow, deltalake, duckdb and Larder's own
-sorted-search point-in-time matcher (``pip install 'larder[python]'``).
+sorted-search point-in-time matcher (``pip install 'larder-platform[python]'``).
 
 Its frames are ``pyarrow.Table``s; what users get back is converted at the end (pandas, polars,
 pyarrow, numpy or Python rows). Modules:
@@ -15,7 +15,9 @@ Nothing here imports its libraries at import time.
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
+import threading
+import weakref
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -38,8 +40,72 @@ class Prepared:
         return int(self.table.num_rows)
 
 
+class StatisticsFuture(Future[dict[str, Any] | None]):
+    """The statistics of an insert, computed on a thread of their own. ``cancel()`` also stops
+    them while they run (a plain future cannot): the insert cancels them when it fails, and the
+    process when it exits, so no statistics thread outlives what it was for.
+
+    The thread is not a daemon: the interpreter joins it before it finalizes (a daemon thread
+    still inside duckdb at exit would be killed in C++ code and abort the process).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        from larder.engine.python import statistics
+
+        self.token = statistics.CancelToken()
+
+    def cancel(self) -> bool:
+        self.token.cancel()
+        return super().cancel()
+
+
+_RUNNING: weakref.WeakSet[StatisticsFuture] = weakref.WeakSet()
+_RUNNING_LOCK = threading.Lock()
+
+
+def _cancel_running_statistics() -> None:
+    """At interpreter exit (before non-daemon threads are joined): stop statistics still running."""
+    with _RUNNING_LOCK:
+        running = list(_RUNNING)
+    for future in running:
+        future.cancel()
+
+
+# threading's own exit hooks run before the interpreter joins the remaining threads (the atexit
+# module's run after it, too late to cut a long computation short); concurrent.futures uses it too
+_register_exit = getattr(threading, "_register_atexit", None)
+if _register_exit is not None:
+    _register_exit(_cancel_running_statistics)
+
+
+def _run_statistics(future: StatisticsFuture, table: Any) -> None:
+    from larder.engine.python import statistics
+
+    try:
+        if future.set_running_or_notify_cancel():
+            try:
+                future.set_result(statistics.compute_or_none(table, future.token))
+            except BaseException as e:  # noqa: BLE001 - handed to the waiter
+                future.set_exception(e)
+    finally:
+        with _RUNNING_LOCK:
+            _RUNNING.discard(future)
+
+
+def start_statistics(table: Any) -> StatisticsFuture:
+    """Start computing the statistics of an Arrow table on a thread of its own (see
+    :class:`StatisticsFuture`); the result is None when they fail or are cancelled."""
+    future = StatisticsFuture()
+    with _RUNNING_LOCK:
+        _RUNNING.add(future)
+    thread = threading.Thread(target=_run_statistics, args=(future, table), name="larder-stats")
+    thread.start()
+    return future
+
+
 class PythonEngine(_DataEngine):
-    """In-process data work with pyarrow, pandas, deltalake and duckdb (``larder[python]``)."""
+    """In-process data work with pyarrow, pandas, deltalake and duckdb (``larder-platform[python]``)."""
 
     name = "python"
     extra = "python"
@@ -92,14 +158,9 @@ class PythonEngine(_DataEngine):
     def statistics(self, prepared: Prepared) -> Future[dict[str, Any] | None]:
         """Statistics of the rows, computed in a thread of their own (one duckdb thread, on one core
         beside the Delta write, which uses one core); the future's result is None when they fail
-        (statistics never fail an insert)."""
-        from larder.engine.python import statistics
-
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="larder-stats")
-        try:
-            return pool.submit(statistics.compute_or_none, prepared.table)
-        finally:
-            pool.shutdown(wait=False)
+        (statistics never fail an insert). ``cancel()`` on the future stops them (see
+        :class:`StatisticsFuture`)."""
+        return start_statistics(prepared.table)
 
     def write(self, ref: TableRef, prepared: Prepared, overwrite: bool, operation: str, write_id: str) -> int:
         from larder.engine.python import delta

@@ -17,7 +17,9 @@ def _pa() -> Any:
     except ImportError as e:  # pragma: no cover - the python extra is missing
         from larder.errors import ConfigurationError
 
-        raise ConfigurationError("The feature store needs pyarrow: pip install 'larder[python]'.") from e
+        raise ConfigurationError(
+            "The feature store needs pyarrow: pip install 'larder-platform[python]'."
+        ) from e
     return pa
 
 
@@ -30,11 +32,32 @@ def to_arrow(data: Any) -> Any:
         return pa.Table.from_batches([data])
     module = type(data).__module__.split(".")[0]
     if module == "pandas":
-        return pa.Table.from_pandas(data, preserve_index=False)
+        try:
+            table = pa.Table.from_pandas(data, preserve_index=False)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as e:
+            raise _unconvertible(data, e) from None
+        for f in table.schema:  # Arrow reads a mix of aware and naive Python datetimes silently
+            if pa.types.is_timestamp(f.type) and data[f.name].dtype == object:
+                _check_one_kind_of_time(f.name, data[f.name].tolist())
+        return table
     if module == "polars":
         return data.to_arrow()
+    if module == "pyspark":
+        raise InvalidArgumentError(
+            "This is a Spark DataFrame, and the connection runs the 'python' engine, which works on the driver's "
+            "memory: convert it with df.toPandas() (small frames), or connect with engine='spark' to write it "
+            "from the executors.",
+            details={"type": type(data).__name__},
+        )
     if isinstance(data, list) and all(isinstance(r, dict) for r in data):
-        return pa.Table.from_pylist(data)
+        try:
+            table = pa.Table.from_pylist(data)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as e:
+            raise _unconvertible(data, e) from None
+        for f in table.schema:
+            if pa.types.is_timestamp(f.type):
+                _check_one_kind_of_time(f.name, [r.get(f.name) for r in data])
+        return table
     raise InvalidArgumentError(
         f"Cannot insert a {type(data).__module__}.{type(data).__name__}: pass a pandas or polars DataFrame, "
         "a pyarrow Table, or a list of dicts.",
@@ -42,21 +65,67 @@ def to_arrow(data: Any) -> Any:
     )
 
 
-def normalize(table: Any) -> Any:
+def _check_one_kind_of_time(name: str, values: list[Any]) -> None:
+    """Refuse a column mixing timezone-aware and naive times: which zone the naive ones are in is
+    unknown (a column of naive times alone is read as UTC, see :func:`normalize`)."""
+    kinds = {getattr(v, "tzinfo", None) is None for v in values if hasattr(v, "tzinfo")}
+    if len(kinds) == 2:
+        raise InvalidArgumentError(
+            f"Column '{name}' holds timezone-aware and naive timestamps mixed (which zone the naive ones are "
+            f"in is unknown): make them all timezone-aware, e.g. pd.to_datetime(df['{name}'], utc=True) "
+            "if the naive ones are UTC.",
+            details={"column": name},
+        )
+
+
+def _unconvertible(data: Any, error: Exception) -> InvalidArgumentError:
+    """The column Arrow could not convert (values of mixed types in one column, or mixed aware and
+    naive times), named with its Python types, as an error that says what to do."""
+    pa = _pa()
+    columns = list(data.columns) if hasattr(data, "columns") else sorted({k for r in data for k in r})
+    for name in columns:
+        values = data[name].tolist() if hasattr(data, "columns") else [r.get(name) for r in data]
+        try:
+            pa.array(values, from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+            kinds = sorted({type(v).__name__ for v in values if v is not None})
+            tz = {getattr(v, "tzinfo", None) is None for v in values if hasattr(v, "tzinfo")}
+            what = (
+                "timezone-aware and naive timestamps mixed (which zone the naive ones are in is unknown)"
+                if len(tz) == 2
+                else f"values of several types ({', '.join(kinds)})"
+            )
+            return InvalidArgumentError(
+                f"Column '{name}' holds {what}: one column needs one type. Convert it first, e.g. "
+                f"df['{name}'] = df['{name}'].astype(str), pd.to_numeric(df['{name}']) or "
+                f"pd.to_datetime(df['{name}'], utc=True).",
+                details={"column": str(name), "types": kinds, "arrow_error": str(error)[:300]},
+            )
+    return InvalidArgumentError(
+        f"The data frame cannot be converted to Arrow: {error}", details={"arrow_error": str(error)[:300]}
+    )
+
+
+def normalize(table: Any, naive_as_utc: bool = True) -> Any:
     """Canonical Arrow types: timezone-aware timestamps become ``timestamp[us, tz=UTC]``; large
-    strings become strings; dictionary columns are decoded. Naive timestamps are an error."""
+    strings become strings; dictionary columns are decoded. Naive timestamps are taken as UTC (as
+    hsfs does) with a :class:`~larder.errors.NaiveTimeWarning` naming the columns
+    (``naive_as_utc=False``: an error)."""
     pa = _pa()
     import pyarrow.compute as pc
 
     columns = []
     fields = []
+    naive = []
     for field, column in zip(table.schema, table.columns, strict=True):
         t = field.type
         if pa.types.is_dictionary(t):
             column = pc.cast(column, t.value_type)
             t = t.value_type
         if pa.types.is_timestamp(t):
-            if t.tz is None:
+            if t.tz is None and naive_as_utc:
+                naive.append(field.name)  # the cast below reads naive values as UTC
+            elif t.tz is None:
                 raise InvalidArgumentError(
                     f"Column '{field.name}' holds naive timestamps (no time zone). Larder stores UTC: make them "
                     "timezone-aware, e.g. pandas: df[col] = df[col].dt.tz_localize('UTC') (or pd.to_datetime(..., "
@@ -72,6 +141,13 @@ def normalize(table: Any) -> Any:
             t = pa.string()
         fields.append(pa.field(field.name, t))
         columns.append(column)
+    if naive:
+        from larder._time import warn_naive
+
+        warn_naive(
+            f"Column(s) {naive} hold naive timestamps (no time zone): they are taken as UTC (as hsfs does). "
+            "Make them timezone-aware to be explicit, e.g. pandas: df[col] = df[col].dt.tz_localize('UTC')."
+        )
     return pa.Table.from_arrays(columns, schema=pa.schema(fields))
 
 

@@ -14,6 +14,7 @@ beside the insert's checks and Delta write.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from larder.engine.python.sql import quote_ident
@@ -32,17 +33,59 @@ def _is_numeric(t: Any) -> bool:
     return bool(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t))
 
 
-def compute_or_none(table: Any) -> dict[str, Any] | None:
-    """:func:`compute`, or None (logged) when it fails: statistics never fail an insert."""
+class Cancelled(Exception):
+    """The statistics were cancelled (the insert they belong to failed, or the process exits)."""
+
+
+class CancelToken:
+    """Stops a :func:`compute` running in another thread: :meth:`cancel` interrupts its duckdb
+    query at once (duckdb checks for interrupts between vectors) and every later step."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._con: Any = None
+        self.cancelled = False
+
+    def attach(self, con: Any) -> None:
+        with self._lock:
+            self._con = con
+            if self.cancelled:
+                raise Cancelled()
+
+    def detach(self) -> None:
+        with self._lock:
+            self._con = None
+
+    def check(self) -> None:
+        if self.cancelled:
+            raise Cancelled()
+
+    def cancel(self) -> None:
+        with self._lock:
+            self.cancelled = True
+            if self._con is not None:
+                self._con.interrupt()
+
+
+def compute_or_none(table: Any, cancel: CancelToken | None = None) -> dict[str, Any] | None:
+    """:func:`compute`, or None (logged) when it fails or is cancelled: statistics never fail an
+    insert."""
     try:
-        return compute(table)
+        return compute(table, cancel)
     except Exception as e:
-        log.warning("statistics failed: %s", e)
+        if cancel is not None and cancel.cancelled:
+            log.debug("statistics cancelled")
+        else:
+            log.warning("statistics failed: %s", e)
         return None
 
 
-def compute(table: Any) -> dict[str, Any]:
-    """Statistics of an Arrow table: ``{"row_count": n, "columns": {name: {...}}}``."""
+def compute(table: Any, cancel: CancelToken | None = None) -> dict[str, Any]:
+    """Statistics of an Arrow table: ``{"row_count": n, "columns": {name: {...}}}``.
+
+    Raises:
+        Cancelled: when ``cancel`` is cancelled (duckdb's interrupt error when it stops a query).
+    """
     import pyarrow as pa
 
     from larder.engine.python._sources import connect
@@ -50,6 +93,8 @@ def compute(table: Any) -> dict[str, Any]:
     # one thread: statistics run beside the Delta write, which is single-threaded; more
     # threads here only take the write's core (measured: the insert got 1.6x slower)
     con = connect(threads=1)
+    if cancel is not None:
+        cancel.attach(con)
     try:
         con.register("t", table)
         parts = ["count(*) AS n"]
@@ -82,9 +127,15 @@ def compute(table: Any) -> dict[str, Any]:
             if _is_numeric(f.type):
                 stats["mean"], stats["stddev"] = _mean_stddev(table.column(f.name), count)
             columns[f.name] = stats
+        if cancel is not None:
+            cancel.check()
         _histograms(con, table, columns)
+        if cancel is not None:
+            cancel.check()
         return {"row_count": n, "columns": columns}
     finally:
+        if cancel is not None:
+            cancel.detach()
         con.close()
 
 

@@ -1,5 +1,5 @@
 """The spark engine: data work on the active SparkSession with delta-spark, on the same Delta
-tables, commit metadata and catalog as the python engine (``pip install 'larder[spark]'``).
+tables, commit metadata and catalog as the python engine (``pip install 'larder-platform[spark]'``).
 
 Its frames are ``pyspark.sql.DataFrame``s (``dataframe_type="spark"``, the default here; the other
 types are converted through Arrow on the driver). Inserts take Spark DataFrames (checked and
@@ -42,7 +42,7 @@ class Prepared:
 
 
 class SparkEngine(_DataEngine):
-    """Data work on the active SparkSession with delta-spark (``larder[spark]``).
+    """Data work on the active SparkSession with delta-spark (``larder-platform[spark]``).
 
     The session is the active one when there is one (it needs Delta Lake: see
     :func:`larder.engine.spark.session.spark_config`), else a local one the engine builds (logged).

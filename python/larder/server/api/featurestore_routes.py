@@ -22,6 +22,7 @@ from larder.server.api.fs_schemas import (
     CommitOut,
     FeatureGroupCreate,
     FeatureGroupOut,
+    FeatureGroupUpdate,
     FeatureSpec,
     FeatureViewCreate,
     FeatureViewOut,
@@ -169,6 +170,13 @@ def delete_feature_group(
     state = request.app.state
     fs.delete_feature_group(db, caller, state.secret_box, state.online_store, project, name, version)
     return Response(status_code=204)
+
+
+@router.patch("/projects/{project}/featuregroups/{name}/{version}", summary="Update a version's description")
+def update_feature_group(
+    project: ProjectName, name: FgName, version: Version, body: FeatureGroupUpdate, db: DB, caller: Caller
+) -> FeatureGroupOut:
+    return _fg(db, fs.update_feature_group(db, caller, project, name, version, body.description))
 
 
 @router.put(

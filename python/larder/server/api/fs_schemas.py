@@ -76,6 +76,10 @@ class FeatureGroupOut(BaseModel):
     created_at: datetime
 
 
+class FeatureGroupUpdate(Strict):
+    description: str = Text(2000)
+
+
 class SchemaSet(Strict):
     features: list[FeatureSpec] = Field(
         min_length=1,

@@ -324,6 +324,17 @@ def delete_feature_group(
     authz.changed()  # views over it stop serving at once
 
 
+def update_feature_group(
+    db: Session, principal: Principal, project_name: str, name: str, version: int, description: str
+) -> FeatureGroup:
+    """Change a version's description (members who may write the feature store)."""
+    fg = get_feature_group(db, principal, project_name, name, version)
+    _require_member_write(db, principal, fg.project)
+    fg.description = description
+    db.commit()
+    return fg
+
+
 def set_schema(
     db: Session,
     principal: Principal,

@@ -1,0 +1,331 @@
+"""Code written for hsfs/hsml runs on Larder (issue 18, section 3; issue 24, item 1): each test is
+written the way hsfs and hsml users write it (only the import changed: ``import larder as hsfs``),
+against a real server, and asserts the values it gets back.
+
+Covered here: ``insert(write_options=...)`` with hsfs's keys, hsfs's time arguments (datetimes,
+dates, ``"%Y-%m-%d"`` and ``"%Y-%m-%d %H:%M:%S"`` strings, epoch milliseconds, naive values as
+UTC), naive timestamps in inserted frames, version 1 when no version is given, and the names
+``fg.id``, ``fg.schema``, ``fg.statistics``, ``fg.update_description()``, ``fv.features``,
+``fv.schema``, ``model.created``, ``model.creator``, ``model.get_url()``.
+"""
+
+from __future__ import annotations
+
+import pickle
+import uuid
+import warnings
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import larder as hsfs  # the only line a migrated script changes
+from conftest import LarderServer
+from larder import errors
+
+T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+
+
+def _uid() -> str:
+    return uuid.uuid4().hex[:6]
+
+
+@pytest.fixture(scope="module")
+def conn(platform: LarderServer):
+    host, port = platform.url.removeprefix("https://").rsplit(":", 1)
+    project = f"compat_{_uid()}"
+    r = platform.api("POST", "/projects", platform.admin_key, json={"name": project})
+    assert r.status_code == 201, r.text
+    c = hsfs.connection(
+        host=host,
+        port=int(port),
+        project=project,
+        api_key_value=platform.admin_key,
+        trust_store_path=platform.ca,
+    )
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def fs(conn):
+    return conn.get_feature_store()
+
+
+def transactions() -> pd.DataFrame:
+    """Four days of one account's amounts, hourly at noon UTC."""
+    return pd.DataFrame(
+        {
+            "cc_num": [1, 1, 1, 1, 2],
+            "datetime": [T0 + timedelta(days=d, hours=12) for d in range(4)] + [T0 + timedelta(hours=12)],
+            "amount": [10.0, 20.0, 30.0, 40.0, 5.0],
+        }
+    )
+
+
+def _caught(category: type[Warning], call):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = call()
+    return result, [w for w in caught if issubclass(w.category, category)]
+
+
+# --- insert -----------------------------------------------------------------------------------------
+
+
+def test_insert_takes_hsfs_write_options(fs) -> None:
+    fg = fs.get_or_create_feature_group(
+        name=f"trans_{_uid()}", version=1, primary_key=["cc_num"], event_time="datetime", description="tx"
+    )
+    commit = fg.insert(
+        transactions(), write_options={"wait_for_job": True, "start_offline_materialization": True}
+    )
+    assert commit["rows_inserted"] == 5
+    # wait_for_job=False still returns after the commit: the rows are there at once
+    more = transactions().assign(amount=lambda d: d.amount * 2)
+    fg.insert(
+        more,
+        write_options={
+            "wait_for_job": False,
+            "internal_kafka": False,
+            "kafka_producer_config": {},
+            "spark": {},
+        },
+        validation_options={"run_validation": False},
+        save_code=False,
+    )
+    assert sorted(fg.read().amount) == [10.0, 20.0, 40.0, 60.0, 80.0]
+    with pytest.raises(errors.InvalidArgumentError, match=r"Unknown write_options \['mergeSchema'\]") as info:
+        fg.insert(more, write_options={"mergeSchema": True})
+    assert "wait_for_job" in info.value.message  # the accepted keys are listed
+    with pytest.raises(errors.InvalidArgumentError, match="storage='online'"):
+        fg.insert(more, storage="online")
+    assert len(fg.commit_details()) == 2  # the refused ones wrote nothing
+
+
+def test_naive_timestamps_are_inserted_as_utc_with_a_warning(fs) -> None:
+    """Frames from read_csv(parse_dates=...) or pd.to_datetime(...) are naive; hsfs stores UTC."""
+    fg = fs.create_feature_group(f"naive_{_uid()}", version=1, primary_key=["cc_num"], event_time="datetime")
+    naive = transactions().assign(datetime=lambda d: pd.to_datetime(d.datetime).dt.tz_localize(None))
+    _, caught = _caught(errors.NaiveTimeWarning, lambda: fg.insert(naive))
+    assert len(caught) == 1 and "'datetime'" in str(caught[0].message) and caught[0].filename == __file__
+    stored = fg.read().sort_values(["cc_num", "datetime"]).reset_index(drop=True)
+    expected = transactions().sort_values(["cc_num", "datetime"]).reset_index(drop=True)
+    assert list(stored.datetime) == list(pd.to_datetime(expected.datetime))  # the same instants, in UTC
+    assert str(stored.datetime.dt.tz) == "UTC"
+    # an upsert of the aware rows matches the naive ones: they are the same keys
+    assert fg.insert(transactions())["rows_updated"] == 5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # silenceable by category, as documented
+        warnings.filterwarnings("ignore", category=errors.NaiveTimeWarning)
+        fg.insert(naive)
+
+
+# --- time arguments ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def view(conn):
+    fs = conn.get_feature_store()
+    fg = fs.create_feature_group(f"tx_{_uid()}", version=1, primary_key=["cc_num"], event_time="datetime")
+    fg.insert(transactions())
+    labels = fs.create_feature_group(
+        f"lbl_{_uid()}", version=1, primary_key=["cc_num"], event_time="datetime"
+    )
+    labels.insert(transactions().assign(fraud=[0, 1, 0, 1, 0]).drop(columns=["amount"]))
+    query = labels.select(["cc_num", "datetime", "fraud"]).join(fg.select(["amount"]), on=["cc_num"])
+    fv = fs.create_feature_view(name=f"fraud_{_uid()}", version=1, query=query, labels=["fraud"])
+    return fg, fv
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        ("2024-01-02", "2024-01-04"),  # hsfs's "%Y-%m-%d"
+        ("2024-01-02 00:00:00", "2024-01-04 00:00:00"),  # "%Y-%m-%d %H:%M:%S"
+        (date(2024, 1, 2), date(2024, 1, 4)),
+        (datetime(2024, 1, 2), datetime(2024, 1, 4)),  # naive datetimes
+        (1704153600000, 1704326400000),  # epoch milliseconds
+        ("2024-01-02T00:00:00Z", "2024-01-04T00:00:00+00:00"),
+        (datetime(2024, 1, 2, 1, tzinfo=timezone(timedelta(hours=1))), T0 + timedelta(days=3)),
+    ],
+    ids=["date-string", "datetime-string", "date", "naive-datetime", "epoch-ms", "iso-z", "aware"],
+)
+def test_time_arguments_take_what_hsfs_takes(view, start, end) -> None:
+    _, fv = view
+    (x, y), caught = _caught(
+        errors.NaiveTimeWarning, lambda: fv.training_data(start_time=start, end_time=end)
+    )
+    assert sorted(x.amount) == [20.0, 30.0] and sorted(y.fraud) == [0, 1]  # Jan 2 and 3 at noon
+    naive = not isinstance(start, int) and (getattr(start, "tzinfo", None) is None) and "Z" not in str(start)
+    assert bool(caught) == naive, [str(w.message) for w in caught]
+    for w in caught:
+        assert "taken as" in str(w.message) and w.filename == __file__
+    batch, _ = _caught(errors.NaiveTimeWarning, lambda: fv.get_batch_data(start_time=start, end_time=end))
+    assert sorted(batch.amount) == [20.0, 30.0]
+
+
+def test_time_travel_and_changes_take_hsfs_times(view) -> None:
+    fg, _ = view
+    before = int((datetime.now(timezone.utc) - timedelta(days=1)).timestamp() * 1000)
+    after = datetime.now(timezone.utc) + timedelta(seconds=5)
+    with pytest.raises(errors.NotFoundError):  # nothing existed a day ago (epoch ms)
+        fg.read(wallclock_time=before)
+    travelled, caught = _caught(
+        errors.NaiveTimeWarning, lambda: fg.as_of(after.strftime("%Y-%m-%d %H:%M:%S"))
+    )
+    assert len(travelled.read()) == 5 and len(caught) == 1
+    changes, caught = _caught(
+        errors.NaiveTimeWarning, lambda: fg.read_changes("2020-01-01", after.strftime("%Y-%m-%d %H:%M:%S"))
+    )
+    assert len(changes) == 5 and len(caught) == 2
+    with pytest.raises(errors.InvalidArgumentError, match="epoch seconds"):
+        fg.read(wallclock_time=1_700_000_000)
+    with pytest.raises(errors.InvalidArgumentError, match="'yesterday'"):
+        fg.as_of("yesterday")
+
+
+# --- versions ---------------------------------------------------------------------------------------
+
+
+def test_no_version_means_version_1_with_a_warning(fs, conn, tmp_path: Path) -> None:
+    name = f"ver_{_uid()}"
+    v1 = fs.create_feature_group(name, version=1, primary_key=["cc_num"], description="first")
+    fs.create_feature_group(name, version=2, primary_key=["cc_num"], description="second")
+    got, caught = _caught(errors.VersionNotPinnedWarning, lambda: fs.get_feature_group(name))
+    assert got.version == 1 and got.description == "first"
+    assert len(caught) == 1 and "version=2" in str(caught[0].message) and caught[0].filename == __file__
+    assert fs.get_feature_group(name, version=2).description == "second"
+
+    v1.insert(pd.DataFrame({"cc_num": [1], "amount": [1.0]}))
+    fs.create_feature_view(name, v1.select_all(), version=1, description="a")
+    fs.create_feature_view(name, v1.select(["amount"]), version=2, description="b")
+    fv, caught = _caught(errors.VersionNotPinnedWarning, lambda: fs.get_feature_view(name))
+    assert fv.version == 1 and fv.description == "a" and len(caught) == 1
+    assert fs.get_or_create_feature_view(name, v1.select_all()).version == 1
+
+    mr = conn.get_model_registry()
+    model_dir = tmp_path / "m"
+    model_dir.mkdir()
+    (model_dir / "model.pkl").write_bytes(pickle.dumps({"w": 1}))
+    for auc in (0.7, 0.9):
+        mr.python.create_model(name, metrics={"auc": auc}).save(str(model_dir))
+    model, caught = _caught(errors.VersionNotPinnedWarning, lambda: mr.get_model(name))
+    assert model.version == 1 and model.training_metrics == {"auc": 0.7} and len(caught) == 1
+    assert mr.get_model(name, version=2).training_metrics == {"auc": 0.9}
+    # a single version: nothing to choose between, no warning
+    single = f"one_{_uid()}"
+    fs.create_feature_group(single, version=1, primary_key=["k"])
+    _, caught = _caught(errors.VersionNotPinnedWarning, lambda: fs.get_feature_group(single))
+    assert caught == []
+
+
+# --- names hsfs/hsml users reach for -------------------------------------------------------------
+
+
+def test_feature_group_id_schema_statistics_and_description(fs) -> None:
+    fg = fs.create_feature_group(f"names_{_uid()}", version=1, primary_key=["cc_num"], event_time="datetime")
+    assert fg.statistics is None  # no commit yet
+    fg.insert(transactions())
+    assert isinstance(fg.id, int) and fg.id == fs.get_feature_group(fg.name, 1).id
+    assert [(f.name, f.type) for f in fg.schema] == [
+        ("cc_num", "int64"),
+        ("datetime", "timestamp[us, tz=UTC]"),
+        ("amount", "double"),
+    ]
+    assert [f.name for f in fg.schema] == [f.name for f in fg.features]
+    stats = fg.statistics
+    assert stats is not None and stats["columns"]["amount"]["max"] == 40.0
+    assert stats["columns"]["amount"]["mean"] == pytest.approx(21.0)
+    assert fg.update_description("card transactions") is fg and fg.description == "card transactions"
+    assert fs.get_feature_group(fg.name, 1).description == "card transactions"
+    with pytest.raises(errors.InvalidArgumentError):
+        fg.update_description("x" * 2001)
+
+
+def test_feature_view_features_and_schema(view) -> None:
+    _, fv = view
+    assert [(f.name, f.type) for f in fv.features] == [
+        ("cc_num", "int64"),
+        ("datetime", "timestamp[us, tz=UTC]"),
+        ("fraud", "int64"),
+        ("amount", "double"),
+    ]
+    assert [(f.name, f.type) for f in fv.schema] == [(f.name, f.type) for f in fv.features]
+    assert [f.primary for f in fv.features] == [True, False, False, False]
+    assert fv.features[3].feature_group is not None and fv.features[3].feature_group.name.startswith("tx_")
+
+
+def test_model_created_creator_and_url(conn, tmp_path: Path) -> None:
+    mr = conn.get_model_registry()
+    (tmp_path / "model.pkl").write_bytes(pickle.dumps({"w": 1}))
+    before = datetime.now(timezone.utc) - timedelta(seconds=5)
+    model = mr.python.create_model(f"m_{_uid()}", metrics={"accuracy": 0.9})
+    with pytest.raises(errors.ConflictError, match="not been saved"):
+        model.get_url()
+    model.save(str(tmp_path))
+    got = mr.get_model(model.name, 1)
+    assert got.creator == conn.user and got.created is not None and got.created >= before
+    assert got.get_url() == f"{conn.url}/projects/{conn.project}/models/{model.name}/1"
+
+
+def test_serving_the_hsfs_way(fs) -> None:
+    fg = fs.create_feature_group(
+        f"online_{_uid()}", version=1, primary_key=["cc_num"], event_time="datetime", online_enabled=True
+    )
+    fg.insert(transactions())
+    fv = fs.create_feature_view(f"serve_{_uid()}", fg.select(["cc_num", "amount"]), version=1)
+    td_version = fv.create_training_data(description="for the model")
+    fv.init_serving(training_dataset_version=td_version)
+    assert fv.training_dataset_version == td_version
+    assert fv.get_feature_vectors(entry=[{"cc_num": 1}, {"cc_num": 2}]) == [[40.0], [5.0]]  # the latest
+    assert fv.get_feature_vector({"cc_num": 1}, return_type="dict") == {"amount": 40.0}
+    with pytest.raises(errors.NotFoundError, match=f"no training dataset version {td_version + 7}"):
+        fv.init_serving(training_dataset_version=td_version + 7)
+    with pytest.raises(errors.InvalidArgumentError, match="not both"):
+        fv.get_feature_vectors(entry=[{"cc_num": 1}], entries=[{"cc_num": 1}])
+
+
+def test_selections_and_arguments_hsfs_notebooks_use(fs, view) -> None:
+    fg = fs.create_feature_group(
+        f"sel_{_uid()}", version=1, primary_key=["cc_num"], event_time="datetime", expectation_suite=None
+    )
+    fg.insert(transactions())
+    assert list(fg.select_all(include_primary_key=False, include_event_time=False).read().columns) == [
+        "amount"
+    ]
+    assert list(fg.select_all(include_event_time=False).read().columns) == ["cc_num", "amount"]
+    assert list(fg.select_features().read().columns) == ["amount"]
+    assert sorted(fg.select_features().read().amount) == [5.0, 10.0, 20.0, 30.0, 40.0]
+    with pytest.raises(errors.InvalidArgumentError, match="expectation_suite"):
+        fs.create_feature_group(f"ge_{_uid()}", primary_key=["k"], expectation_suite={"expectations": []})
+    _, fv = view
+    x, y = fv.training_data(description="a quick look")
+    assert len(x) == len(y) == 5
+
+
+def test_create_training_data_returns_version_and_job_as_hsfs(view) -> None:
+    _, fv = view
+    version, job = fv.create_training_data(description="all rows", data_format="parquet")
+    assert job.get_state() == job.get_final_state() == "FINISHED" and job.duration >= 0
+    assert job.name == f"{fv.name}_{fv.version}_td_{version}"
+    x, y = fv.get_training_data(version)
+    assert sorted(x.amount) == [5.0, 10.0, 20.0, 30.0, 40.0] and sorted(y.fraud) == [0, 0, 0, 1, 1]
+    split = fv.create_train_test_split(test_size=0.4, seed=1)
+    assert int(split) == version + 1  # also a plain version number, as Larder returned before
+    v2, job2 = split
+    x_train, x_test, y_train, y_test = fv.get_train_test_split(v2)
+    assert len(x_train) + len(x_test) == 5 and job2.get_final_state() == "FINISHED"
+    with pytest.raises(errors.InvalidArgumentError, match="data_format='tfrecord'"):
+        fv.create_training_data(data_format="tfrecord")
+
+
+def test_a_naive_datetime_in_a_filter_is_utc(view) -> None:
+    fg, _ = view
+    rows, caught = _caught(
+        errors.NaiveTimeWarning, lambda: fg.filter(fg.datetime >= datetime(2024, 1, 3)).read()
+    )
+    assert sorted(rows.amount) == [30.0, 40.0] and len(caught) == 1 and caught[0].filename == __file__
+    aware = fg.filter(fg.datetime >= datetime(2024, 1, 3, tzinfo=timezone.utc)).read()
+    assert sorted(aware.amount) == [30.0, 40.0]
