@@ -191,7 +191,6 @@ def test_bad_spark_inserts_are_refused_before_writing(spark, fs_sp):
         "missing event time": good.drop("time_hour"),
         "duplicates": good.unionByName(good.limit(1)),
         "empty": good.limit(0),
-        "naive timestamps": good.withColumn("time_hour", F.col("time_hour").cast("timestamp_ntz")),
         "null event time": good.withColumn("time_hour", F.lit(None).cast("timestamp")),
     }
     messages = {}
@@ -205,12 +204,36 @@ def test_bad_spark_inserts_are_refused_before_writing(spark, fs_sp):
     assert "origin" in messages["missing key column"]
     assert "more than once" in messages["duplicates"] and "JFK" in messages["duplicates"]
     assert "empty" in messages["empty"]
-    assert "naive" in messages["naive timestamps"] and "UTC" in messages["naive timestamps"]
     assert "time_hour" in messages["null event time"]
     assert list(fg.commit_details()) == [0]  # nothing was written
     # a narrower integer type is widened to the recorded one
     fg.insert(good.withColumn("wind", F.col("wind").cast("int")).withColumn("temp", F.col("temp") + 1))
     assert fg.read().where("temp = 2.0").count() == 1
+
+
+def test_naive_spark_timestamps_are_taken_as_utc(spark, fs_sp):
+    """timestamp_ntz columns are UTC wall clocks, as naive pandas times are on the python engine,
+    whatever the session's time zone, with a NaiveTimeWarning."""
+    fg = fs_sp.create_feature_group(f"n_{_uid()}", primary_key=["origin"], event_time="time_hour")
+    rows = [
+        (
+            r.origin,
+            r.time_hour.to_pydatetime().replace(tzinfo=None),
+            r.temp,
+            None if pd.isna(r.wind) else r.wind,
+        )
+        for r in weather_df().itertuples()
+    ]
+    naive = spark.createDataFrame(rows, "origin string, time_hour timestamp_ntz, temp double, wind double")
+    spark.conf.set("spark.sql.session.timeZone", "America/New_York")
+    try:
+        with pytest.warns(errors.NaiveTimeWarning, match="time_hour"):
+            fg.insert(naive)
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", "UTC")
+    got = fg.read(dataframe_type="pandas").sort_values(["origin", "time_hour"]).reset_index(drop=True)
+    want = weather_df().sort_values(["origin", "time_hour"]).reset_index(drop=True)
+    assert got.time_hour.tolist() == want.time_hour.tolist()
 
 
 def test_point_in_time_joins_equal_the_python_engines(spark, fs_py, fs_sp):

@@ -122,6 +122,7 @@ class SparkEngine(_DataEngine):
             checked = PythonEngine().prepare_insert(data, primary_key, event_time, schema, partition_key)
             table = _frames_in_order(checked)
             return Prepared(self.spark.createDataFrame(table), checked.schema, checked.num_rows, arrow=table)
+        data = _frames.naive_as_utc(data)
         frame = data if schema is None else _frames.enforce_schema(data, schema)
         recorded = _frames.schema_of(frame)  # refuses naive timestamps before any Spark job
         missing = [c for c in partition_key if c not in frame.columns]

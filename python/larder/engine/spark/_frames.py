@@ -106,6 +106,33 @@ def enforce_schema(frame: Any, schema: list[dict[str, str]]) -> Any:
     return frame.select(columns)
 
 
+def naive_as_utc(frame: Any) -> Any:
+    """The frame with its ``timestamp_ntz`` columns (naive: no time zone) taken as UTC, as the python
+    engine takes naive pandas/Arrow timestamps, with a :class:`~larder.errors.NaiveTimeWarning`
+    naming them. Whatever the session's time zone, ``2024-01-01 00:00`` becomes
+    ``2024-01-01T00:00:00Z``."""
+    from pyspark.sql import functions as F
+
+    naive = [f.name for f in frame.schema.fields if f.dataType.simpleString() == "timestamp_ntz"]
+    if not naive:
+        return frame
+    from larder._time import warn_naive
+
+    warn_naive(
+        f"Column(s) {naive} hold naive timestamps (timestamp_ntz); Larder takes them as UTC. Convert them "
+        "to timestamps with a time zone to say otherwise."
+    )
+    zone = frame.sparkSession.conf.get("spark.sql.session.timeZone") or "UTC"
+    # the wall clock read as UTC, re-expressed in the session's zone, then cast to an instant there
+    columns = [
+        F.convert_timezone(F.lit("UTC"), F.lit(zone), F.col(quote(f.name))).cast("timestamp").alias(f.name)
+        if f.name in naive
+        else F.col(quote(f.name))
+        for f in frame.schema.fields
+    ]
+    return frame.select(columns)
+
+
 def quote(name: str) -> str:
     """A column name as Spark parses it (in backticks).
 
