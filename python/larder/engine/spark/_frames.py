@@ -145,8 +145,9 @@ def quote(name: str) -> str:
 
 def check_insert(frame: Any, primary_key: list[str], event_time: str | None) -> dict[str, Any]:
     """Check a Spark frame for an insert, as the python engine checks Arrow (see its
-    ``_frames.check_insert``): one aggregate over the rows (their count, nulls in the key and event
-    time) and one grouping of the keys (duplicates within the insert).
+    ``_frames.check_insert``), in one Spark job: the rows grouped by key and event time, then their
+    count, the nulls in the key and event time and the keys seen more than once (duplicates within
+    the insert) over the groups.
 
     Returns:
         dict: ``{"rows": n}``.
@@ -167,10 +168,18 @@ def check_insert(frame: Any, primary_key: list[str], event_time: str | None) -> 
             details={"column": event_time, "type": types[event_time]},
         )
     needed = primary_key + ([event_time] if event_time else [])
-    aggregates = [F.count(F.lit(1)).alias("rows")] + [
-        F.sum(F.col(quote(c)).isNull().cast("long")).alias(f"n{i}") for i, c in enumerate(needed)
-    ]
-    row = frame.agg(*aggregates).collect()[0]
+    # one job: the rows grouped by key (one shuffle), then one row of figures over the groups; a null
+    # key or event time is a group of its own
+    groups = frame.groupBy(*[quote(c) for c in needed]).agg(F.count(F.lit(1)).alias("__n"))
+    n = F.col("__n")
+    row = groups.agg(
+        F.sum(n).alias("rows"),
+        *[F.sum(F.when(F.col(quote(c)).isNull(), n)).alias(f"n{i}") for i, c in enumerate(needed)],
+        F.sum(F.when(n > 1, 1).otherwise(0)).alias("dups"),
+        F.first(F.when(n > 1, F.struct(*[F.col(quote(c)) for c in needed])), ignorenulls=True).alias(
+            "example"
+        ),
+    ).collect()[0]
     if not row["rows"]:
         raise InvalidArgumentError("The data frame is empty: nothing to insert.")
     for i, c in enumerate(needed):
@@ -184,15 +193,13 @@ def check_insert(frame: Any, primary_key: list[str], event_time: str | None) -> 
             raise InvalidArgumentError(
                 f"Event time column '{event_time}' has {nulls} null value(s).", details={"column": event_time}
             )
-    dups = frame.groupBy(*[quote(c) for c in needed]).count().where("count > 1")
-    example = dups.limit(1).toArrow().to_pylist()
-    if example:
-        total = dups.count()
-        row0 = {k: v for k, v in example[0].items() if k != "count"}
+    if row["dups"]:
+        total = int(row["dups"])
+        row0 = {k: str(v) for k, v in row["example"].asDict().items()}
         raise InvalidArgumentError(
             f"{total} key(s) appear more than once in this insert, e.g. {row0}; each ({', '.join(needed)}) must "
             "be unique within one insert.",
-            details={"duplicates": total, "example": {k: str(v) for k, v in row0.items()}},
+            details={"duplicates": total, "example": row0},
         )
     return {"rows": int(row["rows"])}
 
