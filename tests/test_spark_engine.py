@@ -389,8 +389,18 @@ def test_spark_config_and_setup(conns, spark):
         assert spark.conf.get("spark.sql.shuffle.partitions") == "3"
         assert "spark.sql.shuffle.partitions" in result["applied"]
         assert result["restart"] == ["spark.foo.static"] and "spark.foo.static 1" in out.getvalue()
+        spark.conf.set("spark.sql.shuffle.partitions", "7")
+        applied = conns[1].setup_databricks()  # the active session, this connection's settings
+        assert spark.conf.get("spark.sql.shuffle.partitions") == config["spark.sql.shuffle.partitions"]
+        assert "spark.sql.session.timeZone" in applied["applied"]
     finally:
         spark.conf.set("spark.sql.shuffle.partitions", before)
+    from pyspark.sql import SparkSession
+
+    spark._jvm.SparkSession.clearActiveSession()
+    SparkSession._activeSession = None
+    with pytest.raises(errors.ConfigurationError, match=r"setup_databricks\(\) needs an active SparkSession"):
+        conns[1].setup_databricks()
 
 
 def test_the_spark_pipeline_example_runs(tmp_path):

@@ -765,17 +765,9 @@ class Connection:
         Example:
             >>> conn.setup_databricks()  # doctest: +SKIP
         """
-        from pyspark.sql import SparkSession
+        from larder.engine.spark.session import active_session, setup_spark
 
-        from larder.engine.spark.session import setup_spark
-
-        spark = SparkSession.getActiveSession()
-        if spark is None:
-            raise ConfigurationError(
-                "setup_databricks() needs an active SparkSession (a Databricks notebook or job has one); "
-                "elsewhere start one with SparkSession.builder.config(map=conn.spark_config())."
-            )
-        return setup_spark(spark, self.spark_config())
+        return setup_spark(active_session("setup_databricks()"), self.spark_config())
 
     # --- read-only facts about the open connection ------------------------------------------------
 

@@ -147,6 +147,23 @@ def get_session() -> Any:
     return builder.getOrCreate()
 
 
+def active_session(caller: str) -> Any:
+    """The active SparkSession, for ``caller`` (named in the error) that applies settings to it.
+
+    Raises:
+        ConfigurationError: when no SparkSession is active.
+    """
+    from pyspark.sql import SparkSession
+
+    spark = SparkSession.getActiveSession()
+    if spark is None:
+        raise ConfigurationError(
+            f"{caller} needs an active SparkSession (a Databricks notebook or job has one); "
+            "elsewhere start one with SparkSession.builder.config(map=conn.spark_config())."
+        )
+    return spark
+
+
 HADOOP_AWS_PACKAGE = "org.apache.hadoop:hadoop-aws:3.5.0"
 """The S3A filesystem matching pyspark 4.2's Hadoop 3.5.0 (it pulls the AWS SDK bundle, ~655 MB)."""
 
