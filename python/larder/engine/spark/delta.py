@@ -81,7 +81,8 @@ def _table(spark: Any, ref: TableRef) -> Any:
 
 
 def history(spark: Any, ref: TableRef, limit: int | None = None) -> list[tuple[int, datetime, str | None]]:
-    """``(version, committed_at (UTC), userMetadata)`` of the table's commits, newest first.
+    """``(version, file modification time (UTC), userMetadata)`` of the table's commits, newest first
+    (for lookups by version or write id; :func:`commit_times` for lookups by time).
 
     Raises:
         NotFoundError: before the first commit.
@@ -93,11 +94,18 @@ def history(spark: Any, ref: TableRef, limit: int | None = None) -> list[tuple[i
             details={"name": ref.name, "version": ref.version},
         )
     rows = dt.history(limit).select("version", "timestamp", "userMetadata").toArrow().to_pylist()
+    return [(int(r["version"]), _utc(r["timestamp"]), r["userMetadata"]) for r in rows]
+
+
+def commit_times(spark: Any, ref: TableRef) -> list[tuple[int, datetime]]:
+    """``(version, committed_at (UTC))`` of every commit, by the commits' own timestamps (see
+    :func:`_commit_timestamps`), newest first.
+
+    Raises:
+        NotFoundError: before the first commit.
+    """
     written = _commit_timestamps(spark, ref)
-    return [
-        (int(r["version"]), written.get(int(r["version"])) or _utc(r["timestamp"]), r["userMetadata"])
-        for r in rows
-    ]
+    return [(v, written.get(v) or ts) for v, ts, _ in history(spark, ref)]
 
 
 def _commit_timestamps(spark: Any, ref: TableRef) -> dict[int, datetime]:
@@ -133,7 +141,7 @@ def version_as_of(spark: Any, ref: TableRef, as_of: datetime) -> int:
     Raises:
         NotFoundError: before the first commit, or when nothing existed at ``as_of``.
     """
-    versions = [v for v, ts, _ in history(spark, ref) if ts <= as_of]
+    versions = [v for v, ts in commit_times(spark, ref) if ts <= as_of]
     if not versions:
         raise NotFoundError(
             f"Feature group '{ref.name}' v{ref.version} has no data as of {as_of.isoformat()} (its first commit "
@@ -164,7 +172,7 @@ def read_changes(spark: Any, ref: TableRef, start: datetime, end: datetime) -> A
     post-images), without the feed's own (``_``) columns; empty when there was none."""
     from pyspark.sql import functions as F
 
-    chosen = [v for v, ts, _ in history(spark, ref) if start < ts <= end]
+    chosen = [v for v, ts in commit_times(spark, ref) if start < ts <= end]
     if not chosen:
         return read(spark, ref).limit(0)
     cdf = (
