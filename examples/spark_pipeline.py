@@ -109,6 +109,15 @@ def engineer(spark, flights: pd.DataFrame, weather: pd.DataFrame):
     return fl, wx, carrier_month
 
 
+def delay_query(flights, weather, carrier):
+    """The flights point-in-time joined to the weather at their origin and their carrier's late share."""
+    return (
+        flights.select(["flight_id", "time_hour", "origin", "carrier", "hour", "distance", "delayed"])
+        .join(weather.select_except(["origin", "time_hour"]), on=["origin"], prefix="wx_")
+        .join(carrier.select(["late_share"]), on=["carrier"], prefix="carrier_")
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--months", type=int, default=12, help="use the first N months of 2013 (default 12)")
@@ -161,11 +170,7 @@ def main() -> None:
             f"   {fg.name} v{fg.version}: {commit['rows_inserted']:,} rows (Delta version {commit['delta_version']})"
         )
 
-    query = (
-        fg_flights.select(["flight_id", "time_hour", "origin", "carrier", "hour", "distance", "delayed"])
-        .join(fg_weather.select_except(["origin", "time_hour"]), on=["origin"], prefix="wx_")
-        .join(fg_carrier.select(["late_share"]), on=["carrier"], prefix="carrier_")
-    )
+    query = delay_query(fg_flights, fg_weather, fg_carrier)
     with step("feature view and a time split, materialized by Spark"):
         fv = fs.create_feature_view("spark_flight_delays", query, labels=["delayed"])
         # test on the last month, train on the ones before it
@@ -192,19 +197,11 @@ def main() -> None:
 
     with step("the same point-in-time join on both engines"):
         on_spark = query.read(dataframe_type="pandas").sort_values("flight_id").reset_index(drop=True)
-        groups = {
-            g.name: py.get_feature_store().get_feature_group(g.name, g.version)
-            for g in (fg_flights, fg_weather, fg_carrier)
-        }
-        f, w, c = groups["spark_flights"], groups["spark_weather"], groups["spark_carrier_month"]
-        on_python = (
-            f.select(["flight_id", "time_hour", "origin", "carrier", "hour", "distance", "delayed"])
-            .join(w.select_except(["origin", "time_hour"]), on=["origin"], prefix="wx_")
-            .join(c.select(["late_share"]), on=["carrier"], prefix="carrier_")
-            .read()
-            .sort_values("flight_id")
-            .reset_index(drop=True)
-        )
+        fs_py = py.get_feature_store()
+        same_groups = [
+            fs_py.get_feature_group(g.name, g.version) for g in (fg_flights, fg_weather, fg_carrier)
+        ]
+        on_python = delay_query(*same_groups).read().sort_values("flight_id").reset_index(drop=True)
         pd.testing.assert_frame_equal(on_spark, on_python, check_dtype=False)
         no_history = int(on_python["carrier_late_share"].isna().sum())
     print(
