@@ -17,7 +17,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from larder import __version__
 from larder.errors import INTERNAL_ERROR_MESSAGE, LarderError, PayloadTooLargeError, ServerError
 from larder.server import ui
-from larder.server.api import auth_routes, featurestore_routes, registry_routes, routes, storage_routes
+from larder.server.api import (
+    auth_routes,
+    featurestore_routes,
+    registry_routes,
+    routes,
+    storage_routes,
+    sync_routes,
+)
 from larder.server.api.asgi import Disconnected, read_body, replay
 from larder.server.api.deps import Caller, challenge
 from larder.server.api.params import PATTERN_HELP
@@ -31,6 +38,7 @@ from larder.server.security.tokens import TokenService
 from larder.server.services.featurestore import ServingCache
 from larder.server.services.fg_writes import Reconciler
 from larder.server.settings import ServerSettings
+from larder.server.sync.worker import make_sync_worker
 
 log = logging.getLogger("larder.server")
 access_log = logging.getLogger("larder.server.access")
@@ -241,6 +249,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(storage_routes.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(registry_routes.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(featurestore_routes.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    app.include_router(sync_routes.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.state.online_store = open_store(settings.online_store, str(paths.online_db), settings.redis_url)
     app.state.serving_cache = ServingCache(app.state.session_factory, app.state.tokens)
     app.state.reconciler = Reconciler(
@@ -257,6 +266,11 @@ def create_app(settings: ServerSettings) -> FastAPI:
         settings.stale_upload_seconds,
     )
     app.state.janitor.start()
+    app.state.sync_worker = make_sync_worker(
+        settings, app.state.session_factory, app.state.secret_box, lambda: app.state.tokens.public_url
+    )
+    if settings.sync_worker:
+        app.state.sync_worker.start()
 
     plain_openapi = app.openapi
 

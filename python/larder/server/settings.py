@@ -128,6 +128,15 @@ class ServerSettings:
         auth_service (bool): whether the server runs its own auth service, minting tokens for its
             keys (default true). Off, clients send its keys as they are; a linked auth service's
             tokens are still accepted.
+        sync_worker (bool): whether the server runs the sync worker in its own process (default
+            true). Off, run ``larder sync worker --home DIR`` beside it (one worker per database).
+        sync_threads (int): objects the sync worker sends at the same time (default 4).
+        sync_retry_max_seconds (float): the longest wait between two attempts to send a change,
+            seconds (default 30): backoff doubles from 0.5 s up to this, with jitter.
+        sync_reconcile_interval_seconds (float): how often each syncing dataset is compared with its
+            target's copy (listings, sizes, etags) to repair what bypassed Larder, seconds (default 300).
+        sync_poll_seconds (float): how often a worker looks at the outbox when nothing woke it,
+            seconds (default 1; the in-process worker is woken by each recorded change).
     """
 
     home: Path
@@ -148,6 +157,11 @@ class ServerSettings:
     auth_service_url: str = ""
     auth_service_trust_store: str = ""
     auth_service: bool = True
+    sync_worker: bool = True
+    sync_threads: int = 4
+    sync_retry_max_seconds: float = 30.0
+    sync_reconcile_interval_seconds: float = 300.0
+    sync_poll_seconds: float = 1.0
 
     @property
     def paths(self) -> HomePaths:
@@ -194,6 +208,11 @@ class ServerSettings:
             "auth_service_url",
             "auth_service_trust_store",
             "auth_service",
+            "sync_worker",
+            "sync_threads",
+            "sync_retry_max_seconds",
+            "sync_reconcile_interval_seconds",
+            "sync_poll_seconds",
         }
         unknown = sorted(set(raw) - known)
         if unknown:
@@ -209,6 +228,22 @@ class ServerSettings:
                 )
         if settings.token_lifetime_seconds < 1:
             raise ConfigurationError(f"token_lifetime_seconds in {paths.config} must be at least 1 second.")
+        if not isinstance(settings.sync_worker, bool):
+            raise ConfigurationError(f"sync_worker in {paths.config} must be true or false.")
+        if (
+            isinstance(settings.sync_threads, bool)
+            or not isinstance(settings.sync_threads, int)
+            or not 1 <= settings.sync_threads <= 64
+        ):
+            raise ConfigurationError(
+                f"sync_threads = {settings.sync_threads!r} in {paths.config} must be 1 to 64."
+            )
+        for name in ("sync_retry_max_seconds", "sync_reconcile_interval_seconds", "sync_poll_seconds"):
+            value = getattr(settings, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.01 <= value <= 86400:
+                raise ConfigurationError(
+                    f"{name} = {value!r} in {paths.config} must be a number of seconds from 0.01 to 86400."
+                )
         if not isinstance(settings.auth_service, bool):
             raise ConfigurationError(f"auth_service in {paths.config} must be true or false.")
         for name in ("public_url", "auth_service_url"):

@@ -119,3 +119,15 @@ def delete_prefix(namespace: Namespace, key_prefix: str, box: SecretBox) -> None
         keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
         if keys:
             client.delete_objects(Bucket=namespace.bucket, Delete={"Objects": keys, "Quiet": True})
+
+
+def dataset_backend(namespace: Namespace, dataset_name: str, box: SecretBox) -> Any:
+    """A :mod:`larder.storage.backends` backend over one dataset with the store's own credentials
+    (keys are ``<dataset>/<key>``): what the sync worker reads, publishes and lists with."""
+    from larder.storage.backends import LocalBackend, S3Backend
+
+    store = namespace.object_store
+    if store.type == "local":
+        return LocalBackend({dataset_name: str(local_root(namespace) / dataset_name)})
+    client = s3_client(store, box)
+    return S3Backend(namespace.bucket, lambda: client, store.endpoint_url)

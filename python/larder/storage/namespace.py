@@ -12,13 +12,18 @@ Example:
 
 from __future__ import annotations
 
+import json
+import os
 import threading
+import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from larder.errors import ConfigurationError, PermissionDeniedError
+from larder.errors import ConfigurationError, InvalidArgumentError, PermissionDeniedError
 from larder.names import check_name
 from larder.storage.backends import LocalBackend, S3Backend
 from larder.storage.credentials import S3ClientFactory, VendedCredentials, fetch
@@ -240,6 +245,107 @@ class Namespace:
         check_name("dataset", name)
         self._storage._rest.delete(f"/namespaces/{self.name}/datasets/{name}")
 
+    # --- sync targets (Hoss: Namespace.get_sync_configuration / enable_sync_target) -------------
+
+    def get_sync_configuration(self) -> list[dict[str, str]]:
+        """The namespace's sync targets: where its syncing datasets' changes go.
+
+        Returns:
+            list[dict]: one dict per target, ``{"target_core_service": "https://cloud.example:8181/api/v1",
+            "target_namespace": "default", "sync_type": "duplex"}``; empty when it syncs nowhere.
+
+        Example:
+            >>> conn.get_namespace("default").get_sync_configuration()  # doctest: +SKIP
+            [{'target_core_service': 'https://cloud.example:8181/api/v1', 'target_namespace': 'default', 'sync_type': 'duplex'}]
+        """
+        return list(self._storage._rest.get(f"/namespaces/{self.name}/sync-targets"))
+
+    def enable_sync_target(
+        self,
+        target_core_service: str,
+        sync_type: str,
+        target_namespace: str,
+        api_key: str | None = None,
+        trust_store: str | os.PathLike[str] | None = None,
+    ) -> list[dict[str, str]]:
+        """Add a sync target (platform admins only): datasets of this namespace that enable sync
+        send their writes and deletes to ``target_namespace`` on ``target_core_service``.
+
+        A target may be this same server with another namespace (another bucket). One target per
+        namespace is what is supported: a second is accepted with a warning.
+
+        Args:
+            target_core_service (str): the target server's API URL, ``"https://host:port/api/v1"``
+                (``"https://host:port"`` works too).
+            sync_type (str): ``"simplex"`` (1-way: only ``simplex`` datasets) or ``"duplex"``
+                (2-way: datasets may be either; the target's admin adds the target back).
+            target_namespace (str): the namespace on the target server.
+            api_key (str | None): an admin API key of the target server (or of the auth service it
+                trusts), which this server keeps encrypted and uses for the sync; needed once per
+                target server, later targets there reuse it. Default None.
+            trust_store (str | PathLike | None): the target's CA bundle (PEM file), kept with the
+                key; default None (the public CAs, or the one kept before).
+
+        Returns:
+            list[dict]: the namespace's targets afterwards (see :meth:`get_sync_configuration`).
+
+        Raises:
+            PermissionDeniedError: when you are not a platform admin (403, naming the role).
+            InvalidArgumentError: a bad URL or sync type, no credential for that server, or the
+                namespace itself as its target.
+            LarderError: what the target server answered when it was checked (an unknown key, no
+                such namespace) or ConnectionFailedError when it could not be reached.
+
+        Example:
+            >>> ns = conn.get_namespace("default")  # doctest: +SKIP
+            >>> ns.enable_sync_target("https://cloud.example:8181/api/v1", "duplex", "default",
+            ...                       api_key=open("cloud_admin_key").read().strip(),
+            ...                       trust_store="cloud-ca.pem")  # doctest: +SKIP
+        """
+        body: dict[str, Any] = {
+            "target_core_service": target_core_service,
+            "sync_type": sync_type,
+            "target_namespace": target_namespace,
+        }
+        if api_key is not None:
+            body["api_key"] = api_key
+        if trust_store is not None:
+            path = Path(trust_store).expanduser()
+            if not path.is_file():
+                raise ConfigurationError(
+                    f"trust_store {path} does not exist; pass the target server's CA (PEM; <its home>/tls/ca.pem).",
+                    details={"trust_store": str(path)},
+                )
+            body["trust_store_pem"] = path.read_text()
+        out = self._storage._rest.post(f"/namespaces/{self.name}/sync-targets", body)
+        if out.get("warning"):
+            warnings.warn(out["warning"], UserWarning, stacklevel=2)
+        return list(out["targets"])
+
+    def disable_sync_target(self, target_core_service: str, target_namespace: str) -> list[dict[str, str]]:
+        """Remove a sync target (platform admins only); changes not yet sent there are dropped.
+
+        Args:
+            target_core_service (str): the target server's API URL, as in :meth:`enable_sync_target`.
+            target_namespace (str): the namespace on the target server.
+
+        Returns:
+            list[dict]: the namespace's targets afterwards.
+
+        Raises:
+            PermissionDeniedError: when you are not a platform admin.
+            NotFoundError: when there is no such target.
+
+        Example:
+            >>> conn.get_namespace("default").disable_sync_target("https://cloud.example:8181/api/v1", "default")  # doctest: +SKIP
+        """
+        return list(
+            self._storage._rest.delete(
+                f"/namespaces/{self.name}/sync-targets",
+                params={"target_core_service": target_core_service, "target_namespace": target_namespace},
+            )
+        )
+
 
 @dataclass(frozen=True)
 class Permission:
@@ -273,6 +379,9 @@ class Dataset:
         created_at (datetime | None): when it was created, UTC.
         access (str): your access, ``"r"`` or ``"rw"``.
         permissions (list[Permission]): the grants.
+        sync_type (str | None): ``"simplex"`` or ``"duplex"`` while it syncs to its namespace's
+            targets, else None.
+        sync_policy (dict | None): which changes sync (None: everything).
 
     Example:
         >>> ds = conn.get_namespace("default").create_dataset("raw_events")  # doctest: +SKIP
@@ -293,6 +402,8 @@ class Dataset:
         self.created_at = _ts(info["created_at"]) if info.get("created_at") else None
         self.access: str = info.get("access", "r")
         self.permissions = [Permission(**p) for p in info.get("permissions", [])]
+        self.sync_type: str | None = info.get("sync_type")
+        self.sync_policy: dict[str, Any] | None = info.get("sync_policy")
 
     def __repr__(self) -> str:
         return f"Dataset({self.namespace.name!r}/{self.name!r}, access={self.access!r})"
@@ -389,6 +500,149 @@ class Dataset:
             f"/namespaces/{self.namespace.name}/datasets/{self.name}/permissions", body
         )
         self._load(info)
+
+    # --- sync (Hoss: Dataset.enable_sync / disable_sync / sync_type) ----------------------------
+
+    def enable_sync(
+        self, sync_type: str = "simplex", sync_policy: dict[str, Any] | str | None = None
+    ) -> None:
+        """Sync this dataset to its namespace's targets (owner or admin): what it holds now is
+        copied there (back-fill), then every write and delete made here (and, duplex, there).
+
+        The dataset is created on each target with the same name, owned by the user of the same
+        name there (else the link's identity), with the grants whose users and projects exist
+        there. Writes arriving on a simplex target are kept there and never sent back.
+
+        Args:
+            sync_type (str): ``"simplex"`` (1-way, default) or ``"duplex"`` (2-way; needs a duplex
+                namespace target, and the target's namespace targeting this one back).
+            sync_policy (dict | str | None): which changes sync, as Hoss's sync policies
+                (``{"Version": "1", "Effect": "OR", "Statements": [{"Id": ..., "Conditions":
+                [{"Left": "object:key", "Operator": "!=", "Right": "*.raw"}]}]}``, or its JSON);
+                default None: everything.
+
+        Raises:
+            ConflictError: when the namespace has no sync target, duplex on a simplex target, or
+                the target has no duplex target back.
+            InvalidArgumentError: a bad sync type or policy (the message names the statement).
+            PermissionDeniedError: when you are neither the owner nor an admin.
+
+        Example:
+            >>> ds = conn.get_namespace("default").get_dataset("raw_events")  # doctest: +SKIP
+            >>> ds.enable_sync("duplex")  # doctest: +SKIP
+        """
+        if isinstance(sync_policy, str):
+            try:
+                sync_policy = json.loads(sync_policy)
+            except json.JSONDecodeError as e:
+                raise InvalidArgumentError(
+                    f"sync_policy is not JSON: {e.msg} at character {e.pos}."
+                ) from None
+        info = self._storage._rest.put(
+            f"/namespaces/{self.namespace.name}/datasets/{self.name}/sync",
+            {"sync_type": sync_type, "sync_policy": sync_policy},
+        )
+        self._load(info)
+
+    def disable_sync(self) -> None:
+        """Stop syncing this dataset (owner or admin); changes not yet sent are dropped, what the
+        targets hold stays there. A duplex dataset stops syncing back too.
+
+        Example:
+            >>> ds.disable_sync()  # doctest: +SKIP
+        """
+        info = self._storage._rest.delete(f"/namespaces/{self.namespace.name}/datasets/{self.name}/sync")
+        self._load(info)
+
+    def is_sync_enabled(self) -> bool:
+        """Whether this dataset sends its changes to sync targets (as of when it was loaded).
+
+        Example:
+            >>> ds.is_sync_enabled()  # doctest: +SKIP
+            True
+        """
+        return self.sync_type is not None
+
+    def sync_status(self) -> dict[str, Any]:
+        """Where this dataset's sync stands, now.
+
+        Returns:
+            dict: ``state`` (``"disabled"``, ``"idle"``, ``"syncing"`` or ``"error"``), ``pending``
+            (changes not yet applied by a target), ``lag_seconds`` (since the oldest of them was
+            recorded), ``conflicts`` (keys written on both sides before either synced) and
+            ``recent_conflicts``, ``source`` (where it receives changes from) and ``targets``: per
+            target its ``pending``, ``failed``, ``copied``, ``copied_bytes``, ``deleted``,
+            ``last_error``, ``last_success_at``, ``last_reconciled_at`` and ``last_reconciliation``
+            (what it found and repaired).
+
+        Example:
+            >>> ds.sync_status()["pending"]  # doctest: +SKIP
+            0
+        """
+        return dict(self._storage._rest.get(f"/namespaces/{self.namespace.name}/datasets/{self.name}/sync"))
+
+    def reconcile(
+        self, checksum: bool = False, wait: bool = True, timeout: float = 600.0
+    ) -> list[dict[str, Any]]:
+        """Compare this dataset with its copy on each target now and repair what differs: objects
+        written to the bucket past Larder, copies lost, changed or (``checksum``) corrupted there,
+        deletes made past Larder. The server also does this every
+        ``sync_reconcile_interval_seconds``.
+
+        Args:
+            checksum (bool): also compare the SHA-256 of every copy's bytes with what was sent
+                (reads every object on the target; default False: sizes and etags).
+            wait (bool): wait until the repairs are applied (default True).
+            timeout (float): how long to wait, seconds (default 600).
+
+        Returns:
+            list[dict]: one report per target: ``checked``, ``missing``, ``changed``,
+            ``lost_on_target``, ``changed_on_target``, ``corrupt``, ``deleted``, ``repaired``,
+            ``seconds``.
+
+        Raises:
+            TimeoutError: when ``wait`` and the repairs are not applied within ``timeout``.
+            PermissionDeniedError: with read-only access.
+
+        Example:
+            >>> ds.reconcile(checksum=True)[0]["repaired"]  # doctest: +SKIP
+            1
+        """
+        out = self._storage._rest.post(
+            f"/namespaces/{self.namespace.name}/datasets/{self.name}/sync/reconcile", {"checksum": checksum}
+        )
+        if wait:
+            self.wait_for_sync(timeout)
+        return list(out["reports"])
+
+    def wait_for_sync(self, timeout: float = 600.0, poll: float = 0.2) -> dict[str, Any]:
+        """Wait until no change of this dataset is pending on any target.
+
+        Args:
+            timeout (float): seconds (default 600).
+            poll (float): seconds between two looks (default 0.2).
+
+        Returns:
+            dict: the final :meth:`sync_status`.
+
+        Raises:
+            TimeoutError: naming what is still pending and the last error.
+
+        Example:
+            >>> (ds / "a.csv").write_text("x"); ds.wait_for_sync(60)  # doctest: +SKIP
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            st = self.sync_status()
+            if st["pending"] == 0:
+                return st
+            if time.monotonic() > deadline:
+                errors = [t["last_error"] for t in st["targets"] if t.get("last_error")]
+                raise TimeoutError(
+                    f"{st['pending']} change(s) of dataset '{self.name}' still pending after {timeout:.0f} s"
+                    + (f"; last error: {errors[0]}" if errors else "")
+                )
+            time.sleep(poll)
 
     def delete(self) -> None:
         """Delete this dataset and its objects (owner or admin); see :meth:`Namespace.delete_dataset`.

@@ -356,6 +356,13 @@ class DatasetOut(BaseModel):
     created_at: datetime
     access: str = Field(description="The caller's access: 'r' or 'rw'")
     permissions: list[PermissionOut]
+    sync_type: str | None = Field(default=None, description="'simplex' or 'duplex' while it syncs, else null")
+    sync_policy: dict[str, Any] | None = Field(
+        default=None, description="The sync policy (null: everything syncs)"
+    )
+    sync_source: str | None = Field(
+        default=None, description="'<server>#<namespace>' it receives changes from"
+    )
 
 
 class PermissionSet(Strict):

@@ -69,6 +69,9 @@ def _ds(d: Dataset, access: str) -> DatasetOut:
             )
             for p in d.permissions
         ],
+        sync_type=d.sync_type,
+        sync_policy=json.loads(d.sync_policy) if d.sync_policy else None,
+        sync_source=d.sync_source,
     )
 
 

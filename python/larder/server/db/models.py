@@ -207,6 +207,12 @@ class Dataset(Base):
         ForeignKey("projects.id", ondelete="CASCADE"), nullable=True
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+    # sync (see larder.server.sync): "simplex"/"duplex" while this dataset sends its changes to
+    # its namespace's sync targets, else None; the policy selecting what syncs, as JSON ("" = all)
+    sync_type: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    sync_policy: Mapped[str] = mapped_column(Text, nullable=False, default="", server_default="")
+    # where it receives changes from: "<server url>#<namespace>" of the origin, else None
+    sync_source: Mapped[str | None] = mapped_column(String(2100), nullable=True)
 
     namespace: Mapped[Namespace] = relationship(lazy="joined")
     owner: Mapped[User] = relationship(lazy="joined")
@@ -247,6 +253,9 @@ class ObjectEntry(Base):
     etag: Mapped[str] = mapped_column(String(128), nullable=False, default="")
     last_modified: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     metadata_json: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
+    # the server whose write this version is ("" = this one): with last_modified, the version's
+    # (timestamp, server) that last-writer-wins compares between linked servers
+    origin: Mapped[str] = mapped_column(String(2100), nullable=False, default="", server_default="")
 
     dataset: Mapped[Dataset] = relationship(lazy="joined")
     tags: Mapped[list[ObjectTag]] = relationship(cascade="all, delete-orphan", lazy="selectin")
@@ -458,3 +467,135 @@ class ModelVersionTag(Base):
     )
     name: Mapped[str] = mapped_column(String(63), nullable=False)
     value_json: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+# --- sync between linked servers (see larder.server.sync) ---------------------------------------
+
+
+class SyncPeer(Base):
+    """The credential this server uses on another server's API (a sync target): an API key kept
+    encrypted with the home's ``tls/secrets.key``, and the CA bundle that verifies that server."""
+
+    __tablename__ = "sync_peers"
+    __table_args__ = NEVER_REUSE_IDS
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(String(2048), unique=True, nullable=False)
+    api_key_enc: Mapped[str] = mapped_column(Text, nullable=False)
+    ca_pem: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+
+
+class SyncTarget(Base):
+    """A namespace's sync target: another server's (or this server's) namespace, simplex or duplex."""
+
+    __tablename__ = "sync_targets"
+    __table_args__ = (
+        UniqueConstraint("namespace_id", "target_core_service", "target_namespace"),
+        NEVER_REUSE_IDS,
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    namespace_id: Mapped[int] = mapped_column(ForeignKey("namespaces.id", ondelete="CASCADE"), nullable=False)
+    target_core_service: Mapped[str] = mapped_column(String(2048), nullable=False)
+    target_namespace: Mapped[str] = mapped_column(String(63), nullable=False)
+    sync_type: Mapped[str] = mapped_column(String(8), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+
+    namespace: Mapped[Namespace] = relationship(lazy="joined")
+
+
+class SyncOutbox(Base):
+    """One change to send to one target, written in the transaction that records the change;
+    removed when the target has applied it. Rows of a (dataset, target) go in id order per key."""
+
+    __tablename__ = "sync_outbox"
+    __table_args__ = NEVER_REUSE_IDS
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(
+        ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    target_id: Mapped[int] = mapped_column(ForeignKey("sync_targets.id", ondelete="CASCADE"), nullable=False)
+    op: Mapped[str] = mapped_column(String(8), nullable=False)  # "put" | "delete"
+    key: Mapped[str] = mapped_column(String(1024), nullable=False)
+    # the version: its time (UTC) and the server whose write it is
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    origin: Mapped[str] = mapped_column(String(2100), nullable=False)
+    repair: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+    last_error: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    failed: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+
+class SyncObject(Base):
+    """What a target holds of one key, as this server last sent (or received) it: the basis that
+    reconciliation compares both sides' listings with."""
+
+    __tablename__ = "sync_objects"
+    __table_args__ = (UniqueConstraint("target_id", "dataset_id", "key"), NEVER_REUSE_IDS)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False)
+    target_id: Mapped[int] = mapped_column(ForeignKey("sync_targets.id", ondelete="CASCADE"), nullable=False)
+    key: Mapped[str] = mapped_column(String(1024), nullable=False)
+    size: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    etag: Mapped[str] = mapped_column(String(128), nullable=False)  # here
+    target_etag: Mapped[str] = mapped_column(String(128), nullable=False)  # there
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    synced_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+    seen: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)  # reconciliation pass
+
+
+class SyncTombstone(Base):
+    """A deleted key's version, so that an older copy arriving later does not bring it back."""
+
+    __tablename__ = "sync_tombstones"
+    __table_args__ = (UniqueConstraint("dataset_id", "key"), NEVER_REUSE_IDS)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False)
+    key: Mapped[str] = mapped_column(String(1024), nullable=False)
+    deleted_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    origin: Mapped[str] = mapped_column(String(2100), nullable=False)
+
+
+class SyncState(Base):
+    """Per dataset and target: counters, the last error and the last reconciliation."""
+
+    __tablename__ = "sync_state"
+    __table_args__ = (UniqueConstraint("dataset_id", "target_id"), NEVER_REUSE_IDS)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False)
+    target_id: Mapped[int] = mapped_column(ForeignKey("sync_targets.id", ondelete="CASCADE"), nullable=False)
+    copied: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    copied_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    deleted: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    skipped: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    last_error: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_reconciled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_reconcile_json: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
+
+
+class SyncConflict(Base):
+    """A key written on both sides before either had synced: which version won (last writer by
+    (time, server)) and which lost."""
+
+    __tablename__ = "sync_conflicts"
+    __table_args__ = NEVER_REUSE_IDS
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(
+        ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    key: Mapped[str] = mapped_column(String(1024), nullable=False)
+    winner_origin: Mapped[str] = mapped_column(String(2100), nullable=False)
+    winner_changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    loser_origin: Mapped[str] = mapped_column(String(2100), nullable=False)
+    loser_changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    detected_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)

@@ -9,14 +9,16 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
-from sqlalchemy import exists, select
+from sqlalchemy import delete, exists, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from larder.errors import InvalidArgumentError, NotFoundError
 from larder.names import check_object_key
-from larder.server.db.models import Dataset, ObjectEntry, ObjectTag
+from larder.server.db.models import Dataset, ObjectEntry, ObjectTag, SyncTombstone
 from larder.server.security.authz import Principal
 from larder.server.services import datasets, storage
+from larder.server.sync import service as sync
 
 MAX_METADATA_PAIRS = 64
 MAX_METADATA_KEY = 128
@@ -60,16 +62,31 @@ def record(
     datasets.require_write(ds, access)
     check_object_key(key)
     check_metadata(metadata)
-    entry = db.scalar(select(ObjectEntry).where(ObjectEntry.dataset_id == ds.id, ObjectEntry.key == key))
-    if entry is None:
-        entry = ObjectEntry(dataset_id=ds.id, key=key)
-        db.add(entry)
-    entry.size = size
-    entry.etag = etag
-    entry.last_modified = last_modified or datetime.now(timezone.utc)
-    entry.metadata_json = json.dumps(metadata, sort_keys=True)
-    entry.tags = [ObjectTag(k=k, v=v) for k, v in metadata.items()]
-    db.commit()
+    for attempt in (1, 2):  # the sync worker's reconciliation may index the same new key meanwhile
+        entry = db.scalar(select(ObjectEntry).where(ObjectEntry.dataset_id == ds.id, ObjectEntry.key == key))
+        if entry is None:
+            entry = ObjectEntry(dataset_id=ds.id, key=key)
+            db.add(entry)
+        entry.size = size
+        entry.etag = etag
+        entry.last_modified = last_modified or datetime.now(timezone.utc)
+        entry.metadata_json = json.dumps(metadata, sort_keys=True)
+        entry.tags = [ObjectTag(k=k, v=v) for k, v in metadata.items()]
+        entry.origin = ""  # written here
+        try:
+            if ds.sync_type is not None:  # the change goes to the sync targets, in this transaction
+                db.execute(
+                    delete(SyncTombstone).where(SyncTombstone.dataset_id == ds.id, SyncTombstone.key == key)
+                )
+                sync.enqueue(db, ds, "put", key, entry.last_modified, "", size, metadata)
+            db.commit()
+        except IntegrityError:
+            db.rollback()
+            if attempt == 2:
+                raise
+            ds, access = datasets.get_with_access(db, principal, namespace, dataset)
+            continue
+        break
     return entry
 
 
@@ -98,8 +115,14 @@ def forget(
     else:
         stmt = stmt.where(ObjectEntry.key == key)
     rows = list(db.scalars(stmt))
+    now = datetime.now(timezone.utc)
     for row in rows:
         db.delete(row)
+    if ds.sync_type is not None:  # deletes travel as tombstones, in this transaction
+        keys = {row.key for row in rows} | ({key} if key and not prefix else set())
+        for k in sorted(keys):
+            sync.tombstone(db, ds, k, now, "")
+            sync.enqueue(db, ds, "delete", k, now, "")
     db.commit()
     return len(rows)
 

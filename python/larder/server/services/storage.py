@@ -163,5 +163,8 @@ def delete_namespace(db: Session, principal: Principal, name: str) -> None:
             f"Namespace '{name}' still holds {len(held)} dataset(s): {shown}. Delete them first.",
             details={"namespace": name, "datasets": held},
         )
+    from larder.server.sync.service import refuse_namespace_delete
+
+    refuse_namespace_delete(db, ns)
     db.delete(ns)
     db.commit()

@@ -1,0 +1,285 @@
+"""Sync routes: namespace sync targets (admin), dataset sync, status, reconciliation, metrics, and
+the server-to-server calls a linked server makes (accept, apply, release)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import PlainTextResponse
+from pydantic import Field
+
+from larder.errors import InvalidArgumentError
+from larder.server.api.deps import DB, Caller
+from larder.server.api.params import DatasetName, StorageName
+from larder.server.api.schemas import DatasetOut, Strict
+from larder.server.api.storage_routes import _ds
+from larder.server.services import datasets
+from larder.server.sync import service
+from larder.server.sync.peers import Peer
+
+log = logging.getLogger("larder.server.sync")
+router = APIRouter()
+
+URL = Field(min_length=8, max_length=2000)
+NAME = Field(min_length=2, max_length=80)
+
+
+class SyncTargetIn(Strict):
+    target_core_service: str = URL
+    sync_type: str = Field(max_length=8)
+    target_namespace: str = Field(min_length=2, max_length=63)
+    api_key: str | None = Field(
+        default=None, max_length=512, description="An admin key of the target (kept encrypted)"
+    )
+    trust_store_pem: str | None = Field(
+        default=None, max_length=200_000, description="The target's CA bundle (PEM)"
+    )
+
+
+class SyncTargetOut(Strict):
+    target_core_service: str
+    target_namespace: str
+    sync_type: str
+
+
+class SyncTargetsOut(Strict):
+    targets: list[SyncTargetOut]
+    warning: str | None = None
+
+
+class SyncEnableIn(Strict):
+    sync_type: str = Field(max_length=8)
+    sync_policy: dict[str, Any] | None = None
+
+
+class ReconcileIn(Strict):
+    checksum: bool = False
+
+
+class AcceptIn(Strict):
+    origin: str = URL
+    origin_namespace: str = Field(min_length=2, max_length=63)
+    sync_type: str = Field(max_length=8)
+    description: str = Field(default="", max_length=2000)
+    owner: str = Field(default="", max_length=32)
+    permissions: list[dict[str, Any]] = Field(default_factory=list, max_length=1000)
+
+
+class ReleaseIn(Strict):
+    origin: str = URL
+
+
+class ApplyIn(Strict):
+    op: str = Field(max_length=8)
+    key: str = Field(min_length=1, max_length=1024)
+    changed_at: str = Field(max_length=40)
+    origin: str = URL
+    sender: str = URL
+    sender_namespace: str = Field(min_length=2, max_length=63)
+    staged_key: str = Field(default="", max_length=120)
+    size: int = Field(default=0, ge=0)
+    etag: str = Field(default="", max_length=128)
+    sha256: str = Field(default="", max_length=64)
+    metadata: dict[str, str] | None = None
+    repair: bool = False
+
+
+def _self_url(request: Request) -> str:
+    return str(request.app.state.tokens.public_url)
+
+
+def _check(peer_row: Any, target_namespace: str, box: Any) -> None:
+    """That the target answers with the credential and holds the namespace."""
+    peer = Peer(peer_row.url, box.decrypt(peer_row.api_key_enc), peer_row.ca_pem)
+    try:
+        peer.check_namespace(target_namespace)
+    finally:
+        peer.close()
+
+
+@router.get("/namespaces/{namespace}/sync-targets", tags=["sync"], summary="A namespace's sync targets")
+def get_sync_targets(namespace: StorageName, db: DB, caller: Caller) -> list[SyncTargetOut]:
+    return [SyncTargetOut(**t) for t in service.list_targets(db, caller, namespace)]
+
+
+@router.post("/namespaces/{namespace}/sync-targets", tags=["sync"], summary="Add a sync target (admin)")
+def enable_sync_target(
+    namespace: StorageName, body: SyncTargetIn, request: Request, db: DB, caller: Caller
+) -> SyncTargetsOut:
+    out = service.enable_target(
+        db,
+        caller,
+        request.app.state.secret_box,
+        namespace,
+        body.target_core_service,
+        body.sync_type,
+        body.target_namespace,
+        _self_url(request),
+        body.api_key,
+        body.trust_store_pem,
+        check=_check,
+    )
+    return SyncTargetsOut(targets=[SyncTargetOut(**t) for t in out["targets"]], warning=out["warning"])
+
+
+@router.delete("/namespaces/{namespace}/sync-targets", tags=["sync"], summary="Remove a sync target (admin)")
+def disable_sync_target(
+    namespace: StorageName,
+    db: DB,
+    caller: Caller,
+    target_core_service: Annotated[str, Query(min_length=8, max_length=2000)],
+    target_namespace: Annotated[str, Query(min_length=2, max_length=63)],
+) -> list[SyncTargetOut]:
+    return [
+        SyncTargetOut(**t)
+        for t in service.disable_target(db, caller, namespace, target_core_service, target_namespace)
+    ]
+
+
+def _peer_for(request: Request, db: Any, target: Any) -> Peer:
+    return request.app.state.sync_worker._peer(db, target)
+
+
+@router.put(
+    "/namespaces/{namespace}/datasets/{dataset}/sync", tags=["sync"], summary="Enable a dataset's sync"
+)
+def enable_sync(
+    namespace: StorageName, dataset: DatasetName, body: SyncEnableIn, request: Request, db: DB, caller: Caller
+) -> DatasetOut:
+    self_url = _self_url(request)
+
+    def accept(target: Any, ds: Any) -> None:
+        desc = service.dataset_description(ds)
+        _peer_for(request, db, target).accept(
+            target.target_namespace,
+            ds.name,
+            {"origin": self_url, "origin_namespace": ds.namespace.name, "sync_type": body.sync_type, **desc},
+        )
+
+    ds = service.enable_dataset(db, caller, namespace, dataset, body.sync_type, body.sync_policy, accept)
+    return _ds(ds, "rw")
+
+
+@router.delete(
+    "/namespaces/{namespace}/datasets/{dataset}/sync", tags=["sync"], summary="Disable a dataset's sync"
+)
+def disable_sync(
+    namespace: StorageName, dataset: DatasetName, request: Request, db: DB, caller: Caller
+) -> DatasetOut:
+    self_url = _self_url(request)
+
+    def release(target: Any, ds: Any) -> None:
+        try:
+            _peer_for(request, db, target).release(target.target_namespace, ds.name, self_url)
+        except Exception as e:  # noqa: BLE001 - the target may be down: this side stops regardless
+            log.warning(
+                "could not tell %s that dataset %s stopped syncing: %s",
+                target.target_core_service,
+                ds.name,
+                e,
+            )
+
+    ds = service.disable_dataset(db, caller, namespace, dataset, release)
+    return _ds(ds, datasets.get_with_access(db, caller, namespace, dataset)[1])
+
+
+@router.get(
+    "/namespaces/{namespace}/datasets/{dataset}/sync", tags=["sync"], summary="A dataset's sync status"
+)
+def sync_status(namespace: StorageName, dataset: DatasetName, db: DB, caller: Caller) -> dict[str, Any]:
+    return service.status(db, caller, namespace, dataset)
+
+
+@router.post(
+    "/namespaces/{namespace}/datasets/{dataset}/sync/reconcile", tags=["sync"], summary="Reconcile now"
+)
+def reconcile(
+    namespace: StorageName, dataset: DatasetName, body: ReconcileIn, request: Request, db: DB, caller: Caller
+) -> dict[str, Any]:
+    ds, access = datasets.get_with_access(db, caller, namespace, dataset)
+    datasets.require_write(ds, access, "reconcile")
+    worker = request.app.state.sync_worker
+    reports = (
+        [worker.reconcile(ds.id, t.id, body.checksum) for t in service.targets_of(db, ds)]
+        if ds.sync_type
+        else []
+    )
+    return {"reports": reports}
+
+
+@router.post(
+    "/namespaces/{namespace}/datasets/{dataset}/sync/accept",
+    tags=["sync"],
+    summary="Accept a synced dataset (linked server)",
+)
+def accept(
+    namespace: StorageName, dataset: DatasetName, body: AcceptIn, db: DB, caller: Caller
+) -> dict[str, Any]:
+    return service.accept_dataset(
+        db,
+        caller,
+        namespace,
+        dataset,
+        body.origin,
+        body.origin_namespace,
+        body.sync_type,
+        {"description": body.description, "owner": body.owner, "permissions": body.permissions},
+    )
+
+
+@router.post(
+    "/namespaces/{namespace}/datasets/{dataset}/sync/release",
+    tags=["sync"],
+    summary="Stop a duplex dataset's way back (linked server)",
+)
+def release(
+    namespace: StorageName, dataset: DatasetName, body: ReleaseIn, db: DB, caller: Caller
+) -> dict[str, str]:
+    service.release_dataset(db, caller, namespace, dataset, body.origin)
+    return {"released": dataset}
+
+
+@router.post(
+    "/namespaces/{namespace}/datasets/{dataset}/sync/apply",
+    tags=["sync"],
+    summary="Apply a synced change (linked server)",
+)
+def apply(
+    namespace: StorageName, dataset: DatasetName, body: ApplyIn, request: Request, db: DB, caller: Caller
+) -> dict[str, Any]:
+    try:
+        changed_at = datetime.fromisoformat(body.changed_at)
+    except ValueError:
+        raise InvalidArgumentError(f"changed_at must be an ISO 8601 time, got {body.changed_at!r}.") from None
+    if changed_at.tzinfo is None:
+        raise InvalidArgumentError(f"changed_at must carry its UTC offset, got {body.changed_at!r}.")
+    change = service.Change(
+        op=body.op,
+        key=body.key,
+        changed_at=changed_at,
+        origin=service.service_base(body.origin, "origin"),
+        sender=service.service_base(body.sender, "sender"),
+        sender_namespace=body.sender_namespace,
+        staged_key=body.staged_key,
+        size=body.size,
+        etag=body.etag,
+        sha256=body.sha256,
+        metadata=body.metadata,
+        repair=body.repair,
+    )
+    return service.apply(
+        db, caller, request.app.state.secret_box, namespace, dataset, change, _self_url(request)
+    )
+
+
+@router.get(
+    "/metrics",
+    tags=["sync"],
+    summary="Sync metrics, Prometheus text (admin)",
+    response_class=PlainTextResponse,
+)
+def metrics(db: DB, caller: Caller) -> PlainTextResponse:
+    return PlainTextResponse(service.metrics(db, caller), media_type="text/plain; version=0.0.4")

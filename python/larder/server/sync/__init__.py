@@ -1,0 +1,1 @@
+"""Sync between linked servers: policies, the outbox and applying changes (service), the worker, reconciliation."""
