@@ -592,6 +592,265 @@ def objectstore_list(url: str, api_key_file: Path, trust_store: Path, as_json: b
     _emit(as_json, data, lambda d: _table(d, ["name", "type", "root_path", "endpoint_url", "region"]))
 
 
+# --- namespaces, datasets and their sync ------------------------------------------------------
+
+
+@main.group()
+def namespace() -> None:
+    """Namespaces (buckets) and their sync targets."""
+
+
+@namespace.command("list")
+@remote_options
+def namespace_list(url: str, api_key_file: Path, trust_store: Path, as_json: bool) -> None:
+    """List namespaces."""
+    client = _client(url, api_key_file, trust_store)
+    data = _run(lambda: client.get("/namespaces"))
+    _emit(as_json, data, lambda d: _table(d, ["name", "object_store", "bucket", "description"]))
+
+
+@namespace.command("sync-targets")
+@click.argument("name")
+@remote_options
+def namespace_sync_targets(name: str, url: str, api_key_file: Path, trust_store: Path, as_json: bool) -> None:
+    """Show namespace NAME's sync targets."""
+    client = _client(url, api_key_file, trust_store)
+    data = _run(lambda: client.get(f"/namespaces/{name}/sync-targets"))
+    _emit(as_json, data, lambda d: _table(d, ["target_core_service", "target_namespace", "sync_type"]))
+
+
+@namespace.command("enable-sync-target")
+@click.argument("name")
+@click.option(
+    "--target", "target", required=True, help="The target's API URL, e.g. https://cloud:8181/api/v1."
+)
+@click.option("--target-namespace", required=True, help="The namespace on the target server.")
+@click.option("--sync-type", type=click.Choice(["simplex", "duplex"]), required=True, help="1-way or 2-way.")
+@click.option(
+    "--target-api-key-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File holding an admin API key of the target server (kept encrypted; needed once per server).",
+)
+@click.option(
+    "--target-trust-store",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The target server's CA bundle (PEM).",
+)
+@remote_options
+def namespace_enable_sync_target(
+    name: str,
+    target: str,
+    target_namespace: str,
+    sync_type: str,
+    target_api_key_file: Path | None,
+    target_trust_store: Path | None,
+    url: str,
+    api_key_file: Path,
+    trust_store: Path,
+    as_json: bool,
+) -> None:
+    """Add a sync target to namespace NAME (admin)."""
+    client = _client(url, api_key_file, trust_store)
+    body: dict[str, Any] = {
+        "target_core_service": target,
+        "sync_type": sync_type,
+        "target_namespace": target_namespace,
+    }
+    if target_api_key_file is not None:
+        try:
+            body["api_key"] = target_api_key_file.read_text().strip()
+        except OSError as e:
+            _fail(f"Cannot read the API key file {target_api_key_file}: {e.strerror}.")
+    if target_trust_store is not None:
+        if not target_trust_store.is_file():
+            _fail(
+                f"The trust store {target_trust_store} does not exist; pass the target's CA (<its home>/tls/ca.pem)."
+            )
+        body["trust_store_pem"] = target_trust_store.read_text()
+    data = _run(lambda: client.post(f"/namespaces/{name}/sync-targets", body))
+    if data.get("warning"):
+        click.echo(f"Warning: {data['warning']}", err=True)
+    _emit(
+        as_json,
+        data["targets"],
+        lambda d: _table(d, ["target_core_service", "target_namespace", "sync_type"]),
+    )
+
+
+@namespace.command("disable-sync-target")
+@click.argument("name")
+@click.option("--target", "target", required=True, help="The target's API URL.")
+@click.option("--target-namespace", required=True, help="The namespace on the target server.")
+@remote_options
+def namespace_disable_sync_target(
+    name: str,
+    target: str,
+    target_namespace: str,
+    url: str,
+    api_key_file: Path,
+    trust_store: Path,
+    as_json: bool,
+) -> None:
+    """Remove a sync target from namespace NAME (admin)."""
+    client = _client(url, api_key_file, trust_store)
+    params = {"target_core_service": target, "target_namespace": target_namespace}
+    data = _run(lambda: client.delete(f"/namespaces/{name}/sync-targets", params=params))
+    _emit(as_json, data, lambda d: _table(d, ["target_core_service", "target_namespace", "sync_type"]))
+
+
+@main.group()
+def dataset() -> None:
+    """Datasets: their sync."""
+
+
+@dataset.command("enable-sync")
+@click.argument("namespace_name", metavar="NAMESPACE")
+@click.argument("name")
+@click.option("--sync-type", type=click.Choice(["simplex", "duplex"]), default="simplex", show_default=True)
+@click.option(
+    "--policy-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A sync policy (JSON, Hoss's format) selecting what syncs; default everything.",
+)
+@remote_options
+def dataset_enable_sync(
+    namespace_name: str,
+    name: str,
+    sync_type: str,
+    policy_file: Path | None,
+    url: str,
+    api_key_file: Path,
+    trust_store: Path,
+    as_json: bool,
+) -> None:
+    """Sync dataset NAME of NAMESPACE to the namespace's targets (owner or admin)."""
+    client = _client(url, api_key_file, trust_store)
+    policy = None
+    if policy_file is not None:
+        try:
+            policy = json.loads(policy_file.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            _fail(f"Cannot read the sync policy {policy_file}: {e}.")
+    data = _run(
+        lambda: client.put(
+            f"/namespaces/{namespace_name}/datasets/{name}/sync",
+            {"sync_type": sync_type, "sync_policy": policy},
+        )
+    )
+    _emit(
+        as_json, data, lambda d: f"Dataset {d['name']} syncs {d['sync_type']}; what it holds is being copied."
+    )
+
+
+@dataset.command("disable-sync")
+@click.argument("namespace_name", metavar="NAMESPACE")
+@click.argument("name")
+@remote_options
+def dataset_disable_sync(
+    namespace_name: str, name: str, url: str, api_key_file: Path, trust_store: Path, as_json: bool
+) -> None:
+    """Stop syncing dataset NAME of NAMESPACE."""
+    client = _client(url, api_key_file, trust_store)
+    data = _run(lambda: client.delete(f"/namespaces/{namespace_name}/datasets/{name}/sync"))
+    _emit(as_json, data, lambda d: f"Dataset {d['name']} no longer syncs.")
+
+
+def _sync_status_text(d: dict[str, Any]) -> str:
+    head = (
+        f"{d['namespace']}/{d['dataset']}: {d['state']}"
+        + (f" ({d['sync_type']})" if d["sync_type"] else "")
+        + f", {d['pending']} pending, lag {d['lag_seconds']:.1f} s, {d['conflicts']} conflict(s)"
+        + (f"; receives from {d['source']}" if d.get("source") else "")
+    )
+    rows = [
+        {
+            "target": t["target_core_service"],
+            "namespace": t["target_namespace"],
+            "state": t["state"],
+            "pending": t["pending"],
+            "copied": t["copied"],
+            "deleted": t["deleted"],
+            "last_reconciled_at": t["last_reconciled_at"],
+            "last_error": t["last_error"][:60] or None,
+        }
+        for t in d["targets"]
+    ]
+    cols = [
+        "target",
+        "namespace",
+        "state",
+        "pending",
+        "copied",
+        "deleted",
+        "last_reconciled_at",
+        "last_error",
+    ]
+    return head + ("\n" + _table(rows, cols) if rows else "")
+
+
+@dataset.command("sync-status")
+@click.argument("namespace_name", metavar="NAMESPACE")
+@click.argument("name")
+@remote_options
+def dataset_sync_status(
+    namespace_name: str, name: str, url: str, api_key_file: Path, trust_store: Path, as_json: bool
+) -> None:
+    """Show where dataset NAME's sync stands: pending changes, lag, errors, reconciliation."""
+    client = _client(url, api_key_file, trust_store)
+    data = _run(lambda: client.get(f"/namespaces/{namespace_name}/datasets/{name}/sync"))
+    _emit(as_json, data, _sync_status_text)
+
+
+@dataset.command("reconcile")
+@click.argument("namespace_name", metavar="NAMESPACE")
+@click.argument("name")
+@click.option("--checksum", is_flag=True, help="Also compare the SHA-256 of every copy (reads them all).")
+@remote_options
+def dataset_reconcile(
+    namespace_name: str,
+    name: str,
+    checksum: bool,
+    url: str,
+    api_key_file: Path,
+    trust_store: Path,
+    as_json: bool,
+) -> None:
+    """Compare dataset NAME with its copies now and queue repairs."""
+    client = _client(url, api_key_file, trust_store)
+    data = _run(
+        lambda: client.post(
+            f"/namespaces/{namespace_name}/datasets/{name}/sync/reconcile", {"checksum": checksum}
+        )
+    )
+    _emit(
+        as_json,
+        data,
+        lambda d: (
+            "\n".join(f"checked {r['checked']}, repaired {r['repaired']}" for r in d["reports"])
+            or "Not syncing."
+        ),
+    )
+
+
+@main.group()
+def sync() -> None:
+    """The sync worker, run apart from the server."""
+
+
+@sync.command("worker")
+@click.option(
+    "--home", required=True, type=click.Path(file_okay=False, path_type=Path), help="Platform home."
+)
+def sync_worker(home: Path) -> None:
+    """Run the sync worker of a platform home in this process, until stopped (SIGTERM/Ctrl-C).
+
+    Set sync_worker = false in the home's server.toml so that the server does not run one too.
+    """
+    from larder.server.sync.worker import run_standalone
+
+    _run(lambda: run_standalone(home))
+
+
 # --- demo ---------------------------------------------------------------------------------------
 
 

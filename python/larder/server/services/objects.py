@@ -87,6 +87,7 @@ def record(
             ds, access = datasets.get_with_access(db, principal, namespace, dataset)
             continue
         break
+    assert entry is not None
     return entry
 
 

@@ -653,3 +653,45 @@ def make_sync_worker(
             poll_s=settings.sync_poll_seconds,
         ),
     )
+
+
+def run_standalone(home: Any) -> None:
+    """``larder sync worker --home H``: the home's worker in this process, until SIGTERM/SIGINT.
+
+    Its own URL (the origin of this server's writes) is ``public_url`` or ``home/server.url``.
+
+    Raises:
+        ConfigurationError: when the home has neither (start the server once, or set public_url).
+    """
+    import signal
+
+    from larder.errors import ConfigurationError
+    from larder.server.db.session import make_engine, make_session_factory, upgrade
+    from larder.server.settings import ServerSettings
+
+    settings = ServerSettings.load(home)
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+
+    def self_url() -> str:
+        if settings.public_url:
+            return settings.public_url
+        url_file = settings.paths.server_url
+        if url_file.is_file():
+            return url_file.read_text().strip().rstrip("/")
+        raise ConfigurationError(
+            f"The sync worker of {settings.home} does not know its server's URL: start the server "
+            "(it writes server.url) or set public_url in server.toml."
+        )
+
+    self_url()
+    worker = make_sync_worker(
+        settings, make_session_factory(engine), SecretBox(settings.paths.secret_key), self_url
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    worker.start()
+    log.info("sync worker of %s running (%d threads)", settings.home, worker.settings.threads)
+    stop.wait()
+    worker.stop()
