@@ -66,6 +66,9 @@ class AcceptIn(Strict):
     description: str = Field(default="", max_length=2000)
     owner: str = Field(default="", max_length=32)
     permissions: list[dict[str, Any]] = Field(default_factory=list, max_length=1000)
+    auth_service: str = Field(
+        default="", max_length=2000, description="The auth service the origin's users come from"
+    )
 
 
 class ReleaseIn(Strict):
@@ -156,7 +159,13 @@ def enable_sync(
         _peer_for(request, db, target).accept(
             target.target_namespace,
             ds.name,
-            {"origin": self_url, "origin_namespace": ds.namespace.name, "sync_type": body.sync_type, **desc},
+            {
+                "origin": self_url,
+                "origin_namespace": ds.namespace.name,
+                "sync_type": body.sync_type,
+                "auth_service": request.app.state.tokens.linked_issuer or self_url,
+                **desc,
+            },
         )
 
     ds = service.enable_dataset(db, caller, namespace, dataset, body.sync_type, body.sync_policy, accept)
@@ -216,7 +225,7 @@ def reconcile(
     summary="Accept a synced dataset (linked server)",
 )
 def accept(
-    namespace: StorageName, dataset: DatasetName, body: AcceptIn, db: DB, caller: Caller
+    namespace: StorageName, dataset: DatasetName, body: AcceptIn, request: Request, db: DB, caller: Caller
 ) -> dict[str, Any]:
     return service.accept_dataset(
         db,
@@ -226,7 +235,13 @@ def accept(
         body.origin,
         body.origin_namespace,
         body.sync_type,
-        {"description": body.description, "owner": body.owner, "permissions": body.permissions},
+        {
+            "description": body.description,
+            "owner": body.owner,
+            "permissions": body.permissions,
+            "auth_service": body.auth_service,
+        },
+        request.app.state.tokens.linked_issuer,
     )
 
 

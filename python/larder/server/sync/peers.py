@@ -36,13 +36,16 @@ class Peer:
         from larder.storage.namespace import Storage
 
         self.url = url
-        self._ca_file: str | None = None
         verify: bool | str = True
-        if ca_pem:
-            fd, self._ca_file = tempfile.mkstemp(prefix="larder-sync-ca-", suffix=".pem")
-            with os.fdopen(fd, "w") as f:
-                f.write(ca_pem)
-            verify = self._ca_file
+        if ca_pem:  # a public certificate, no secret: kept in a file named by its content
+            digest = hashlib.sha256(ca_pem.encode()).hexdigest()[:24]
+            path = os.path.join(tempfile.gettempdir(), f"larder-sync-ca-{digest}.pem")
+            if not os.path.isfile(path):
+                fd, tmp = tempfile.mkstemp(prefix="larder-sync-ca-", suffix=".tmp")
+                with os.fdopen(fd, "w") as f:
+                    f.write(ca_pem)
+                os.replace(tmp, path)
+            verify = path
         self.client = RestClient(url, None, verify=verify, timeout=SYNC_TIMEOUT_S, retries=1)
         info = discover(self.client)
         self.auth = authenticate(self.client, info, api_key, None, verify)
@@ -53,20 +56,21 @@ class Peer:
 
     def close(self) -> None:
         self.client.close()
-        if self._ca_file:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self._ca_file)
 
     def backend(self, namespace: str, dataset: str) -> Any:
         return self.storage.backend(namespace, [dataset])[0]
 
-    def stage(self, namespace: str, dataset: str, src: Any) -> tuple[str, int, str]:
+    def stage(self, namespace: str, dataset: str, src: Any, name: str = "") -> tuple[str, int, str]:
         """Upload ``src`` (a binary stream) to a hidden staging key of the target dataset.
+
+        Args:
+            name (str): the staging name (default: a random one). The worker names a change's
+                staging after the change, so that a retry replaces what an interrupted attempt left.
 
         Returns:
             (staged_key, bytes, sha256 hex) — the staged key relative to the dataset.
         """
-        staged = f"{STAGING_PREFIX}{uuid.uuid4().hex}"
+        staged = f"{STAGING_PREFIX}{name or uuid.uuid4().hex}"
         digest = hashlib.sha256()
         size = 0
         with self.backend(namespace, dataset).open_write(f"{dataset}/{staged}", {}) as w:
@@ -78,6 +82,11 @@ class Peer:
                 size += len(chunk)
                 w.write(chunk)
         return staged, size, digest.hexdigest()
+
+    def unstage(self, namespace: str, dataset: str, staged: str) -> None:
+        """Remove a staged upload that will not be applied (best effort)."""
+        with contextlib.suppress(Exception):
+            self.backend(namespace, dataset).delete(f"{dataset}/{staged}")
 
     def apply(self, namespace: str, dataset: str, body: dict[str, Any]) -> dict[str, Any]:
         return dict(self.client.post(f"/namespaces/{namespace}/datasets/{dataset}/sync/apply", body))
@@ -113,24 +122,21 @@ class Peers:
         self._open: dict[str, tuple[str, Peer]] = {}
 
     def get(self, peer: SyncPeer) -> Peer:
-        stamp = f"{peer.api_key_enc}|{hash(peer.ca_pem)}"
+        """The open peer for a credential (opened once; the worker's threads share it)."""
+        stamp = f"{peer.api_key_enc}|{peer.ca_pem}"
         with self._lock:
             cached = self._open.get(peer.url)
             if cached is not None and cached[0] == stamp:
                 return cached[1]
-        opened = Peer(peer.url, self._box.decrypt(peer.api_key_enc), peer.ca_pem)
-        with self._lock:
-            old = self._open.get(peer.url)
+            opened = Peer(peer.url, self._box.decrypt(peer.api_key_enc), peer.ca_pem)
             self._open[peer.url] = (stamp, opened)
-        if old is not None:
-            old[1].close()
-        return opened
+            return opened
 
     def drop(self, url: str) -> None:
+        """Forget a peer (after a failure): the next use opens it again. Threads still using the
+        old one finish with it; it is closed when they let it go."""
         with self._lock:
-            old = self._open.pop(url, None)
-        if old is not None:
-            old[1].close()
+            self._open.pop(url, None)
 
     def close(self) -> None:
         with self._lock:

@@ -384,10 +384,14 @@ def accept_dataset(
     origin_namespace: str,
     sync_type: str,
     description: dict[str, Any],
+    shared_auth_service: str = "",
 ) -> dict[str, Any]:
     """On the target: create (or adopt) the dataset a linked server starts syncing here, owned by
     the user of the same name (else the caller) with the same grants where the names exist here.
-    A duplex dataset syncs back, which needs this namespace's duplex target at the origin."""
+    When the origin's users come from the auth service this server trusts
+    (``description["auth_service"] == shared_auth_service``), a user not seen here yet is created
+    as a federated user of it (role ``user``), as its first token would. A duplex dataset syncs
+    back, which needs this namespace's duplex target at the origin."""
     _require_admin_for_sync(principal, "Accepting a synced dataset")
     _check_sync_type(sync_type)
     check_name("dataset", dataset)
@@ -409,8 +413,24 @@ def accept_dataset(
         )
     ds = db.scalar(select(Dataset).where(Dataset.namespace_id == ns.id, Dataset.name == dataset))
     skipped: list[str] = []
+    federate = bool(shared_auth_service) and description.get("auth_service") == shared_auth_service
+
+    def user_named(name: Any) -> User | None:
+        if not isinstance(name, str) or not name:
+            return None
+        u = db.scalar(select(User).where(User.username == name))
+        if u is None and federate:
+            check_name("user", name)
+            u = User(username=name, email="", role="user", federated_issuer=shared_auth_service)
+            db.add(u)
+            db.flush()
+            log.info(
+                "created federated user %s from %s for synced dataset %s", name, shared_auth_service, dataset
+            )
+        return u
+
     if ds is None:
-        owner = db.scalar(select(User).where(User.username == description.get("owner")))
+        owner = user_named(description.get("owner"))
         ds = datasets.create_unchecked(
             db,
             ns.id,
@@ -422,7 +442,7 @@ def accept_dataset(
             if p.get("access") not in datasets.ACCESS_LEVELS:
                 continue
             if p.get("user"):
-                u = db.scalar(select(User).where(User.username == p["user"]))
+                u = user_named(p["user"])
                 if u is None:
                     skipped.append(f"user {p['user']}")
                     continue
@@ -626,6 +646,7 @@ def apply(
     incoming = version_key(change.changed_at, change.origin)
     current, entry, deleted = _current_version(db, ds, change.key, self_url)
     reverse = _reverse_target(db, ds, change)
+    conflict: dict[str, str] | None = None
 
     def drop_staged() -> None:
         if staged:
@@ -652,8 +673,10 @@ def apply(
         and reverse is not None
         and _pending_toward(db, ds, change.key, reverse)
     ):
-        # written here too and not yet sent there: both sides wrote before either synced
+        # written here too and not yet sent there: both sides wrote before either synced; the
+        # sender records it too (from the answer), this side's version is not sent any more
         _record_conflict(db, ds, change.key, incoming, current)
+        conflict = {"origin": current[1], "changed_at": current[0].isoformat()}
         db.execute(
             delete(SyncOutbox).where(
                 SyncOutbox.dataset_id == ds.id,
@@ -714,7 +737,10 @@ def apply(
         skip_service=change.sender,
     )
     db.commit()
-    return {"applied": True, "reason": "applied", "etag": etag}
+    out: dict[str, Any] = {"applied": True, "reason": "applied", "etag": etag}
+    if conflict is not None:
+        out["loser"] = conflict
+    return out
 
 
 def _set_sync_object(

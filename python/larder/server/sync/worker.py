@@ -21,6 +21,7 @@ run one.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import random
@@ -286,20 +287,25 @@ class SyncWorker:
             return "skipped"  # gone since: its delete follows (or reconciliation sees it)
         if is_delta_log_entry(row.key):
             self._send_delta_files(db, peer, ds, target, backend, row.key)
-        with backend.open_read(full) as src:
-            staged, size, sha = peer.stage(tns, ds.name, src)
-        res = peer.apply(
-            tns,
-            ds.name,
-            {
-                **body,
-                "staged_key": staged,
-                "size": size,
-                "etag": info.etag,
-                "sha256": sha,
-                "metadata": metadata,
-            },
+        # a change's staging is named after it: a retry replaces what an interrupted attempt left
+        name = (
+            hashlib.sha256(f"{self._self_url()}|{ds.id}|{row.id}".encode()).hexdigest()[:32] if row.id else ""
         )
+        with backend.open_read(full) as src:
+            staged, size, sha = peer.stage(tns, ds.name, src, name)
+        change = {
+            **body,
+            "staged_key": staged,
+            "size": size,
+            "etag": info.etag,
+            "sha256": sha,
+            "metadata": metadata,
+        }
+        try:
+            res = peer.apply(tns, ds.name, change)
+        except Exception:
+            peer.unstage(tns, ds.name, staged)
+            raise
         if res.get("reason") != "stale":
             service._set_sync_object(
                 db, ds.id, target.id, row.key, size, info.etag, str(res.get("etag", "")), sha
@@ -314,18 +320,28 @@ class SyncWorker:
     def _note(
         self, db: Session, ds: Dataset, key: str, res: dict[str, Any], changed_at: datetime, origin: str
     ) -> None:
+        """Record on this side a conflict the target found: ours lost (stale) or its lost (loser)."""
         if res.get("reason") == "stale" and res.get("winner"):
             w = res["winner"]
-            db.add(
-                SyncConflict(
-                    dataset_id=ds.id,
-                    key=key,
-                    winner_origin=str(w.get("origin", "")),
-                    winner_changed_at=datetime.fromisoformat(w["changed_at"]),
-                    loser_origin=origin,
-                    loser_changed_at=changed_at,
-                )
+            winner, loser = (datetime.fromisoformat(w["changed_at"]), str(w["origin"])), (changed_at, origin)
+        elif res.get("loser"):
+            lo = res["loser"]
+            winner, loser = (
+                (changed_at, origin),
+                (datetime.fromisoformat(lo["changed_at"]), str(lo["origin"])),
             )
+        else:
+            return
+        db.add(
+            SyncConflict(
+                dataset_id=ds.id,
+                key=key,
+                winner_changed_at=winner[0],
+                winner_origin=winner[1],
+                loser_changed_at=loser[0],
+                loser_origin=loser[1],
+            )
+        )
 
     def _send_delta_files(
         self, db: Session, peer: Peer, ds: Dataset, target: SyncTarget, backend: Any, key: str
@@ -417,6 +433,7 @@ class SyncWorker:
             return report
         peer = self._peer(db, target)
         gen = time.time_ns() // 1000
+        started_at = datetime.now(timezone.utc)
         backend = storage_backend.dataset_backend(ds.namespace, ds.name, self._box)
         pending = set(
             db.scalars(
@@ -529,24 +546,23 @@ class SyncWorker:
         if tbatch:
             flush_target()
 
-        # 3. sent and seen here but not there: lost on the target; sent but gone here: deleted past Larder
-        for row in db.scalars(
-            select(SyncObject).where(
-                SyncObject.target_id == target.id, SyncObject.dataset_id == ds.id, SyncObject.seen == gen
-            )
-        ):
+        # 3. sent and seen here but not there: lost on the target; sent but gone here: deleted past
+        # Larder. Rows written since this pass began (a change applied meanwhile) are not judged.
+        judged = (
+            SyncObject.target_id == target.id,
+            SyncObject.dataset_id == ds.id,
+            SyncObject.synced_at < started_at,
+        )
+        for row in list(db.scalars(select(SyncObject).where(*judged, SyncObject.seen == gen))):
             report.lost_on_target += 1
             queue(row.key, row.synced_at, repair=True)
         now = datetime.now(timezone.utc)
-        for row in db.scalars(
-            select(SyncObject).where(
-                SyncObject.target_id == target.id, SyncObject.dataset_id == ds.id, SyncObject.seen < gen
-            )
-        ):
-            if row.key in pending:
+        for row in list(db.scalars(select(SyncObject).where(*judged, SyncObject.seen < gen))):
+            if row.key in pending or backend.head(f"{ds.name}/{row.key}") is not None:
                 continue
             report.deleted += 1
             pending.add(row.key)
+            db.execute(delete(ObjectEntry).where(ObjectEntry.dataset_id == ds.id, ObjectEntry.key == row.key))
             service.tombstone(db, ds, row.key, now, "")
             service.enqueue(db, ds, "delete", row.key, now, "", targets=[target])
         report.retried_failed = (
