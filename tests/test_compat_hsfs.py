@@ -329,3 +329,96 @@ def test_a_naive_datetime_in_a_filter_is_utc(view) -> None:
     assert sorted(rows.amount) == [30.0, 40.0] and len(caught) == 1 and caught[0].filename == __file__
     aware = fg.filter(fg.datetime >= datetime(2024, 1, 3, tzinfo=timezone.utc)).read()
     assert sorted(aware.amount) == [30.0, 40.0]
+
+
+# --- issue 24, items 5 and 8: selected event times, batch data flags, joins without on= -------------
+
+
+def windows() -> pd.DataFrame:
+    """Per-account transaction frequencies, computed at 06:00 UTC on some days."""
+    return pd.DataFrame(
+        {
+            "cc_num": [1, 1, 2],
+            "datetime": [T0 + timedelta(hours=6), T0 + timedelta(days=2, hours=6), T0 + timedelta(hours=6)],
+            "trans_freq": [1.0, 3.0, 7.0],
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def trans_and_windows(conn):
+    fs = conn.get_feature_store()
+    t = fs.create_feature_group(f"tr_{_uid()}", version=1, primary_key=["cc_num"], event_time="datetime")
+    t.insert(transactions())
+    w = fs.create_feature_group(f"win_{_uid()}", version=1, primary_key=["cc_num"], event_time="datetime")
+    w.insert(windows())
+    return t, w
+
+
+def test_a_selected_event_time_of_the_right_group_comes_back(trans_and_windows) -> None:
+    t, w = trans_and_windows
+    df = t.select(["amount"]).join(w.select(["trans_freq", "datetime"])).read().sort_values("amount")
+    assert list(df.columns) == ["amount", "trans_freq", "datetime"]
+    d0, d2 = T0 + timedelta(hours=6), T0 + timedelta(days=2, hours=6)
+    assert list(df.trans_freq) == [7.0, 1.0, 1.0, 3.0, 3.0]
+    assert list(df.datetime) == [d0, d0, d0, d2, d2]  # the matched window's time, not the transaction's
+    prefixed = t.select(["amount"]).join(w.select(["trans_freq", "datetime"]), prefix="w_").read()
+    assert list(prefixed.columns) == ["amount", "w_trans_freq", "w_datetime"]
+    assert sorted(prefixed.w_datetime) == [d0, d0, d0, d2, d2]
+    # both groups' event times named, no prefix: a clash, which names the way out
+    with pytest.raises(errors.InvalidArgumentError, match="prefix"):
+        t.select(["amount", "datetime"]).join(w.select(["trans_freq", "datetime"])).read()
+    both = t.select(["amount", "datetime"]).join(w.select(["trans_freq", "datetime"]), prefix="w_").read()
+    assert list(both.columns) == ["amount", "datetime", "w_trans_freq", "w_datetime"]
+    # select_all() implies the event time: the right one is left out where the left's has its name
+    assert list(t.select_all().join(w.select_all()).read().columns) == [
+        "cc_num",
+        "datetime",
+        "amount",
+        "trans_freq",
+    ]
+
+
+def test_batch_and_training_data_keep_keys_and_event_times_on_request(fs, trans_and_windows) -> None:
+    t, w = trans_and_windows
+    query = t.select(["cc_num", "datetime", "amount"]).join(w.select(["trans_freq", "datetime"]), prefix="w_")
+    fv = fs.create_feature_view(name=f"batch_{_uid()}", version=1, query=query)
+    assert list(fv.get_batch_data().columns) == ["amount", "w_trans_freq"]
+    batch = fv.get_batch_data(primary_key=True, event_time=True)
+    assert list(batch.columns) == ["cc_num", "datetime", "amount", "w_trans_freq", "w_datetime"]
+    assert list(batch.cc_num) == [1, 1, 1, 1, 2] and list(batch.amount) == [10.0, 20.0, 30.0, 40.0, 5.0]
+    assert list(fv.get_batch_data(event_time=True).columns) == [
+        "datetime",
+        "amount",
+        "w_trans_freq",
+        "w_datetime",
+    ]
+    x, y = fv.training_data(primary_key=True)
+    assert list(x.columns) == ["cc_num", "amount", "w_trans_freq"] and y is None
+    x_train, x_test, _, _ = fv.train_test_split(test_size=0.4, seed=3, event_time=True)
+    assert (
+        list(x_train.columns) == list(x_test.columns) == ["datetime", "amount", "w_trans_freq", "w_datetime"]
+    )
+    # the view stores the query: read back, it returns the same columns
+    again = fs.get_feature_view(fv.name, version=1)
+    assert list(again.get_batch_data(event_time=True).columns) == list(
+        fv.get_batch_data(event_time=True).columns
+    )
+
+
+def test_a_join_without_on_takes_the_common_part_of_the_primary_keys(fs) -> None:
+    """hsfs joins on the largest common subset of the two primary keys (Home Credit's
+    previous applications, keyed by (sk_id_prev, sk_id_curr), onto applications by sk_id_curr)."""
+    apps = fs.create_feature_group(f"app_{_uid()}", version=1, primary_key=["sk_id_curr"])
+    apps.insert(pd.DataFrame({"sk_id_curr": [1, 2, 3], "income": [10.0, 20.0, 30.0]}))
+    prev = fs.create_feature_group(f"prev_{_uid()}", version=1, primary_key=["sk_id_prev", "sk_id_curr"])
+    prev.insert(pd.DataFrame({"sk_id_prev": [7, 8, 9], "sk_id_curr": [1, 1, 2], "credit": [1.0, 2.0, 4.0]}))
+    df = apps.select_all().join(prev.select(["sk_id_prev", "credit"])).read()
+    rows = sorted(df.itertuples(index=False, name=None), key=lambda r: (r[0], r[2] if r[2] == r[2] else 0))
+    assert list(df.columns) == ["sk_id_curr", "income", "sk_id_prev", "credit"]
+    assert [(r[0], r[3]) for r in rows[:3]] == [(1, 1.0), (1, 2.0), (2, 4.0)]
+    assert rows[3][0] == 3 and pd.isna(rows[3][3])  # a left join: the application without one stays
+    other = fs.create_feature_group(f"oth_{_uid()}", version=1, primary_key=["zip"])
+    other.insert(pd.DataFrame({"zip": [1], "pop": [5]}))
+    with pytest.raises(errors.InvalidArgumentError, match="share no column"):
+        apps.select_all().join(other.select_all())

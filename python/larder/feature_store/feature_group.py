@@ -567,7 +567,7 @@ class FeatureGroup:
                 f"{[f.name for f in self.features]}), or use select_all().",
                 details={"feature_group": self.name},
             )
-        return Query(self, names)
+        return Query(self, names, named=True)
 
     def select_except(self, features: list[str | Feature] | str | Feature) -> Query:
         """A query of every feature except some.

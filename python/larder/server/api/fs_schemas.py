@@ -218,6 +218,10 @@ class QueryLeft(Strict):
     name: str = Field(pattern=FEATURE_GROUP_NAME_PATTERN, max_length=63)
     version: JsonInt = Field(ge=1, le=1_000_000)
     features: list[FeatureName] = Field(max_length=2000)
+    named: bool = Field(
+        default=False,
+        description="The features were named by select([...]): a joined group's event time among them is returned.",
+    )
 
 
 class QueryJoin(Strict):
