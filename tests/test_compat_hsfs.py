@@ -422,3 +422,41 @@ def test_a_join_without_on_takes_the_common_part_of_the_primary_keys(fs) -> None
     other.insert(pd.DataFrame({"zip": [1], "pop": [5]}))
     with pytest.raises(errors.InvalidArgumentError, match="share no column"):
         apps.select_all().join(other.select_all())
+
+
+# --- issue 24, item 7: feature descriptions -----------------------------------------------------------
+
+
+def test_feature_descriptions_the_hsfs_way(fs, conn) -> None:
+    fg = fs.create_feature_group(f"desc_{_uid()}", version=1, primary_key=["cc_num"], event_time="datetime")
+    with pytest.raises(errors.InvalidArgumentError, match="no schema yet"):
+        fg.update_feature_description("amount", "before the first insert")
+    fg.insert(transactions())
+    assert fg.get_feature("amount").description == ""
+    assert fg.update_feature_description("amount", "transaction amount in USD") is fg
+    assert fg.get_feature("amount").description == "transaction amount in USD"
+    fg.update_feature_description("cc_num", "card number")
+    again = fs.get_feature_group(fg.name, version=1)  # stored by the platform
+    assert {f.name: f.description for f in again.features} == {
+        "cc_num": "card number",
+        "datetime": "",
+        "amount": "transaction amount in USD",
+    }
+    # the group's own description and later inserts leave them be
+    again.update_description("card transactions")
+    again.insert(transactions().assign(amount=1.0))
+    assert (
+        fs.get_feature_group(fg.name, version=1).get_feature("amount").description
+        == "transaction amount in USD"
+    )
+    # a feature view's features carry them
+    fv = fs.create_feature_view(f"dv_{_uid()}", again.select(["cc_num", "amount"]), version=1)
+    assert [f.description for f in fv.features] == ["card number", "transaction amount in USD"]
+    again.update_feature_description("amount", "")  # cleared
+    assert fs.get_feature_group(fg.name, version=1).amount.description == ""
+    with pytest.raises(errors.InvalidArgumentError, match="no feature 'amnt'"):
+        again.update_feature_description("amnt", "typo")
+    with pytest.raises(errors.InvalidArgumentError, match="must be a string"):
+        again.update_feature_description("amount", 5)
+    with pytest.raises(errors.InvalidArgumentError):
+        again.update_feature_description("amount", "x" * 2001)

@@ -139,11 +139,51 @@ class FeatureGroup:
         self._load(self._fs._rest.patch(self._path, {"description": description}))
         return self
 
+    def update_feature_description(self, feature_name: str, description: str) -> FeatureGroup:
+        """Describe one feature (as hsfs's ``fg.update_feature_description``); read it back as
+        ``fg.get_feature(name).description``. The web UI's feature group page shows it.
+
+        Args:
+            feature_name (str): the feature (column) name.
+            description (str): what it holds, at most 2000 characters; ``""`` clears it.
+
+        Returns:
+            FeatureGroup: this feature group, updated.
+
+        Raises:
+            InvalidArgumentError: an unknown feature (the message lists the features), a feature
+                group without a schema yet (describe its features after the first insert), or a
+                description that is not a string or is too long.
+            PermissionDeniedError: when you may not change this feature store.
+
+        Example:
+            >>> weather.update_feature_description("temp", "air temperature at 2 m, degrees F")  # doctest: +SKIP
+            >>> weather.get_feature("temp").description  # doctest: +SKIP
+            'air temperature at 2 m, degrees F'
+        """
+        if not isinstance(description, str):
+            raise InvalidArgumentError(
+                f"The description of {feature_name!r} must be a string, not {type(description).__name__}.",
+                details={"feature": str(feature_name), "type": type(description).__name__},
+            )
+        if self._schema is None:
+            self._refresh()  # another writer may have made the first insert
+        self.get_feature(feature_name)  # an unknown name: the message lists the features
+        self._load(self._fs._rest.patch(self._path, {"feature_descriptions": {feature_name: description}}))
+        return self
+
     @property
     def features(self) -> list[Feature]:
         """The features, in schema order (empty before the first insert)."""
         return [
-            Feature(f["name"], f["type"], f["name"] in self.primary_key, f["name"] == self.event_time, self)
+            Feature(
+                f["name"],
+                f["type"],
+                f["name"] in self.primary_key,
+                f["name"] == self.event_time,
+                self,
+                f.get("description") or "",
+            )
             for f in (self._schema or [])
         ]
 

@@ -161,6 +161,7 @@ class FeatureView:
                     typed.primary if typed is not None else False,
                     typed.event_time if typed is not None else False,
                     fg,
+                    typed.description if typed is not None else "",
                 )
             )
         return out
