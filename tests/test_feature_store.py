@@ -258,7 +258,8 @@ def test_bad_inserts_are_refused_before_writing(fs):
     messages = {}
     for what, df in bad.items():
         with pytest.raises(errors.InvalidArgumentError) as exc:
-            fg.insert(df)
+            # repeated keys are refused on request (the default keeps the last row of each)
+            fg.insert(df, write_options={"duplicates": "error"} if what == "duplicates" else None)
         messages[what] = exc.value.message
     assert "null" in messages["nulls in the primary key"]
     assert "temp" in messages["wrong type"] and "double" in messages["wrong type"]
@@ -272,6 +273,43 @@ def test_bad_inserts_are_refused_before_writing(fs):
         fg.insert(weather_df(), operation="merge")
     assert max(fg.commit_details()) == version_before  # nothing was written
     assert len(fg.read(dataframe_type="pandas")) == 4
+
+
+@both_engines
+def test_repeated_keys_in_one_insert_keep_the_last_row(fs):
+    """hsfs's upsert keeps one row per key; Larder keeps the last in the frame's row order, says so
+    (a DuplicateKeysWarning, the count in the commit), and refuses on request."""
+    fg = fs.create_feature_group(f"w_{_uid()}", primary_key=["origin"], event_time="time_hour")
+    df = pd.DataFrame(
+        {
+            "origin": ["JFK", "LGA", "JFK", "JFK", "LGA", "EWR"],
+            "time_hour": [T0, T0, T0 + timedelta(hours=1), T0, T0, T0],
+            "temp": [1.0, 2.0, 3.0, 9.0, 8.0, 4.0],
+            "wind": [1, 2, 3, 4, 5, 6],
+        }
+    )
+    with pytest.warns(errors.DuplicateKeysWarning, match=r"2 row\(s\).*'error'") as caught:
+        commit = fg.insert(df)
+    assert caught[0].filename == __file__  # at the caller's line
+    assert (commit["rows_inserted"], commit["duplicates_dropped"]) == (4, 2)
+    got = fg.read(dataframe_type="pandas").sort_values(["origin", "time_hour"])
+    assert got.temp.tolist() == [4.0, 9.0, 3.0, 8.0] and got.wind.tolist() == [6, 4, 3, 5]
+    # into existing rows: the last repeat is the update
+    again = pd.DataFrame(
+        {"origin": ["JFK", "JFK"], "time_hour": [T0, T0], "temp": [50.0, 60.0], "wind": [7, 8]}
+    )
+    with pytest.warns(errors.DuplicateKeysWarning):
+        commit = fg.insert(again)
+    assert (commit["rows_updated"], commit["rows_inserted"], commit["duplicates_dropped"]) == (1, 0, 1)
+    jfk = fg.filter((fg.origin == "JFK") & (fg.time_hour == T0)).read(dataframe_type="pandas")
+    assert jfk.temp.tolist() == [60.0]
+    with pytest.raises(errors.InvalidArgumentError, match="more than once") as refused:
+        fg.insert(again, write_options={"duplicates": "error"})
+    assert refused.value.details["example"]["origin"] == "JFK"
+    with pytest.raises(errors.InvalidArgumentError, match="'keep_first' is not a choice"):
+        fg.insert(again, write_options={"duplicates": "keep_first"})
+    assert len(fg.commit_details()) == 2  # the refused ones wrote nothing
+    assert fg.insert(df.drop_duplicates(["origin", "time_hour"]))["duplicates_dropped"] == 0
 
 
 @both_engines

@@ -196,7 +196,8 @@ def test_bad_spark_inserts_are_refused_before_writing(spark, fs_sp):
     messages = {}
     for what, df in bad.items():
         with pytest.raises(errors.InvalidArgumentError) as exc:
-            fg.insert(df)
+            # repeated keys are refused on request (the default keeps the last row of each)
+            fg.insert(df, write_options={"duplicates": "error"} if what == "duplicates" else None)
         messages[what] = exc.value.message
     assert "null" in messages["nulls in the primary key"] and "origin" in messages["nulls in the primary key"]
     assert "temp" in messages["wrong type"] and "double" in messages["wrong type"]
@@ -209,6 +210,31 @@ def test_bad_spark_inserts_are_refused_before_writing(spark, fs_sp):
     # a narrower integer type is widened to the recorded one
     fg.insert(good.withColumn("wind", F.col("wind").cast("int")).withColumn("temp", F.col("temp") + 1))
     assert fg.read().where("temp = 2.0").count() == 1
+
+
+def test_repeated_keys_in_a_spark_frame_keep_the_last_row_in_input_order(spark, fs_sp):
+    """The keep-last dedupe of a Spark frame goes by the input's row order across partitions
+    (monotonically_increasing_id), and its checks stay one Spark job."""
+    fg = fs_sp.create_feature_group(f"d_{_uid()}", primary_key=["k"], event_time="ts")
+    n = 1000
+    df = pd.DataFrame({"k": [i % 10 for i in range(n)], "ts": [T0] * n, "v": list(range(n))})
+    frame = spark.createDataFrame(df)  # in several partitions, in the frame's order
+    assert frame.rdd.getNumPartitions() > 1
+    expected = df.groupby("k").v.last().sort_index().tolist()  # [990, ..., 999]
+    jobs = spark.sparkContext.statusTracker()
+    group = f"check_{_uid()}"
+    spark.sparkContext.setJobGroup(group, "the insert's checks")
+    try:
+        prepared = fs_sp._engine("insert").prepare_insert(frame, ["k"], "ts", None, [])
+    finally:
+        spark.sparkContext.setJobGroup("", "")
+    assert len(jobs.getJobIdsForGroup(group)) == 1 and (prepared.num_rows, prepared.dropped) == (10, 990)
+    with pytest.warns(errors.DuplicateKeysWarning, match="990 row"):
+        commit = fg.insert(frame)
+    assert (commit["rows_inserted"], commit["duplicates_dropped"]) == (10, 990)
+    assert fg.read(dataframe_type="pandas").sort_values("k").v.tolist() == expected
+    with pytest.raises(errors.InvalidArgumentError, match="more than once"):
+        fg.insert(frame, write_options={"duplicates": "error"})
 
 
 def test_naive_spark_timestamps_are_taken_as_utc(spark, fs_sp):

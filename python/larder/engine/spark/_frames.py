@@ -143,14 +143,24 @@ def quote(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
-def check_insert(frame: Any, primary_key: list[str], event_time: str | None) -> dict[str, Any]:
+def check_insert(
+    frame: Any, primary_key: list[str], event_time: str | None, duplicates: str = "keep_last"
+) -> dict[str, Any]:
     """Check a Spark frame for an insert, as the python engine checks Arrow (see its
     ``_frames.check_insert``), in one Spark job: the rows grouped by key and event time, then their
-    count, the nulls in the key and event time and the keys seen more than once (duplicates within
-    the insert) over the groups.
+    count, the number of groups, the nulls in the key and event time and the keys seen more than
+    once (duplicates within the insert) over the groups.
+
+    Args:
+        frame (pyspark.sql.DataFrame): the rows.
+        primary_key (list[str]): the key columns.
+        event_time (str | None): the event time column.
+        duplicates (str): ``"keep_last"`` (default: duplicates are counted; :func:`keep_last`
+            drops them) or ``"error"`` (refused).
 
     Returns:
-        dict: ``{"rows": n}``.
+        dict: ``{"rows": n, "dropped": rows that repeat a key, "example": one such key or None}``;
+        ``rows`` counts the rows written (without the dropped ones).
 
     Raises:
         InvalidArgumentError: naming what is wrong (the python engine's messages), with an example.
@@ -174,6 +184,7 @@ def check_insert(frame: Any, primary_key: list[str], event_time: str | None) -> 
     n = F.col("__n")
     row = groups.agg(
         F.sum(n).alias("rows"),
+        F.count(F.lit(1)).alias("groups"),
         *[F.sum(F.when(F.col(quote(c)).isNull(), n)).alias(f"n{i}") for i, c in enumerate(needed)],
         F.sum(F.when(n > 1, 1).otherwise(0)).alias("dups"),
         F.first(F.when(n > 1, F.struct(*[F.col(quote(c)) for c in needed])), ignorenulls=True).alias(
@@ -193,15 +204,36 @@ def check_insert(frame: Any, primary_key: list[str], event_time: str | None) -> 
             raise InvalidArgumentError(
                 f"Event time column '{event_time}' has {nulls} null value(s).", details={"column": event_time}
             )
-    if row["dups"]:
-        total = int(row["dups"])
-        row0 = {k: str(v) for k, v in row["example"].asDict().items()}
+    if not row["dups"]:
+        return {"rows": int(row["rows"]), "dropped": 0, "example": None}
+    total = int(row["dups"])
+    row0 = {k: str(v) for k, v in row["example"].asDict().items()}
+    if duplicates == "error":
         raise InvalidArgumentError(
             f"{total} key(s) appear more than once in this insert, e.g. {row0}; each ({', '.join(needed)}) must "
-            "be unique within one insert.",
+            "be unique within one insert (write_options={'duplicates': 'error'}; the default 'keep_last' keeps "
+            "the last row of each).",
             details={"duplicates": total, "example": row0},
         )
-    return {"rows": int(row["rows"])}
+    return {"rows": int(row["groups"]), "dropped": int(row["rows"]) - int(row["groups"]), "example": row0}
+
+
+def keep_last(frame: Any, keys: list[str]) -> Any:
+    """The frame less the rows whose ``keys`` a later row repeats, "later" in the input's row
+    order: each row is numbered by ``monotonically_increasing_id`` (partition by partition, in
+    order within each), then the highest number of each key is kept. Lazy: it runs in the write's
+    job (and the statistics')."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    row, rank = "__larder_row", "__larder_rank"
+    latest = Window.partitionBy(*[F.col(quote(c)) for c in keys]).orderBy(F.col(row).desc())
+    return (
+        frame.withColumn(row, F.monotonically_increasing_id())
+        .withColumn(rank, F.row_number().over(latest))
+        .where(F.col(rank) == 1)
+        .drop(row, rank)
+    )
 
 
 def to_arrow(frame: Any) -> Any:
