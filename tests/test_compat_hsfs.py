@@ -460,3 +460,40 @@ def test_feature_descriptions_the_hsfs_way(fs, conn) -> None:
         again.update_feature_description("amount", 5)
     with pytest.raises(errors.InvalidArgumentError):
         again.update_feature_description("amount", "x" * 2001)
+
+
+# --- issue 24, item 6: event time types ---------------------------------------------------------------
+
+
+def test_bigint_and_date_event_times_as_hsfs_takes_them(fs) -> None:
+    """Epoch milliseconds and dates as event times (hsfs accepts timestamp, date and bigint),
+    point-in-time joined in a feature view."""
+    trans = fs.get_or_create_feature_group(
+        name=f"msx_{_uid()}", version=1, primary_key=["cc_num"], event_time="event_ms"
+    )
+    rows = transactions()
+    rows["event_ms"] = [int(t.timestamp() * 1000) for t in rows.pop("datetime")]  # epoch milliseconds
+    trans.insert(rows)
+    limits = fs.get_or_create_feature_group(
+        name=f"lim_{_uid()}", version=1, primary_key=["cc_num"], event_time="day"
+    )
+    limits.insert(
+        pd.DataFrame(
+            {
+                "cc_num": [1, 1, 2],
+                "day": [date(2024, 1, 1), date(2024, 1, 3), date(2024, 1, 2)],
+                "limit": [100.0, 300.0, 50.0],
+            }
+        )
+    )
+    fv = fs.create_feature_view(
+        name=f"lim_{_uid()}", version=1, query=trans.select(["amount"]).join(limits.select(["limit"]))
+    )
+    x, _ = fv.training_data(
+        start_time="2024-01-01T00:00:00Z", end_time=1704326400000
+    )  # Jan 1 to Jan 4, 00:00
+    limit = dict(zip(x.amount, x.limit, strict=True))
+    assert sorted(limit) == [5.0, 10.0, 20.0, 30.0]  # Jan 1-3 at noon
+    assert (limit[10.0], limit[20.0], limit[30.0]) == (100.0, 100.0, 300.0)  # the limit of that day
+    assert pd.isna(limit[5.0])  # card 2's limit starts on Jan 2, its transaction is on Jan 1
+    assert trans.read().event_ms.min() == T0 + timedelta(hours=12)  # stored as UTC timestamps

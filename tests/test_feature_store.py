@@ -313,6 +313,49 @@ def test_repeated_keys_in_one_insert_keep_the_last_row(fs):
 
 
 @both_engines
+def test_epoch_millisecond_and_date_event_times_join_point_in_time(fs):
+    """hsfs takes bigint (epoch milliseconds) and date event times; Larder converts them to UTC
+    timestamps once, at insert, so point-in-time joins work across the groups' types."""
+    from datetime import date
+
+    ms = lambda t: int(t.timestamp() * 1000)  # noqa: E731
+    labels = fs.create_feature_group(f"lb_{_uid()}", primary_key=["id"], event_time="ts")
+    daily = fs.create_feature_group(f"dy_{_uid()}", primary_key=["id"], event_time="day")
+    hourly = fs.create_feature_group(f"hr_{_uid()}", primary_key=["id"], event_time="at")
+    lt = [T0 + timedelta(hours=12), T0 + timedelta(days=1, hours=12), T0 + timedelta(days=1, hours=1)]
+    labels.insert(pd.DataFrame({"id": [1, 1, 2], "ts": [ms(t) for t in lt], "y": [0, 1, 0]}))
+    daily.insert(
+        pd.DataFrame(
+            {
+                "id": [1, 1, 2],
+                "day": [date(2024, 1, 1), date(2024, 1, 2), date(2024, 1, 3)],
+                "v": [1.0, 2.0, 3.0],
+            }
+        )
+    )
+    hourly.insert(pd.DataFrame({"id": [1, 2], "at": [T0 + timedelta(hours=13), T0], "w": [10, 20]}))
+    assert labels.get_feature("ts").type == daily.get_feature("day").type == "timestamp[us, tz=UTC]"
+    got = (
+        labels.select_all()
+        .join(daily.select(["v"]))
+        .join(hourly.select(["w"]))
+        .read(dataframe_type="pandas")
+        .sort_values(["id", "ts"])
+    )
+    assert got.ts.tolist() == sorted(lt[:2]) + [lt[2]] and str(got.ts.dt.tz) == "UTC"
+    assert got.v.tolist()[:2] == [1.0, 2.0] and pd.isna(got.v.tolist()[2])  # 2024-01-03 is later
+    assert pd.isna(got.w.tolist()[0]) and got.w.tolist()[1:] == [10, 20]  # 13:00 is after 12:00
+    # ints again: the same keys (an update), and epoch seconds are refused, naming the value
+    again = labels.insert(pd.DataFrame({"id": [1], "ts": [ms(lt[0])], "y": [5]}))
+    assert (again["rows_updated"], again["rows_inserted"]) == (1, 0)
+    with pytest.raises(errors.InvalidArgumentError, match=f"{int(lt[0].timestamp())} is below 10\\^11"):
+        labels.insert(pd.DataFrame({"id": [3], "ts": [int(lt[0].timestamp())], "y": [1]}))
+    # time arguments compare with the converted times
+    later = labels.filter(labels.ts >= T0 + timedelta(days=1)).read(dataframe_type="pandas")
+    assert sorted(later.y.tolist()) == [0, 1]
+
+
+@both_engines
 def test_time_travel_changes_and_commits(fs):
     fg = fs.create_feature_group(f"w_{_uid()}", primary_key=["origin"], event_time="time_hour")
     with pytest.raises(errors.NotFoundError, match="no data yet"):

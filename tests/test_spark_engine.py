@@ -237,6 +237,31 @@ def test_repeated_keys_in_a_spark_frame_keep_the_last_row_in_input_order(spark, 
         fg.insert(frame, write_options={"duplicates": "error"})
 
 
+def test_bigint_and_date_event_times_of_spark_frames(spark, fs_sp, fs_py):
+    """Epoch milliseconds and dates as event times in Spark frames become the same UTC timestamps
+    as on the python engine (a date is midnight UTC whatever the session's zone)."""
+    from pyspark.sql import functions as F
+
+    ms = [int((T0 + timedelta(hours=h)).timestamp() * 1000) for h in (12, 36)]
+    events = fs_sp.create_feature_group(f"e_{_uid()}", primary_key=["id"], event_time="ts")
+    events.insert(sdf(spark, pd.DataFrame({"id": [1, 1], "ts": ms, "y": [0, 1]})))
+    days = fs_sp.create_feature_group(f"dd_{_uid()}", primary_key=["id"], event_time="day")
+    zone = spark.conf.get("spark.sql.session.timeZone")
+    spark.conf.set("spark.sql.session.timeZone", "America/New_York")
+    try:
+        frame = sdf(spark, pd.DataFrame({"id": [1, 1], "d": ["2024-01-01", "2024-01-02"], "v": [1.0, 2.0]}))
+        days.insert(frame.select("id", F.to_date("d").alias("day"), "v"))
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", zone)
+    assert events.get_feature("ts").type == days.get_feature("day").type == "timestamp[us, tz=UTC]"
+    got = fs_py.get_feature_group(days.name, 1).read().sort_values("day")
+    assert got.day.tolist() == [T0, T0 + timedelta(days=1)]
+    joined = events.select_all().join(days.select(["v"])).read(dataframe_type="pandas").sort_values("ts")
+    assert joined.v.tolist() == [1.0, 2.0]
+    with pytest.raises(errors.InvalidArgumentError, match=f"{ms[0] // 1000} is below"):
+        events.insert(sdf(spark, pd.DataFrame({"id": [2], "ts": [ms[0] // 1000], "y": [1]})))
+
+
 def test_naive_spark_timestamps_are_taken_as_utc(spark, fs_sp):
     """timestamp_ntz columns are UTC wall clocks, as naive pandas times are on the python engine,
     whatever the session's time zone, with a NaiveTimeWarning."""

@@ -230,8 +230,9 @@ def check_insert(
 
     Raises:
         InvalidArgumentError: on an empty frame, missing key or event-time columns, nulls in the
-            primary key, duplicate keys within the insert (``duplicates="error"``), a non-timestamp
-            event time, or a column whose type differs from the feature group's schema.
+            primary key, duplicate keys within the insert (``duplicates="error"``), an event time
+            that is no timestamp, date or epoch milliseconds (see :func:`event_time_as_timestamp`),
+            or a column whose type differs from the feature group's schema.
     """
     pa = _pa()
     check_duplicates_option(duplicates)
@@ -248,11 +249,12 @@ def check_insert(
                 details={"column": c, "nulls": nulls},
             )
     if event_time:
+        table = event_time_as_timestamp(table, event_time)
         et_type = table.schema.field(event_time).type
         if not pa.types.is_timestamp(et_type):
             raise InvalidArgumentError(
-                f"Event time column '{event_time}' must hold timezone-aware timestamps, not {et_type}; parse it, e.g. "
-                f"pandas: pd.to_datetime(df['{event_time}'], utc=True).",
+                f"Event time column '{event_time}' must hold timestamps, dates or epoch milliseconds (int), not "
+                f"{et_type}; parse it, e.g. pandas: pd.to_datetime(df['{event_time}'], utc=True).",
                 details={"column": event_time, "type": str(et_type)},
             )
         nulls = table.column(event_time).null_count
@@ -263,6 +265,56 @@ def check_insert(
     if schema is not None:
         table = _enforce_schema(table, schema)
     return _check_unique(table, needed, duplicates)
+
+
+def event_time_as_timestamp(table: Any, event_time: str) -> Any:
+    """The table with an integer or date event time converted to ``timestamp[us, tz=UTC]``, as
+    hsfs accepts them: integers are epoch **milliseconds**; a date is midnight UTC. Done once, at
+    insert: the feature group stores (and its schema records) timestamps, so point-in-time joins,
+    time filters and splits compare one type whatever each group was given. Other types are left
+    as they are (:func:`check_insert` refuses them).
+
+    Raises:
+        InvalidArgumentError: an integer below 10^11 in absolute value (it looks like epoch
+            seconds, or is 0), naming the value; an unsigned value beyond int64.
+
+    Example:
+        >>> import pyarrow as pa
+        >>> t = event_time_as_timestamp(pa.table({"ts": [1704067200000]}), "ts")
+        >>> str(t.schema.field("ts").type), t.column("ts")[0].as_py().isoformat()
+        ('timestamp[us, tz=UTC]', '2024-01-01T00:00:00+00:00')
+    """
+    pa = _pa()
+    import pyarrow.compute as pc
+
+    from larder._time import EPOCH_MS_MIN
+
+    i = table.schema.get_field_index(event_time)
+    column = table.column(i)
+    t = column.type
+    if pa.types.is_integer(t):
+        try:
+            values = pc.cast(column, pa.int64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            raise InvalidArgumentError(
+                f"Event time column '{event_time}' holds integers beyond int64; epoch milliseconds fit in int64.",
+                details={"column": event_time, "type": str(t)},
+            ) from None
+        smallest = pc.min(pc.abs(values)).as_py()
+        if smallest is not None and smallest < EPOCH_MS_MIN:
+            bad = pc.min(pc.filter(values, pc.less(pc.abs(values), EPOCH_MS_MIN))).as_py()
+            raise InvalidArgumentError(
+                f"Event time column '{event_time}' holds integers, read as epoch milliseconds (as hsfs), but "
+                f"{bad} is below 10^11: it looks like epoch seconds (or is no time). Pass milliseconds (e.g. "
+                f"df['{event_time}'] * 1000) or timestamps.",
+                details={"column": event_time, "value": bad},
+            )
+        converted = pc.cast(pc.cast(values, pa.timestamp("ms")), pa.timestamp("us", tz="UTC"))
+    elif pa.types.is_date(t):
+        converted = pc.cast(pc.cast(column, pa.timestamp("s")), pa.timestamp("us", tz="UTC"))
+    else:
+        return table
+    return table.set_column(i, pa.field(event_time, converted.type), converted)
 
 
 def check_columns(names: list[str], primary_key: list[str], event_time: str | None) -> None:

@@ -139,12 +139,13 @@ class SparkEngine(_DataEngine):
                 dropped_example=checked.dropped_example,
             )
         data = _frames.naive_as_utc(data)
+        data, epoch_ms = _frames.event_time_as_timestamp(data, event_time)
         frame = data if schema is None else _frames.enforce_schema(data, schema)
         recorded = _frames.schema_of(frame)  # refuses naive timestamps before any Spark job
         missing = [c for c in partition_key if c not in frame.columns]
         if missing:
             raise InvalidArgumentError(f"The data frame lacks the partition column(s) {missing}.")
-        counted = _frames.check_insert(frame, primary_key, event_time, duplicates)
+        counted = _frames.check_insert(frame, primary_key, event_time, duplicates, epoch_ms)
         if counted["dropped"]:
             frame = _frames.keep_last(frame, primary_key + ([event_time] if event_time else []))
         return Prepared(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from larder._time import EPOCH_MS_MIN
 from larder.errors import InvalidArgumentError
 
 # Larder's recorded type names (Arrow's, as the python engine records them) by Spark's simpleString
@@ -133,6 +134,30 @@ def naive_as_utc(frame: Any) -> Any:
     return frame.select(columns)
 
 
+_INTEGERS = ("tinyint", "smallint", "int", "bigint")
+
+
+def event_time_as_timestamp(frame: Any, event_time: str | None) -> tuple[Any, bool]:
+    """The frame with an integer or date event time converted to timestamps, as the python
+    engine converts them (``_frames.event_time_as_timestamp``): integers are epoch milliseconds,
+    a date is midnight UTC (whatever the session's time zone). Returns ``(frame, from_integers)``:
+    whether integers were converted (:func:`check_insert` then refuses values that look like epoch
+    seconds, in its one job)."""
+    from pyspark.sql import functions as F
+
+    if not event_time or event_time not in frame.columns:
+        return frame, False
+    simple = frame.schema[event_time].dataType.simpleString()
+    column = F.col(quote(event_time))
+    if simple in _INTEGERS:
+        converted = F.timestamp_millis(column.cast("bigint"))
+    elif simple == "date":
+        converted = F.timestamp_seconds(F.unix_date(column).cast("bigint") * 86400)
+    else:
+        return frame, False
+    return frame.withColumn(event_time, converted), simple in _INTEGERS
+
+
 def quote(name: str) -> str:
     """A column name as Spark parses it (in backticks).
 
@@ -144,7 +169,11 @@ def quote(name: str) -> str:
 
 
 def check_insert(
-    frame: Any, primary_key: list[str], event_time: str | None, duplicates: str = "keep_last"
+    frame: Any,
+    primary_key: list[str],
+    event_time: str | None,
+    duplicates: str = "keep_last",
+    epoch_ms: bool = False,
 ) -> dict[str, Any]:
     """Check a Spark frame for an insert, as the python engine checks Arrow (see its
     ``_frames.check_insert``), in one Spark job: the rows grouped by key and event time, then their
@@ -157,6 +186,8 @@ def check_insert(
         event_time (str | None): the event time column.
         duplicates (str): ``"keep_last"`` (default: duplicates are counted; :func:`keep_last`
             drops them) or ``"error"`` (refused).
+        epoch_ms (bool): the event time was converted from epoch milliseconds
+            (:func:`event_time_as_timestamp`): values below 10^11 ms are refused.
 
     Returns:
         dict: ``{"rows": n, "dropped": rows that repeat a key, "example": one such key or None}``;
@@ -173,8 +204,8 @@ def check_insert(
     check_columns([f.name for f in frame.schema.fields], primary_key, event_time)
     if event_time and types[event_time] not in ("timestamp", "timestamp_ntz"):
         raise InvalidArgumentError(
-            f"Event time column '{event_time}' must hold timezone-aware timestamps, not {types[event_time]}; parse "
-            f"it, e.g. F.to_timestamp('{event_time}').",
+            f"Event time column '{event_time}' must hold timestamps, dates or epoch milliseconds (int), not "
+            f"{types[event_time]}; parse it, e.g. F.to_timestamp('{event_time}').",
             details={"column": event_time, "type": types[event_time]},
         )
     needed = primary_key + ([event_time] if event_time else [])
@@ -190,6 +221,18 @@ def check_insert(
         F.first(F.when(n > 1, F.struct(*[F.col(quote(c)) for c in needed])), ignorenulls=True).alias(
             "example"
         ),
+        *(
+            [
+                F.min(
+                    F.when(
+                        F.abs(F.unix_millis(F.col(quote(event_time)))) < EPOCH_MS_MIN,
+                        F.unix_millis(F.col(quote(event_time))),
+                    )
+                ).alias("seconds_like")
+            ]
+            if epoch_ms and event_time
+            else []
+        ),
     ).collect()[0]
     if not row["rows"]:
         raise InvalidArgumentError("The data frame is empty: nothing to insert.")
@@ -204,6 +247,14 @@ def check_insert(
             raise InvalidArgumentError(
                 f"Event time column '{event_time}' has {nulls} null value(s).", details={"column": event_time}
             )
+    if epoch_ms and row["seconds_like"] is not None:
+        bad = int(row["seconds_like"])
+        raise InvalidArgumentError(
+            f"Event time column '{event_time}' holds integers, read as epoch milliseconds (as hsfs), but {bad} is "
+            f"below 10^11: it looks like epoch seconds (or is no time). Pass milliseconds (e.g. "
+            f"F.col('{event_time}') * 1000) or timestamps.",
+            details={"column": event_time, "value": bad},
+        )
     if not row["dups"]:
         return {"rows": int(row["rows"]), "dropped": 0, "example": None}
     total = int(row["dups"])
