@@ -754,6 +754,29 @@ def test_joins_need_keys_and_distinct_names(fs):
 
 
 @both_engines
+def test_a_right_event_time_named_in_select_is_returned(fs):
+    t = fs.create_feature_group(f"t_{_uid()}", primary_key=["k"], event_time="ts")
+    w = fs.create_feature_group(f"w_{_uid()}", primary_key=["k"], event_time="ts")
+    t.insert(
+        pd.DataFrame({"k": [1, 1], "ts": [T0 + timedelta(hours=2), T0 + timedelta(hours=5)], "a": [1.0, 2.0]})
+    )
+    w.insert(
+        pd.DataFrame({"k": [1, 1], "ts": [T0 + timedelta(hours=1), T0 + timedelta(hours=4)], "f": [10, 40]})
+    )
+    df = (
+        t.select(["a"])
+        .join(w.select(["f", "ts"]), prefix="w_")
+        .read(dataframe_type="pandas")
+        .sort_values("a")
+    )
+    assert df.columns.tolist() == ["a", "w_f", "w_ts"]
+    assert df.w_f.tolist() == [10, 40] and df.w_ts.tolist() == [
+        T0 + timedelta(hours=1),
+        T0 + timedelta(hours=4),
+    ]
+
+
+@both_engines
 def test_join_without_event_time_takes_the_latest_row_per_key(fs):
     flights = fs.create_feature_group(f"fl_{_uid()}", primary_key=["id"])
     planes = fs.create_feature_group(f"pl_{_uid()}", primary_key=["tailnum"], event_time="ts")
