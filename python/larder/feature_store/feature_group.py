@@ -602,7 +602,8 @@ class FeatureGroup:
         return self.select_all(include_primary_key=False, include_event_time=False)
 
     def select(self, features: list[str | Feature] | str | Feature) -> Query:
-        """A query of some features.
+        """A query of some features. Joined to another query, the features named here all come
+        back, this group's event time too (prefixed by the join's ``prefix``).
 
         Args:
             features (list[str | Feature] | str | Feature): feature names or :class:`Feature`

@@ -387,7 +387,9 @@ class Query:
 
         Returns:
             dict: ``{"left": {"id", "project", "name", "version", "features"}, "joins": [...],
-            "filter": ...}``; ``project`` is the project whose feature store holds the group.
+            "filter": ...}``; ``project`` is the project whose feature store holds the group;
+            ``left`` also has ``"named": True`` when its features were named in ``select([...])``
+            (a joined group's event time among them is returned).
 
         Example:
             >>> weather.select(["temp"]).to_dict()["left"]  # doctest: +SKIP
