@@ -130,6 +130,7 @@ PAGES: dict[str, tuple[str, str, list[str]]] = {
             "larder.errors.from_response_body",
             "larder.errors.NaiveTimeWarning",
             "larder.errors.VersionNotPinnedWarning",
+            "larder.errors.DuplicateKeysWarning",
         ],
     ),
 }

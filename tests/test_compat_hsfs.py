@@ -329,3 +329,171 @@ def test_a_naive_datetime_in_a_filter_is_utc(view) -> None:
     assert sorted(rows.amount) == [30.0, 40.0] and len(caught) == 1 and caught[0].filename == __file__
     aware = fg.filter(fg.datetime >= datetime(2024, 1, 3, tzinfo=timezone.utc)).read()
     assert sorted(aware.amount) == [30.0, 40.0]
+
+
+# --- issue 24, items 5 and 8: selected event times, batch data flags, joins without on= -------------
+
+
+def windows() -> pd.DataFrame:
+    """Per-account transaction frequencies, computed at 06:00 UTC on some days."""
+    return pd.DataFrame(
+        {
+            "cc_num": [1, 1, 2],
+            "datetime": [T0 + timedelta(hours=6), T0 + timedelta(days=2, hours=6), T0 + timedelta(hours=6)],
+            "trans_freq": [1.0, 3.0, 7.0],
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def trans_and_windows(conn):
+    fs = conn.get_feature_store()
+    t = fs.create_feature_group(f"tr_{_uid()}", version=1, primary_key=["cc_num"], event_time="datetime")
+    t.insert(transactions())
+    w = fs.create_feature_group(f"win_{_uid()}", version=1, primary_key=["cc_num"], event_time="datetime")
+    w.insert(windows())
+    return t, w
+
+
+def test_a_selected_event_time_of_the_right_group_comes_back(trans_and_windows) -> None:
+    t, w = trans_and_windows
+    df = t.select(["amount"]).join(w.select(["trans_freq", "datetime"])).read().sort_values("amount")
+    assert list(df.columns) == ["amount", "trans_freq", "datetime"]
+    d0, d2 = T0 + timedelta(hours=6), T0 + timedelta(days=2, hours=6)
+    assert list(df.trans_freq) == [7.0, 1.0, 1.0, 3.0, 3.0]
+    assert list(df.datetime) == [d0, d0, d0, d2, d2]  # the matched window's time, not the transaction's
+    prefixed = t.select(["amount"]).join(w.select(["trans_freq", "datetime"]), prefix="w_").read()
+    assert list(prefixed.columns) == ["amount", "w_trans_freq", "w_datetime"]
+    assert sorted(prefixed.w_datetime) == [d0, d0, d0, d2, d2]
+    # both groups' event times named, no prefix: a clash, which names the way out
+    with pytest.raises(errors.InvalidArgumentError, match="prefix"):
+        t.select(["amount", "datetime"]).join(w.select(["trans_freq", "datetime"])).read()
+    both = t.select(["amount", "datetime"]).join(w.select(["trans_freq", "datetime"]), prefix="w_").read()
+    assert list(both.columns) == ["amount", "datetime", "w_trans_freq", "w_datetime"]
+    # select_all() implies the event time: the right one is left out where the left's has its name
+    assert list(t.select_all().join(w.select_all()).read().columns) == [
+        "cc_num",
+        "datetime",
+        "amount",
+        "trans_freq",
+    ]
+
+
+def test_batch_and_training_data_keep_keys_and_event_times_on_request(fs, trans_and_windows) -> None:
+    t, w = trans_and_windows
+    query = t.select(["cc_num", "datetime", "amount"]).join(w.select(["trans_freq", "datetime"]), prefix="w_")
+    fv = fs.create_feature_view(name=f"batch_{_uid()}", version=1, query=query)
+    assert list(fv.get_batch_data().columns) == ["amount", "w_trans_freq"]
+    batch = fv.get_batch_data(primary_key=True, event_time=True)
+    assert list(batch.columns) == ["cc_num", "datetime", "amount", "w_trans_freq", "w_datetime"]
+    assert list(batch.cc_num) == [1, 1, 1, 1, 2] and list(batch.amount) == [10.0, 20.0, 30.0, 40.0, 5.0]
+    assert list(fv.get_batch_data(event_time=True).columns) == [
+        "datetime",
+        "amount",
+        "w_trans_freq",
+        "w_datetime",
+    ]
+    x, y = fv.training_data(primary_key=True)
+    assert list(x.columns) == ["cc_num", "amount", "w_trans_freq"] and y is None
+    x_train, x_test, _, _ = fv.train_test_split(test_size=0.4, seed=3, event_time=True)
+    assert (
+        list(x_train.columns) == list(x_test.columns) == ["datetime", "amount", "w_trans_freq", "w_datetime"]
+    )
+    # the view stores the query: read back, it returns the same columns
+    again = fs.get_feature_view(fv.name, version=1)
+    assert list(again.get_batch_data(event_time=True).columns) == list(
+        fv.get_batch_data(event_time=True).columns
+    )
+
+
+def test_a_join_without_on_takes_the_common_part_of_the_primary_keys(fs) -> None:
+    """hsfs joins on the largest common subset of the two primary keys (Home Credit's
+    previous applications, keyed by (sk_id_prev, sk_id_curr), onto applications by sk_id_curr)."""
+    apps = fs.create_feature_group(f"app_{_uid()}", version=1, primary_key=["sk_id_curr"])
+    apps.insert(pd.DataFrame({"sk_id_curr": [1, 2, 3], "income": [10.0, 20.0, 30.0]}))
+    prev = fs.create_feature_group(f"prev_{_uid()}", version=1, primary_key=["sk_id_prev", "sk_id_curr"])
+    prev.insert(pd.DataFrame({"sk_id_prev": [7, 8, 9], "sk_id_curr": [1, 1, 2], "credit": [1.0, 2.0, 4.0]}))
+    df = apps.select_all().join(prev.select(["sk_id_prev", "credit"])).read()
+    rows = sorted(df.itertuples(index=False, name=None), key=lambda r: (r[0], r[2] if r[2] == r[2] else 0))
+    assert list(df.columns) == ["sk_id_curr", "income", "sk_id_prev", "credit"]
+    assert [(r[0], r[3]) for r in rows[:3]] == [(1, 1.0), (1, 2.0), (2, 4.0)]
+    assert rows[3][0] == 3 and pd.isna(rows[3][3])  # a left join: the application without one stays
+    other = fs.create_feature_group(f"oth_{_uid()}", version=1, primary_key=["zip"])
+    other.insert(pd.DataFrame({"zip": [1], "pop": [5]}))
+    with pytest.raises(errors.InvalidArgumentError, match="share no column"):
+        apps.select_all().join(other.select_all())
+
+
+# --- issue 24, item 7: feature descriptions -----------------------------------------------------------
+
+
+def test_feature_descriptions_the_hsfs_way(fs, conn) -> None:
+    fg = fs.create_feature_group(f"desc_{_uid()}", version=1, primary_key=["cc_num"], event_time="datetime")
+    with pytest.raises(errors.InvalidArgumentError, match="no schema yet"):
+        fg.update_feature_description("amount", "before the first insert")
+    fg.insert(transactions())
+    assert fg.get_feature("amount").description == ""
+    assert fg.update_feature_description("amount", "transaction amount in USD") is fg
+    assert fg.get_feature("amount").description == "transaction amount in USD"
+    fg.update_feature_description("cc_num", "card number")
+    again = fs.get_feature_group(fg.name, version=1)  # stored by the platform
+    assert {f.name: f.description for f in again.features} == {
+        "cc_num": "card number",
+        "datetime": "",
+        "amount": "transaction amount in USD",
+    }
+    # the group's own description and later inserts leave them be
+    again.update_description("card transactions")
+    again.insert(transactions().assign(amount=1.0))
+    assert (
+        fs.get_feature_group(fg.name, version=1).get_feature("amount").description
+        == "transaction amount in USD"
+    )
+    # a feature view's features carry them
+    fv = fs.create_feature_view(f"dv_{_uid()}", again.select(["cc_num", "amount"]), version=1)
+    assert [f.description for f in fv.features] == ["card number", "transaction amount in USD"]
+    again.update_feature_description("amount", "")  # cleared
+    assert fs.get_feature_group(fg.name, version=1).amount.description == ""
+    with pytest.raises(errors.InvalidArgumentError, match="no feature 'amnt'"):
+        again.update_feature_description("amnt", "typo")
+    with pytest.raises(errors.InvalidArgumentError, match="must be a string"):
+        again.update_feature_description("amount", 5)
+    with pytest.raises(errors.InvalidArgumentError):
+        again.update_feature_description("amount", "x" * 2001)
+
+
+# --- issue 24, item 6: event time types ---------------------------------------------------------------
+
+
+def test_bigint_and_date_event_times_as_hsfs_takes_them(fs) -> None:
+    """Epoch milliseconds and dates as event times (hsfs accepts timestamp, date and bigint),
+    point-in-time joined in a feature view."""
+    trans = fs.get_or_create_feature_group(
+        name=f"msx_{_uid()}", version=1, primary_key=["cc_num"], event_time="event_ms"
+    )
+    rows = transactions()
+    rows["event_ms"] = [int(t.timestamp() * 1000) for t in rows.pop("datetime")]  # epoch milliseconds
+    trans.insert(rows)
+    limits = fs.get_or_create_feature_group(
+        name=f"lim_{_uid()}", version=1, primary_key=["cc_num"], event_time="day"
+    )
+    limits.insert(
+        pd.DataFrame(
+            {
+                "cc_num": [1, 1, 2],
+                "day": [date(2024, 1, 1), date(2024, 1, 3), date(2024, 1, 2)],
+                "limit": [100.0, 300.0, 50.0],
+            }
+        )
+    )
+    fv = fs.create_feature_view(
+        name=f"lim_{_uid()}", version=1, query=trans.select(["amount"]).join(limits.select(["limit"]))
+    )
+    x, _ = fv.training_data(
+        start_time="2024-01-01T00:00:00Z", end_time=1704326400000
+    )  # Jan 1 to Jan 4, 00:00
+    limit = dict(zip(x.amount, x.limit, strict=True))
+    assert sorted(limit) == [5.0, 10.0, 20.0, 30.0]  # Jan 1-3 at noon
+    assert (limit[10.0], limit[20.0], limit[30.0]) == (100.0, 100.0, 300.0)  # the limit of that day
+    assert pd.isna(limit[5.0])  # card 2's limit starts on Jan 2, its transaction is on Jan 1
+    assert trans.read().event_ms.min() == T0 + timedelta(hours=12)  # stored as UTC timestamps

@@ -258,7 +258,8 @@ def test_bad_inserts_are_refused_before_writing(fs):
     messages = {}
     for what, df in bad.items():
         with pytest.raises(errors.InvalidArgumentError) as exc:
-            fg.insert(df)
+            # repeated keys are refused on request (the default keeps the last row of each)
+            fg.insert(df, write_options={"duplicates": "error"} if what == "duplicates" else None)
         messages[what] = exc.value.message
     assert "null" in messages["nulls in the primary key"]
     assert "temp" in messages["wrong type"] and "double" in messages["wrong type"]
@@ -272,6 +273,86 @@ def test_bad_inserts_are_refused_before_writing(fs):
         fg.insert(weather_df(), operation="merge")
     assert max(fg.commit_details()) == version_before  # nothing was written
     assert len(fg.read(dataframe_type="pandas")) == 4
+
+
+@both_engines
+def test_repeated_keys_in_one_insert_keep_the_last_row(fs):
+    """hsfs's upsert keeps one row per key; Larder keeps the last in the frame's row order, says so
+    (a DuplicateKeysWarning, the count in the commit), and refuses on request."""
+    fg = fs.create_feature_group(f"w_{_uid()}", primary_key=["origin"], event_time="time_hour")
+    df = pd.DataFrame(
+        {
+            "origin": ["JFK", "LGA", "JFK", "JFK", "LGA", "EWR"],
+            "time_hour": [T0, T0, T0 + timedelta(hours=1), T0, T0, T0],
+            "temp": [1.0, 2.0, 3.0, 9.0, 8.0, 4.0],
+            "wind": [1, 2, 3, 4, 5, 6],
+        }
+    )
+    with pytest.warns(errors.DuplicateKeysWarning, match=r"2 row\(s\).*'error'") as caught:
+        commit = fg.insert(df)
+    assert caught[0].filename == __file__  # at the caller's line
+    assert (commit["rows_inserted"], commit["duplicates_dropped"]) == (4, 2)
+    got = fg.read(dataframe_type="pandas").sort_values(["origin", "time_hour"])
+    assert got.temp.tolist() == [4.0, 9.0, 3.0, 8.0] and got.wind.tolist() == [6, 4, 3, 5]
+    # into existing rows: the last repeat is the update
+    again = pd.DataFrame(
+        {"origin": ["JFK", "JFK"], "time_hour": [T0, T0], "temp": [50.0, 60.0], "wind": [7, 8]}
+    )
+    with pytest.warns(errors.DuplicateKeysWarning):
+        commit = fg.insert(again)
+    assert (commit["rows_updated"], commit["rows_inserted"], commit["duplicates_dropped"]) == (1, 0, 1)
+    jfk = fg.filter((fg.origin == "JFK") & (fg.time_hour == T0)).read(dataframe_type="pandas")
+    assert jfk.temp.tolist() == [60.0]
+    with pytest.raises(errors.InvalidArgumentError, match="more than once") as refused:
+        fg.insert(again, write_options={"duplicates": "error"})
+    assert refused.value.details["example"]["origin"] == "JFK"
+    with pytest.raises(errors.InvalidArgumentError, match="'keep_first' is not a choice"):
+        fg.insert(again, write_options={"duplicates": "keep_first"})
+    assert len(fg.commit_details()) == 2  # the refused ones wrote nothing
+    assert fg.insert(df.drop_duplicates(["origin", "time_hour"]))["duplicates_dropped"] == 0
+
+
+@both_engines
+def test_epoch_millisecond_and_date_event_times_join_point_in_time(fs):
+    """hsfs takes bigint (epoch milliseconds) and date event times; Larder converts them to UTC
+    timestamps once, at insert, so point-in-time joins work across the groups' types."""
+    from datetime import date
+
+    ms = lambda t: int(t.timestamp() * 1000)  # noqa: E731
+    labels = fs.create_feature_group(f"lb_{_uid()}", primary_key=["id"], event_time="ts")
+    daily = fs.create_feature_group(f"dy_{_uid()}", primary_key=["id"], event_time="day")
+    hourly = fs.create_feature_group(f"hr_{_uid()}", primary_key=["id"], event_time="at")
+    lt = [T0 + timedelta(hours=12), T0 + timedelta(days=1, hours=12), T0 + timedelta(days=1, hours=1)]
+    labels.insert(pd.DataFrame({"id": [1, 1, 2], "ts": [ms(t) for t in lt], "y": [0, 1, 0]}))
+    daily.insert(
+        pd.DataFrame(
+            {
+                "id": [1, 1, 2],
+                "day": [date(2024, 1, 1), date(2024, 1, 2), date(2024, 1, 3)],
+                "v": [1.0, 2.0, 3.0],
+            }
+        )
+    )
+    hourly.insert(pd.DataFrame({"id": [1, 2], "at": [T0 + timedelta(hours=13), T0], "w": [10, 20]}))
+    assert labels.get_feature("ts").type == daily.get_feature("day").type == "timestamp[us, tz=UTC]"
+    got = (
+        labels.select_all()
+        .join(daily.select(["v"]))
+        .join(hourly.select(["w"]))
+        .read(dataframe_type="pandas")
+        .sort_values(["id", "ts"])
+    )
+    assert got.ts.tolist() == sorted(lt[:2]) + [lt[2]] and str(got.ts.dt.tz) == "UTC"
+    assert got.v.tolist()[:2] == [1.0, 2.0] and pd.isna(got.v.tolist()[2])  # 2024-01-03 is later
+    assert pd.isna(got.w.tolist()[0]) and got.w.tolist()[1:] == [10, 20]  # 13:00 is after 12:00
+    # ints again: the same keys (an update), and epoch seconds are refused, naming the value
+    again = labels.insert(pd.DataFrame({"id": [1], "ts": [ms(lt[0])], "y": [5]}))
+    assert (again["rows_updated"], again["rows_inserted"]) == (1, 0)
+    with pytest.raises(errors.InvalidArgumentError, match=f"{int(lt[0].timestamp())} is below 10\\^11"):
+        labels.insert(pd.DataFrame({"id": [3], "ts": [int(lt[0].timestamp())], "y": [1]}))
+    # time arguments compare with the converted times
+    later = labels.filter(labels.ts >= T0 + timedelta(days=1)).read(dataframe_type="pandas")
+    assert sorted(later.y.tolist()) == [0, 1]
 
 
 @both_engines
@@ -670,6 +751,29 @@ def test_joins_need_keys_and_distinct_names(fs):
     assert df.columns.tolist() == ["id", "ts", "v", "b_v"] and df.b_v.item() == 2.0
     with pytest.raises(errors.InvalidArgumentError, match="not a feature"):
         a.select_all().join(b.select_all(), left_on=["nope"], right_on=["other"])
+
+
+@both_engines
+def test_a_right_event_time_named_in_select_is_returned(fs):
+    t = fs.create_feature_group(f"t_{_uid()}", primary_key=["k"], event_time="ts")
+    w = fs.create_feature_group(f"w_{_uid()}", primary_key=["k"], event_time="ts")
+    t.insert(
+        pd.DataFrame({"k": [1, 1], "ts": [T0 + timedelta(hours=2), T0 + timedelta(hours=5)], "a": [1.0, 2.0]})
+    )
+    w.insert(
+        pd.DataFrame({"k": [1, 1], "ts": [T0 + timedelta(hours=1), T0 + timedelta(hours=4)], "f": [10, 40]})
+    )
+    df = (
+        t.select(["a"])
+        .join(w.select(["f", "ts"]), prefix="w_")
+        .read(dataframe_type="pandas")
+        .sort_values("a")
+    )
+    assert df.columns.tolist() == ["a", "w_f", "w_ts"]
+    assert df.w_f.tolist() == [10, 40] and df.w_ts.tolist() == [
+        T0 + timedelta(hours=1),
+        T0 + timedelta(hours=4),
+    ]
 
 
 @both_engines

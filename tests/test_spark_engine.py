@@ -196,7 +196,8 @@ def test_bad_spark_inserts_are_refused_before_writing(spark, fs_sp):
     messages = {}
     for what, df in bad.items():
         with pytest.raises(errors.InvalidArgumentError) as exc:
-            fg.insert(df)
+            # repeated keys are refused on request (the default keeps the last row of each)
+            fg.insert(df, write_options={"duplicates": "error"} if what == "duplicates" else None)
         messages[what] = exc.value.message
     assert "null" in messages["nulls in the primary key"] and "origin" in messages["nulls in the primary key"]
     assert "temp" in messages["wrong type"] and "double" in messages["wrong type"]
@@ -209,6 +210,50 @@ def test_bad_spark_inserts_are_refused_before_writing(spark, fs_sp):
     # a narrower integer type is widened to the recorded one
     fg.insert(good.withColumn("wind", F.col("wind").cast("int")).withColumn("temp", F.col("temp") + 1))
     assert fg.read().where("temp = 2.0").count() == 1
+
+
+def test_repeated_keys_in_a_spark_frame_keep_the_last_row_in_input_order(spark, fs_sp):
+    """The keep-last dedupe of a Spark frame goes by the input's row order across partitions
+    (monotonically_increasing_id); the checks count the dropped rows in their one action."""
+    fg = fs_sp.create_feature_group(f"d_{_uid()}", primary_key=["k"], event_time="ts")
+    n = 1000
+    df = pd.DataFrame({"k": [i % 10 for i in range(n)], "ts": [T0] * n, "v": list(range(n))})
+    frame = spark.createDataFrame(df)  # in several partitions, in the frame's order
+    assert frame.rdd.getNumPartitions() > 1
+    expected = df.groupby("k").v.last().sort_index().tolist()  # [990, ..., 999]
+    prepared = fs_sp._engine("insert").prepare_insert(frame, ["k"], "ts", None, [])
+    assert (prepared.num_rows, prepared.dropped) == (10, 990)  # counted by the checks' one collect()
+    with pytest.warns(errors.DuplicateKeysWarning, match="990 row"):
+        commit = fg.insert(frame)
+    assert (commit["rows_inserted"], commit["duplicates_dropped"]) == (10, 990)
+    assert fg.read(dataframe_type="pandas").sort_values("k").v.tolist() == expected
+    with pytest.raises(errors.InvalidArgumentError, match="more than once"):
+        fg.insert(frame, write_options={"duplicates": "error"})
+
+
+def test_bigint_and_date_event_times_of_spark_frames(spark, fs_sp, fs_py):
+    """Epoch milliseconds and dates as event times in Spark frames become the same UTC timestamps
+    as on the python engine (a date is midnight UTC whatever the session's zone)."""
+    from pyspark.sql import functions as F
+
+    ms = [int((T0 + timedelta(hours=h)).timestamp() * 1000) for h in (12, 36)]
+    events = fs_sp.create_feature_group(f"e_{_uid()}", primary_key=["id"], event_time="ts")
+    events.insert(sdf(spark, pd.DataFrame({"id": [1, 1], "ts": ms, "y": [0, 1]})))
+    days = fs_sp.create_feature_group(f"dd_{_uid()}", primary_key=["id"], event_time="day")
+    zone = spark.conf.get("spark.sql.session.timeZone")
+    spark.conf.set("spark.sql.session.timeZone", "America/New_York")
+    try:
+        frame = sdf(spark, pd.DataFrame({"id": [1, 1], "d": ["2024-01-01", "2024-01-02"], "v": [1.0, 2.0]}))
+        days.insert(frame.select("id", F.to_date("d").alias("day"), "v"))
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", zone)
+    assert events.get_feature("ts").type == days.get_feature("day").type == "timestamp[us, tz=UTC]"
+    got = fs_py.get_feature_group(days.name, 1).read().sort_values("day")
+    assert got.day.tolist() == [T0, T0 + timedelta(days=1)]
+    joined = events.select_all().join(days.select(["v"])).read(dataframe_type="pandas").sort_values("ts")
+    assert joined.v.tolist() == [1.0, 2.0]
+    with pytest.raises(errors.InvalidArgumentError, match=f"{ms[0] // 1000} is below"):
+        events.insert(sdf(spark, pd.DataFrame({"id": [2], "ts": [ms[0] // 1000], "y": [1]})))
 
 
 def test_naive_spark_timestamps_are_taken_as_utc(spark, fs_sp):

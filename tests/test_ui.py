@@ -46,7 +46,11 @@ PAGES = [
         ["alice (owner)", "data_owner", "weather", "flight_delays", "flight_delay"],
     ),
     (f"{FG}/flights/1", "Feature group flights", ["flight_id", "primary key", "event time", "upsert", "400"]),
-    (f"{FG}/weather/1", "Feature group weather", ["wind_speed", "online", "Null values per column"]),
+    (
+        f"{FG}/weather/1",
+        "Feature group weather",
+        ["wind_speed", "online", "Null values per column", "Air temperature, degrees F"],
+    ),
     (f"{FG}/planes/1", "Feature group planes", ["tailnum", "seats"]),
     (f"{FG}/airports/1", "Feature group airports", ["faa", "alt"]),
     (f"{FG}/flights/1/preview", "Preview of flights v1", ["flight_id", "as of Delta version 1"]),

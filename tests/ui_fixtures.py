@@ -143,6 +143,7 @@ def build_flights(server: LarderServer, key: str, tmp: Path) -> None:
             description="Hourly weather at the three NYC airports",
         )
         weather.insert(data["weather"])
+        weather.update_feature_description("temp", "Air temperature, degrees F")
         planes = fs.create_feature_group(
             "planes", primary_key=["tailnum"], online_enabled=True, description="Aircraft facts (FAA)"
         )

@@ -178,6 +178,21 @@ class NaiveTimeWarning(UserWarning):
     """
 
 
+class DuplicateKeysWarning(UserWarning):
+    """An insert held several rows of one primary key (and event time, when the group has one):
+    the last of them in the input's row order was kept and the others dropped, as hsfs's upsert
+    keeps one row per key. The insert's result says how many (``duplicates_dropped``).
+
+    Refuse such inserts instead with ``fg.insert(df, write_options={"duplicates": "error"})``, or
+    silence the warning with ``warnings.filterwarnings("ignore", category=DuplicateKeysWarning)``.
+
+    Example:
+        >>> import warnings
+        >>> warnings.filterwarnings("ignore", category=DuplicateKeysWarning)
+        >>> warnings.resetwarnings()
+    """
+
+
 class VersionNotPinnedWarning(UserWarning):
     """A feature group, feature view or model was fetched by name alone while newer versions
     exist, and version 1 was taken (as hsfs and hsml do); pass ``version=`` to pin the one you mean.

@@ -158,11 +158,15 @@ class Engine(ABC):
         event_time: str | None,
         schema: list[dict[str, str]] | None,
         partition_key: list[str],
+        duplicates: str = "keep_last",
     ) -> Any:
         """Check a frame for an insert before anything is written: key and event time columns,
-        no null keys, no duplicate keys, timezone-aware timestamps, the recorded ``schema`` (None
-        before the first insert). Returns what :meth:`write` and :meth:`statistics` take; its
-        ``schema`` (``[{"name", "type"}]``) and ``num_rows`` attributes say what it holds.
+        no null keys, timezone-aware timestamps, the recorded ``schema`` (None before the first
+        insert), and rows repeating a (primary key, event time): ``duplicates="keep_last"`` keeps
+        the last of each in the input's row order, ``"error"`` refuses them. Returns what
+        :meth:`write` and :meth:`statistics` take; its ``schema`` (``[{"name", "type"}]``),
+        ``num_rows``, ``dropped`` (rows dropped as duplicates) and ``dropped_example`` (one
+        repeated key, or None) attributes say what it holds.
 
         Raises:
             InvalidArgumentError: naming what is wrong, with an example row.

@@ -30,6 +30,7 @@ class Feature:
         primary (bool): part of the primary key.
         event_time (bool): the event time column.
         feature_group (FeatureGroup | None): the feature group it belongs to.
+        description (str): what it holds (``fg.update_feature_description``; default ``""``).
 
     Example:
         >>> temp = Feature("temp", "double")
@@ -42,6 +43,7 @@ class Feature:
     primary: bool = False
     event_time: bool = False
     feature_group: FeatureGroup | None = None
+    description: str = ""
 
     def __repr__(self) -> str:
         return f"Feature({self.name!r}, {self.type!r})"

@@ -34,7 +34,8 @@ log = logging.getLogger("larder.feature_store")
 
 OPERATIONS = ("upsert", "insert")
 PROGRESS_ROWS = 1_000_000
-WRITE_OPTIONS = {"progress", "lease_wait_seconds"}
+WRITE_OPTIONS = {"progress", "lease_wait_seconds", "duplicates"}
+DUPLICATES = ("keep_last", "error")  # write_options["duplicates"], the default first
 COMMIT_TIMEOUT_S = 600.0  # recording a commit materializes it online: large ones take a while
 
 
@@ -139,11 +140,51 @@ class FeatureGroup:
         self._load(self._fs._rest.patch(self._path, {"description": description}))
         return self
 
+    def update_feature_description(self, feature_name: str, description: str) -> FeatureGroup:
+        """Describe one feature (as hsfs's ``fg.update_feature_description``); read it back as
+        ``fg.get_feature(name).description``. The web UI's feature group page shows it.
+
+        Args:
+            feature_name (str): the feature (column) name.
+            description (str): what it holds, at most 2000 characters; ``""`` clears it.
+
+        Returns:
+            FeatureGroup: this feature group, updated.
+
+        Raises:
+            InvalidArgumentError: an unknown feature (the message lists the features), a feature
+                group without a schema yet (describe its features after the first insert), or a
+                description that is not a string or is too long.
+            PermissionDeniedError: when you may not change this feature store.
+
+        Example:
+            >>> weather.update_feature_description("temp", "air temperature at 2 m, degrees F")  # doctest: +SKIP
+            >>> weather.get_feature("temp").description  # doctest: +SKIP
+            'air temperature at 2 m, degrees F'
+        """
+        if not isinstance(description, str):
+            raise InvalidArgumentError(
+                f"The description of {feature_name!r} must be a string, not {type(description).__name__}.",
+                details={"feature": str(feature_name), "type": type(description).__name__},
+            )
+        if self._schema is None:
+            self._refresh()  # another writer may have made the first insert
+        self.get_feature(feature_name)  # an unknown name: the message lists the features
+        self._load(self._fs._rest.patch(self._path, {"feature_descriptions": {feature_name: description}}))
+        return self
+
     @property
     def features(self) -> list[Feature]:
         """The features, in schema order (empty before the first insert)."""
         return [
-            Feature(f["name"], f["type"], f["name"] in self.primary_key, f["name"] == self.event_time, self)
+            Feature(
+                f["name"],
+                f["type"],
+                f["name"] in self.primary_key,
+                f["name"] == self.event_time,
+                self,
+                f.get("description") or "",
+            )
             for f in (self._schema or [])
         ]
 
@@ -236,7 +277,11 @@ class FeatureGroup:
                 and the online store of online-enabled groups) is supported.
             write_options (dict | None): ``{"progress": bool}`` (a progress bar; default on from 1M
                 rows), ``{"lease_wait_seconds": float}`` (how long to wait while another writer
-                writes this group; default 600). hsfs's keys are accepted and change nothing:
+                writes this group; default 600), ``{"duplicates": "keep_last" | "error"}`` (rows
+                of this insert that repeat a primary key and event time: ``"keep_last"``, the
+                default, keeps the last of each in the frame's row order and drops the others,
+                as hsfs's upsert, with a :class:`~larder.errors.DuplicateKeysWarning`;
+                ``"error"`` refuses the insert). hsfs's keys are accepted and change nothing:
                 ``wait_for_job`` (the insert is synchronous), ``start_offline_materialization``
                 (no materialization job: the offline table is written directly),
                 ``wait_for_online_ingestion``, ``internal_kafka``, ``kafka_producer_config``
@@ -248,11 +293,13 @@ class FeatureGroup:
             wait (bool): accepted for hsfs compatibility; writes are always synchronous.
 
         Returns:
-            dict: the commit: ``delta_version``, ``operation``, ``rows_inserted``, ``rows_updated``.
+            dict: the commit: ``delta_version``, ``operation``, ``rows_inserted``, ``rows_updated``,
+            and ``duplicates_dropped`` (rows dropped as repeats of a later row's key; 0 when none).
 
         Raises:
             InvalidArgumentError: empty data, missing key/event-time columns, nulls in the primary
-                key, duplicate keys within the insert, a column of mixed types (or of mixed
+                key, duplicate keys within the insert (``write_options={"duplicates": "error"}``),
+                an unknown ``duplicates`` choice, a column of mixed types (or of mixed
                 aware and naive timestamps), a type that differs from the schema, an unknown
                 operation or ``write_options`` key, a ``storage`` other than None.
             ConflictError: another writer held the group for longer than ``lease_wait_seconds``,
@@ -268,7 +315,8 @@ class FeatureGroup:
 
         Example:
             >>> fg.insert(weather_df)  # doctest: +SKIP
-            {'delta_version': 0, 'operation': 'upsert', 'rows_inserted': 26115, 'rows_updated': 0}
+            {'delta_version': 0, 'operation': 'upsert', 'rows_inserted': 26115, 'rows_updated': 0, 'duplicates_dropped': 0}
+            >>> fg.insert(weather_df, write_options={"duplicates": "error"})  # refuse repeated keys  # doctest: +SKIP
         """
         if operation not in OPERATIONS:
             raise InvalidArgumentError(
@@ -279,8 +327,15 @@ class FeatureGroup:
         options = _write_options(write_options, storage)
         # the checks first; then statistics run beside the write (see the engine's statistics())
         prepared = engine.prepare_insert(
-            features, self.primary_key, self.event_time, self._schema, self.partition_key
+            features,
+            self.primary_key,
+            self.event_time,
+            self._schema,
+            self.partition_key,
+            options.get("duplicates", "keep_last"),
         )
+        if prepared.dropped:
+            _warn_duplicates(prepared.dropped, prepared.dropped_example, self._upsert_key)
         progress = options.get("progress", prepared.num_rows >= PROGRESS_ROWS)
         bar = _Steps(progress, f"insert {self.name} v{self.version}", prepared.num_rows)
         stats = None
@@ -310,7 +365,13 @@ class FeatureGroup:
                 if not stats.cancelled():
                     stats.exception()
             bar.close()
-        return {k: commit[k] for k in ("delta_version", "operation", "rows_inserted", "rows_updated")}
+        out = {k: commit[k] for k in ("delta_version", "operation", "rows_inserted", "rows_updated")}
+        out["duplicates_dropped"] = prepared.dropped
+        return out
+
+    @property
+    def _upsert_key(self) -> list[str]:
+        return self.primary_key + ([self.event_time] if self.event_time else [])
 
     @property
     def _what(self) -> str:
@@ -541,7 +602,8 @@ class FeatureGroup:
         return self.select_all(include_primary_key=False, include_event_time=False)
 
     def select(self, features: list[str | Feature] | str | Feature) -> Query:
-        """A query of some features.
+        """A query of some features. Joined to another query, the features named here all come
+        back, this group's event time too (prefixed by the join's ``prefix``).
 
         Args:
             features (list[str | Feature] | str | Feature): feature names or :class:`Feature`
@@ -567,7 +629,7 @@ class FeatureGroup:
                 f"{[f.name for f in self.features]}), or use select_all().",
                 details={"feature_group": self.name},
             )
-        return Query(self, names)
+        return Query(self, names, named=True)
 
     def select_except(self, features: list[str | Feature] | str | Feature) -> Query:
         """A query of every feature except some.
@@ -656,7 +718,32 @@ def _write_options(write_options: dict[str, Any] | None, storage: str | None) ->
             f"own: {sorted(WRITE_OPTIONS)}; hsfs's accepted as no-ops: {sorted(HSFS_WRITE_OPTIONS)}.",
             details={"unknown": unknown},
         )
+    if options.get("duplicates", DUPLICATES[0]) not in DUPLICATES:
+        raise InvalidArgumentError(
+            f"write_options['duplicates'] = {options['duplicates']!r} is not a choice: use 'keep_last' (keep the "
+            "last row of each primary key and event time, as hsfs's upsert; the default) or 'error' (refuse an "
+            "insert that repeats one).",
+            details={"duplicates": repr(options["duplicates"])[:100], "choices": list(DUPLICATES)},
+        )
     return options
+
+
+def _warn_duplicates(dropped: int, example: dict[str, str] | None, keys: list[str]) -> None:
+    """Say at the user's line that ``dropped`` rows repeating a key were dropped (a
+    :class:`~larder.errors.DuplicateKeysWarning`)."""
+    import warnings
+
+    from larder._time import user_stacklevel
+    from larder.errors import DuplicateKeysWarning
+
+    warnings.warn(
+        f"{dropped} row(s) of this insert repeat the ({', '.join(keys)}) of a later row"
+        + (f", e.g. {example}" if example else "")
+        + ": the last row of each key was kept and the others dropped (as hsfs's upsert keeps one row per key). "
+        "Pass write_options={'duplicates': 'error'} to refuse such an insert instead.",
+        DuplicateKeysWarning,
+        stacklevel=user_stacklevel(),
+    )
 
 
 def _feature_names(features: Any) -> list[str]:

@@ -161,6 +161,7 @@ class FeatureView:
                     typed.primary if typed is not None else False,
                     typed.event_time if typed is not None else False,
                     fg,
+                    typed.description if typed is not None else "",
                 )
             )
         return out
@@ -178,12 +179,14 @@ class FeatureView:
 
     def _feature_columns(self, columns: list[str], primary_key: bool, event_time: bool) -> list[str]:
         """``X``'s columns: the query's columns less the labels, the left feature group's primary
-        key (unless ``primary_key``) and event times (unless ``event_time``). Join keys that are
+        key (unless ``primary_key``) and every group's event time column, under whatever name the
+        query returns it (a join's prefix included; unless ``event_time``). Join keys that are
         ordinary columns of the left group (``origin`` in flights) stay: they are features."""
         left = self.query.feature_group
         drop = set() if primary_key else set(left.primary_key)
         if not event_time:
-            drop.update(g.event_time for g in self.query._groups() if g.event_time)
+            plan = self.query._plan(with_tables=False)
+            drop.update(o.name for o in plan.outputs if o.column == plan.sources[o.alias].table.event_time)
         return [c for c in columns if c not in self.labels and c not in drop]
 
     def _time_where(self, start_time: Any, end_time: Any) -> list[Term]:
@@ -562,23 +565,39 @@ class FeatureView:
         return list(self._fs._rest.get(f"{self._path}/trainingdatasets"))
 
     def get_batch_data(
-        self, start_time: Any = None, end_time: Any = None, dataframe_type: str = "default"
+        self,
+        start_time: Any = None,
+        end_time: Any = None,
+        dataframe_type: str = "default",
+        primary_key: bool = False,
+        event_time: bool = False,
     ) -> Any:
         """Features without labels, for batch inference.
 
         Args:
-            start_time (datetime | str | None): keep rows whose (left) event time is at or after this.
-            end_time (datetime | str | None): keep rows whose (left) event time is before this.
+            start_time (datetime | date | str | int | None): keep rows whose (left) event time is
+                at or after this (any form :meth:`training_data` takes). Default: no lower bound.
+            end_time (datetime | date | str | int | None): keep rows whose (left) event time is
+                before this. Default: no upper bound.
             dataframe_type (str): ``"default"`` (the engine's own: pandas on python, a Spark DataFrame on spark), ``"pandas"``, ``"polars"``, ``"pyarrow"``, ``"numpy"``, ``"python"``.
+            primary_key (bool): keep the left feature group's primary key columns (default False,
+                as hsfs), e.g. to join the predictions back to their keys.
+            event_time (bool): keep the event time columns of the query's groups (default False,
+                as hsfs), e.g. to sort a time series.
 
         Returns:
-            Any: ``X`` in the requested type.
+            Any: ``X`` in the requested type, in the order of the left group's primary key and
+            event time.
+
+        Raises:
+            InvalidArgumentError: a time that cannot be read, or times on a view whose left group
+                has no event time.
 
         Example:
-            >>> X = fv.get_batch_data(start_time=datetime(2013, 12, 1, tzinfo=timezone.utc))  # doctest: +SKIP
+            >>> X = fv.get_batch_data(start_time="2013-12-01", primary_key=True, event_time=True)  # doctest: +SKIP
         """
         self._engine("read", dataframe_type)
-        x, _ = self._xy(self._table(start_time, end_time), dataframe_type, False, False)
+        x, _ = self._xy(self._table(start_time, end_time), dataframe_type, primary_key, event_time)
         return x
 
     # --- serving ---------------------------------------------------------------------------------------

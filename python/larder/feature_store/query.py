@@ -50,9 +50,12 @@ class Query:
         >>> print(q.to_string())                                    # the SQL  # doctest: +SKIP
     """
 
-    def __init__(self, feature_group: FeatureGroup, features: list[str] | None) -> None:
+    def __init__(self, feature_group: FeatureGroup, features: list[str] | None, named: bool = False) -> None:
         self._fg = feature_group
         self._features = features  # None: all
+        # the features were named one by one (select([...])), not implied (select_all/select_except):
+        # a joined group's event time named so is returned (see _plan)
+        self._named = named and features is not None
         self._joins: list[Join] = []
         self._filter: _Condition | None = None
         self._as_of: datetime | None = None
@@ -88,7 +91,10 @@ class Query:
         Args:
             sub_query (Query): the right side, e.g. ``weather.select(["temp"])``.
             on (list[str] | None): key columns with the same name on both sides. Default: the right
-                feature group's primary key, when the left side has those columns.
+                feature group's primary key, when the left side has those columns; else, as hsfs,
+                the largest common subset of the two groups' primary keys (right key order), e.g.
+                ``sk_id_curr`` for a left key ``["sk_id_curr"]`` and a right key
+                ``["sk_id_prev", "sk_id_curr"]``.
             left_on (list[str] | None): the left side's key columns, when the names differ.
             right_on (list[str] | None): the right side's key columns, in the same order.
             join_type (str): ``"left"`` (default: every left row stays) or ``"inner"``.
@@ -124,14 +130,18 @@ class Query:
                 )
             left_on, right_on = list(on), list(on)
         elif left_on is None and right_on is None:
+            shared = [k for k in right_fg.primary_key if k in self._fg.primary_key]
             if all(k in left_names for k in right_fg.primary_key):
                 left_on, right_on = list(right_fg.primary_key), list(right_fg.primary_key)
+            elif shared:  # hsfs: the largest common subset of the two primary keys
+                left_on, right_on = list(shared), list(shared)
             else:
                 common = sorted((left_names & right_names) - {self._fg.event_time, right_fg.event_time})
                 raise InvalidArgumentError(
                     f"No common key to join '{self._fg.name}' with '{right_fg.name}': the left side lacks "
-                    f"{right_fg.primary_key} (the right primary key). Pass on=[...] or left_on/right_on"
-                    + (f"; columns in both: {common}." if common else "."),
+                    f"{right_fg.primary_key} (the right primary key), and the primary keys "
+                    f"{self._fg.primary_key} and {right_fg.primary_key} share no column. Pass on=[...] or "
+                    "left_on/right_on" + (f"; columns in both: {common}." if common else "."),
                     details={"left": self._fg.name, "right": right_fg.name},
                 )
         if left_on is None or right_on is None or len(left_on) != len(right_on) or not left_on:
@@ -279,9 +289,14 @@ class Query:
                 )
                 right_skip = set(j.right_on)
                 right_et = rfg.event_time
+                # a right event time the user named in select([...]) is returned (prefixed when the
+                # join has a prefix; a clash without one asks for a prefix); one that select_all()
+                # or select_except() implies is left out where the left's has its name
+                named = j.query._named and right_et in (j.query._features or [])
                 if (
                     point_in_time
                     and right_et is not None
+                    and not named
                     and (right_et == lfg.event_time or (prefix + (j.prefix or "") + right_et) in out_names)
                 ):
                     right_skip.add(right_et)
@@ -372,7 +387,9 @@ class Query:
 
         Returns:
             dict: ``{"left": {"id", "project", "name", "version", "features"}, "joins": [...],
-            "filter": ...}``; ``project`` is the project whose feature store holds the group.
+            "filter": ...}``; ``project`` is the project whose feature store holds the group;
+            ``left`` also has ``"named": True`` when its features were named in ``select([...])``
+            (a joined group's event time among them is returned).
 
         Example:
             >>> weather.select(["temp"]).to_dict()["left"]  # doctest: +SKIP
@@ -385,6 +402,7 @@ class Query:
                 "name": self._fg.name,
                 "version": self._fg.version,
                 "features": [f.name for f in self.features],
+                **({"named": True} if self._named else {}),
             },
             "joins": [
                 {
@@ -417,7 +435,7 @@ class Query:
         """
         left = data["left"]
         fg = groups[(left["project"], left["name"], left["version"])]
-        q = cls(fg, list(left["features"]))
+        q = cls(fg, list(left["features"]), named=bool(left.get("named")))
         for j in data.get("joins", []):
             age = j.get("max_age_seconds")
             q._joins.append(

@@ -34,6 +34,8 @@ class Prepared:
     table: Any
     order: Any
     schema: list[dict[str, str]]
+    dropped: int = 0
+    dropped_example: dict[str, str] | None = None
 
     @property
     def num_rows(self) -> int:
@@ -144,16 +146,19 @@ class PythonEngine(_DataEngine):
         event_time: str | None,
         schema: list[dict[str, str]] | None,
         partition_key: list[str],
+        duplicates: str = "keep_last",
     ) -> Prepared:
         from larder.engine.python import _frames, delta
 
         table = _frames.normalize(_frames.to_arrow(data))
         # the checks (integer keys: sorts of the packed keys, which also give the stored order;
         # others: polars hashes them on every core)
-        table, order = _frames.check_insert(table, primary_key, event_time, schema)
+        checked = _frames.check_insert(table, primary_key, event_time, schema, duplicates)
         if partition_key:
-            delta.check_partition_columns(table, partition_key)
-        return Prepared(table, order, _frames.schema_of(table))
+            delta.check_partition_columns(checked.table, partition_key)
+        return Prepared(
+            checked.table, checked.order, _frames.schema_of(checked.table), checked.dropped, checked.example
+        )
 
     def statistics(self, prepared: Prepared) -> Future[dict[str, Any] | None]:
         """Statistics of the rows, computed in a thread of their own (one duckdb thread, on one core

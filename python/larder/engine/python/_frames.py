@@ -3,9 +3,27 @@ an insert must pass before anything is written."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from larder.errors import InvalidArgumentError
+
+DUPLICATES = ("keep_last", "error")
+"""What an insert does with rows repeating a (primary key, event time): keep the last one of each
+in the input's row order (as hsfs's upsert; the default), or refuse the insert."""
+
+
+@dataclass
+class Checked:
+    """An insert's rows after the checks: the table to write, the order that sorts it by (primary
+    key, event time) (None: as it is), and how many rows repeated a key and were dropped, with one
+    such key as an example."""
+
+    table: Any
+    order: Any
+    dropped: int = 0
+    example: dict[str, str] | None = None
+
 
 DATAFRAME_TYPES = ("default", "pandas", "polars", "pyarrow", "numpy", "python")
 """The ``dataframe_type`` values the python engine returns; ``"default"`` is its own, ``"pandas"``."""
@@ -173,22 +191,51 @@ def schema_of(table: Any) -> list[dict[str, str]]:
     return [{"name": f.name, "type": str(f.type)} for f in table.schema]
 
 
+def check_duplicates_option(duplicates: Any) -> str:
+    """``duplicates`` if it is one of :data:`DUPLICATES`.
+
+    Raises:
+        InvalidArgumentError: naming the value and the choices.
+    """
+    if duplicates not in DUPLICATES:
+        raise InvalidArgumentError(
+            f"write_options['duplicates'] = {duplicates!r} is not a choice: use 'keep_last' (keep the last row "
+            "of each primary key and event time, as hsfs's upsert) or 'error' (refuse an insert that repeats one).",
+            details={"duplicates": repr(duplicates)[:100], "choices": list(DUPLICATES)},
+        )
+    return str(duplicates)
+
+
 def check_insert(
-    table: Any, primary_key: list[str], event_time: str | None, schema: list[dict[str, str]] | None
-) -> tuple[Any, Any]:
+    table: Any,
+    primary_key: list[str],
+    event_time: str | None,
+    schema: list[dict[str, str]] | None,
+    duplicates: str = "keep_last",
+) -> Checked:
     """Validate (and, where safe, cast) an insert.
 
+    Args:
+        table (pyarrow.Table): the rows (normalized, see :func:`normalize`).
+        primary_key (list[str]): the key columns.
+        event_time (str | None): the event time column.
+        schema (list[dict] | None): the recorded schema (None before the first insert).
+        duplicates (str): rows repeating a (primary key, event time): ``"keep_last"`` (default)
+            keeps the last of each in row order, ``"error"`` refuses them.
+
     Returns:
-        tuple: ``(table, order)``: the table to write, and the row order that sorts it by (primary
-        key, event time) as a numpy array (None when it already is sorted, or when its keys are not
-        integers, dates or timestamps); see :func:`in_order`.
+        Checked: the table to write (without the dropped duplicates), and the row order that sorts
+        it by (primary key, event time) as a numpy array (None when it already is sorted, or when
+        its keys are not integers, dates or timestamps; see :func:`in_order`).
 
     Raises:
         InvalidArgumentError: on an empty frame, missing key or event-time columns, nulls in the
-            primary key, duplicate keys within the insert, a non-timestamp event time, or a column
-            whose type differs from the feature group's schema.
+            primary key, duplicate keys within the insert (``duplicates="error"``), an event time
+            that is no timestamp, date or epoch milliseconds (see :func:`event_time_as_timestamp`),
+            or a column whose type differs from the feature group's schema.
     """
     pa = _pa()
+    check_duplicates_option(duplicates)
 
     if table.num_rows == 0:
         raise InvalidArgumentError("The data frame is empty: nothing to insert.")
@@ -202,11 +249,12 @@ def check_insert(
                 details={"column": c, "nulls": nulls},
             )
     if event_time:
+        table = event_time_as_timestamp(table, event_time)
         et_type = table.schema.field(event_time).type
         if not pa.types.is_timestamp(et_type):
             raise InvalidArgumentError(
-                f"Event time column '{event_time}' must hold timezone-aware timestamps, not {et_type}; parse it, e.g. "
-                f"pandas: pd.to_datetime(df['{event_time}'], utc=True).",
+                f"Event time column '{event_time}' must hold timestamps, dates or epoch milliseconds (int), not "
+                f"{et_type}; parse it, e.g. pandas: pd.to_datetime(df['{event_time}'], utc=True).",
                 details={"column": event_time, "type": str(et_type)},
             )
         nulls = table.column(event_time).null_count
@@ -216,7 +264,57 @@ def check_insert(
             )
     if schema is not None:
         table = _enforce_schema(table, schema)
-    return table, _check_unique(table, needed)
+    return _check_unique(table, needed, duplicates)
+
+
+def event_time_as_timestamp(table: Any, event_time: str) -> Any:
+    """The table with an integer or date event time converted to ``timestamp[us, tz=UTC]``, as
+    hsfs accepts them: integers are epoch **milliseconds**; a date is midnight UTC. Done once, at
+    insert: the feature group stores (and its schema records) timestamps, so point-in-time joins,
+    time filters and splits compare one type whatever each group was given. Other types are left
+    as they are (:func:`check_insert` refuses them).
+
+    Raises:
+        InvalidArgumentError: an integer below 10^11 in absolute value (it looks like epoch
+            seconds, or is 0), naming the value; an unsigned value beyond int64.
+
+    Example:
+        >>> import pyarrow as pa
+        >>> t = event_time_as_timestamp(pa.table({"ts": [1704067200000]}), "ts")
+        >>> str(t.schema.field("ts").type), t.column("ts")[0].as_py().isoformat()
+        ('timestamp[us, tz=UTC]', '2024-01-01T00:00:00+00:00')
+    """
+    pa = _pa()
+    import pyarrow.compute as pc
+
+    from larder._time import EPOCH_MS_MIN
+
+    i = table.schema.get_field_index(event_time)
+    column = table.column(i)
+    t = column.type
+    if pa.types.is_integer(t):
+        try:
+            values = pc.cast(column, pa.int64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            raise InvalidArgumentError(
+                f"Event time column '{event_time}' holds integers beyond int64; epoch milliseconds fit in int64.",
+                details={"column": event_time, "type": str(t)},
+            ) from None
+        smallest = pc.min(pc.abs(values)).as_py()
+        if smallest is not None and smallest < EPOCH_MS_MIN:
+            bad = pc.min(pc.filter(values, pc.less(pc.abs(values), EPOCH_MS_MIN))).as_py()
+            raise InvalidArgumentError(
+                f"Event time column '{event_time}' holds integers, read as epoch milliseconds (as hsfs), but "
+                f"{bad} is below 10^11: it looks like epoch seconds (or is no time). Pass milliseconds (e.g. "
+                f"df['{event_time}'] * 1000) or timestamps.",
+                details={"column": event_time, "value": bad},
+            )
+        converted = pc.cast(pc.cast(values, pa.timestamp("ms")), pa.timestamp("us", tz="UTC"))
+    elif pa.types.is_date(t):
+        converted = pc.cast(pc.cast(column, pa.timestamp("s")), pa.timestamp("us", tz="UTC"))
+    else:
+        return table
+    return table.set_column(i, pa.field(event_time, converted.type), converted)
 
 
 def check_columns(names: list[str], primary_key: list[str], event_time: str | None) -> None:
@@ -342,13 +440,15 @@ def _sorted_keys(table: Any, keys: list[str]) -> tuple[Any | None, bool | None]:
     return order, not bool((code[1:] == code[:-1]).any())
 
 
-def _check_unique(table: Any, keys: list[str]) -> Any | None:
-    """Refuse duplicate keys within one insert: exact from the sorted packed keys, or a fast hash
+def _check_unique(table: Any, keys: list[str], duplicates: str = "keep_last") -> Checked:
+    """Find duplicate keys within one insert: exact from the sorted packed keys, or a fast hash
     check; only when neither proves uniqueness, duckdb's exact parallel GROUP BY (which also finds
-    an example to report). Returns the order that sorts the rows by the keys (or None)."""
+    an example to report). Duplicates are refused (``duplicates="error"``) or all but the last
+    row of each key dropped (:func:`keep_last`). Returns the rows and the order that sorts them by
+    the keys (or None)."""
     order, by_sort = _sorted_keys(table, keys)
     if by_sort or (by_sort is None and _unique_by_hash(table, keys)):
-        return order
+        return Checked(table, order)
     from larder.engine.python import _sources
     from larder.engine.python.sql import quote_ident
 
@@ -360,16 +460,43 @@ def _check_unique(table: Any, keys: list[str]) -> Any | None:
         dup = con.sql(f"SELECT count(*) OVER () AS total, * FROM ({sql}) LIMIT 1").to_arrow_table()  # noqa: S608
     finally:
         con.close()
-    if dup.num_rows:
-        row = dup.to_pylist()[0]
-        total = row.pop("total")
-        row.pop("n")
+    if not dup.num_rows:
+        return Checked(table, order)
+    row = dup.to_pylist()[0]
+    total = row.pop("total")
+    row.pop("n")
+    example = {k: str(v) for k, v in row.items()}
+    if duplicates == "error":
         raise InvalidArgumentError(
             f"{total} key(s) appear more than once in this insert, e.g. {row}; each "
-            f"({', '.join(keys)}) must be unique within one insert.",
-            details={"duplicates": total, "example": {k: str(v) for k, v in row.items()}},
+            f"({', '.join(keys)}) must be unique within one insert (write_options={{'duplicates': 'error'}}; "
+            "the default 'keep_last' keeps the last row of each).",
+            details={"duplicates": total, "example": example},
         )
-    return order
+    kept = keep_last(table, keys)
+    return Checked(kept, _sorted_keys(kept, keys)[0], table.num_rows - kept.num_rows, example)
+
+
+def keep_last(table: Any, keys: list[str]) -> Any:
+    """The rows of ``table`` less those whose ``keys`` a later row repeats: the last row of each
+    key in row order, the kept rows in their order.
+
+    Example:
+        >>> import pyarrow as pa
+        >>> keep_last(pa.table({"k": [1, 2, 1], "v": ["a", "b", "c"]}), ["k"]).to_pydict()
+        {'k': [2, 1], 'v': ['b', 'c']}
+    """
+    import numpy as np
+    import pyarrow as pa
+
+    rows = pa.array(np.arange(table.num_rows, dtype=np.int64))
+    last = (
+        table.select(keys)
+        .append_column("__larder_row", rows)
+        .group_by(keys)
+        .aggregate([("__larder_row", "max")])
+    )
+    return table.take(np.sort(last.column("__larder_row_max").to_numpy()))
 
 
 # rows per batch when an insert is streamed to the Delta writer in key order (see in_order)

@@ -39,6 +39,8 @@ class Prepared:
     schema: list[dict[str, str]]
     num_rows: int
     arrow: Any = field(default=None, repr=False)
+    dropped: int = 0
+    dropped_example: dict[str, str] | None = None
 
 
 class SparkEngine(_DataEngine):
@@ -110,26 +112,45 @@ class SparkEngine(_DataEngine):
         event_time: str | None,
         schema: list[dict[str, str]] | None,
         partition_key: list[str],
+        duplicates: str = "keep_last",
     ) -> Prepared:
         """Check an insert: a Spark DataFrame on the executors (its rows counted, null and duplicate
-        keys looked for, its types against the recorded ``schema``); a pandas / polars / Arrow frame
-        or list of dicts by the python engine's checks, then made a Spark DataFrame."""
+        keys looked for, its types against the recorded ``schema``; with ``duplicates="keep_last"``
+        the write keeps the last row of each key in the input's order, see
+        ``_frames.keep_last``); a pandas / polars / Arrow frame or list of dicts by the python
+        engine's checks, then made a Spark DataFrame."""
+        from larder.engine.python._frames import check_duplicates_option
         from larder.engine.spark import _frames
 
+        check_duplicates_option(duplicates)
         if not _frames.is_spark_frame(data):
             from larder.engine.python import PythonEngine
 
-            checked = PythonEngine().prepare_insert(data, primary_key, event_time, schema, partition_key)
+            checked = PythonEngine().prepare_insert(
+                data, primary_key, event_time, schema, partition_key, duplicates
+            )
             table = _frames_in_order(checked)
-            return Prepared(self.spark.createDataFrame(table), checked.schema, checked.num_rows, arrow=table)
+            return Prepared(
+                self.spark.createDataFrame(table),
+                checked.schema,
+                checked.num_rows,
+                arrow=table,
+                dropped=checked.dropped,
+                dropped_example=checked.dropped_example,
+            )
         data = _frames.naive_as_utc(data)
+        data, epoch_ms = _frames.event_time_as_timestamp(data, event_time)
         frame = data if schema is None else _frames.enforce_schema(data, schema)
         recorded = _frames.schema_of(frame)  # refuses naive timestamps before any Spark job
         missing = [c for c in partition_key if c not in frame.columns]
         if missing:
             raise InvalidArgumentError(f"The data frame lacks the partition column(s) {missing}.")
-        counted = _frames.check_insert(frame, primary_key, event_time)
-        return Prepared(frame, recorded, counted["rows"])
+        counted = _frames.check_insert(frame, primary_key, event_time, duplicates, epoch_ms)
+        if counted["dropped"]:
+            frame = _frames.keep_last(frame, primary_key + ([event_time] if event_time else []))
+        return Prepared(
+            frame, recorded, counted["rows"], dropped=counted["dropped"], dropped_example=counted["example"]
+        )
 
     def statistics(self, prepared: Prepared) -> Future[dict[str, Any] | None]:
         """Statistics of the rows, computed in a thread beside the write (Spark runs both jobs at

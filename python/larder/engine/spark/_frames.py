@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from larder._time import EPOCH_MS_MIN
 from larder.errors import InvalidArgumentError
 
 # Larder's recorded type names (Arrow's, as the python engine records them) by Spark's simpleString
@@ -133,6 +134,30 @@ def naive_as_utc(frame: Any) -> Any:
     return frame.select(columns)
 
 
+_INTEGERS = ("tinyint", "smallint", "int", "bigint")
+
+
+def event_time_as_timestamp(frame: Any, event_time: str | None) -> tuple[Any, bool]:
+    """The frame with an integer or date event time converted to timestamps, as the python
+    engine converts them (``_frames.event_time_as_timestamp``): integers are epoch milliseconds,
+    a date is midnight UTC (whatever the session's time zone). Returns ``(frame, from_integers)``:
+    whether integers were converted (:func:`check_insert` then refuses values that look like epoch
+    seconds, in its one job)."""
+    from pyspark.sql import functions as F
+
+    if not event_time or event_time not in frame.columns:
+        return frame, False
+    simple = frame.schema[event_time].dataType.simpleString()
+    column = F.col(quote(event_time))
+    if simple in _INTEGERS:
+        converted = F.timestamp_millis(column.cast("bigint"))
+    elif simple == "date":
+        converted = F.timestamp_seconds(F.unix_date(column).cast("bigint") * 86400)
+    else:
+        return frame, False
+    return frame.withColumn(event_time, converted), simple in _INTEGERS
+
+
 def quote(name: str) -> str:
     """A column name as Spark parses it (in backticks).
 
@@ -143,14 +168,30 @@ def quote(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
-def check_insert(frame: Any, primary_key: list[str], event_time: str | None) -> dict[str, Any]:
+def check_insert(
+    frame: Any,
+    primary_key: list[str],
+    event_time: str | None,
+    duplicates: str = "keep_last",
+    epoch_ms: bool = False,
+) -> dict[str, Any]:
     """Check a Spark frame for an insert, as the python engine checks Arrow (see its
     ``_frames.check_insert``), in one Spark job: the rows grouped by key and event time, then their
-    count, the nulls in the key and event time and the keys seen more than once (duplicates within
-    the insert) over the groups.
+    count, the number of groups, the nulls in the key and event time and the keys seen more than
+    once (duplicates within the insert) over the groups.
+
+    Args:
+        frame (pyspark.sql.DataFrame): the rows.
+        primary_key (list[str]): the key columns.
+        event_time (str | None): the event time column.
+        duplicates (str): ``"keep_last"`` (default: duplicates are counted; :func:`keep_last`
+            drops them) or ``"error"`` (refused).
+        epoch_ms (bool): the event time was converted from epoch milliseconds
+            (:func:`event_time_as_timestamp`): values below 10^11 ms are refused.
 
     Returns:
-        dict: ``{"rows": n}``.
+        dict: ``{"rows": n, "dropped": rows that repeat a key, "example": one such key or None}``;
+        ``rows`` counts the rows written (without the dropped ones).
 
     Raises:
         InvalidArgumentError: naming what is wrong (the python engine's messages), with an example.
@@ -163,8 +204,8 @@ def check_insert(frame: Any, primary_key: list[str], event_time: str | None) -> 
     check_columns([f.name for f in frame.schema.fields], primary_key, event_time)
     if event_time and types[event_time] not in ("timestamp", "timestamp_ntz"):
         raise InvalidArgumentError(
-            f"Event time column '{event_time}' must hold timezone-aware timestamps, not {types[event_time]}; parse "
-            f"it, e.g. F.to_timestamp('{event_time}').",
+            f"Event time column '{event_time}' must hold timestamps, dates or epoch milliseconds (int), not "
+            f"{types[event_time]}; parse it, e.g. F.to_timestamp('{event_time}').",
             details={"column": event_time, "type": types[event_time]},
         )
     needed = primary_key + ([event_time] if event_time else [])
@@ -174,10 +215,23 @@ def check_insert(frame: Any, primary_key: list[str], event_time: str | None) -> 
     n = F.col("__n")
     row = groups.agg(
         F.sum(n).alias("rows"),
+        F.count(F.lit(1)).alias("groups"),
         *[F.sum(F.when(F.col(quote(c)).isNull(), n)).alias(f"n{i}") for i, c in enumerate(needed)],
         F.sum(F.when(n > 1, 1).otherwise(0)).alias("dups"),
         F.first(F.when(n > 1, F.struct(*[F.col(quote(c)) for c in needed])), ignorenulls=True).alias(
             "example"
+        ),
+        *(
+            [
+                F.min(
+                    F.when(
+                        F.abs(F.unix_millis(F.col(quote(event_time)))) < EPOCH_MS_MIN,
+                        F.unix_millis(F.col(quote(event_time))),
+                    )
+                ).alias("seconds_like")
+            ]
+            if epoch_ms and event_time
+            else []
         ),
     ).collect()[0]
     if not row["rows"]:
@@ -193,15 +247,44 @@ def check_insert(frame: Any, primary_key: list[str], event_time: str | None) -> 
             raise InvalidArgumentError(
                 f"Event time column '{event_time}' has {nulls} null value(s).", details={"column": event_time}
             )
-    if row["dups"]:
-        total = int(row["dups"])
-        row0 = {k: str(v) for k, v in row["example"].asDict().items()}
+    if epoch_ms and row["seconds_like"] is not None:
+        bad = int(row["seconds_like"])
+        raise InvalidArgumentError(
+            f"Event time column '{event_time}' holds integers, read as epoch milliseconds (as hsfs), but {bad} is "
+            f"below 10^11: it looks like epoch seconds (or is no time). Pass milliseconds (e.g. "
+            f"F.col('{event_time}') * 1000) or timestamps.",
+            details={"column": event_time, "value": bad},
+        )
+    if not row["dups"]:
+        return {"rows": int(row["rows"]), "dropped": 0, "example": None}
+    total = int(row["dups"])
+    row0 = {k: str(v) for k, v in row["example"].asDict().items()}
+    if duplicates == "error":
         raise InvalidArgumentError(
             f"{total} key(s) appear more than once in this insert, e.g. {row0}; each ({', '.join(needed)}) must "
-            "be unique within one insert.",
+            "be unique within one insert (write_options={'duplicates': 'error'}; the default 'keep_last' keeps "
+            "the last row of each).",
             details={"duplicates": total, "example": row0},
         )
-    return {"rows": int(row["rows"])}
+    return {"rows": int(row["groups"]), "dropped": int(row["rows"]) - int(row["groups"]), "example": row0}
+
+
+def keep_last(frame: Any, keys: list[str]) -> Any:
+    """The frame less the rows whose ``keys`` a later row repeats, "later" in the input's row
+    order: each row is numbered by ``monotonically_increasing_id`` (partition by partition, in
+    order within each), then the highest number of each key is kept. Lazy: it runs in the write's
+    job (and the statistics')."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    row, rank = "__larder_row", "__larder_rank"
+    latest = Window.partitionBy(*[F.col(quote(c)) for c in keys]).orderBy(F.col(row).desc())
+    return (
+        frame.withColumn(row, F.monotonically_increasing_id())
+        .withColumn(rank, F.row_number().over(latest))
+        .where(F.col(rank) == 1)
+        .drop(row, rank)
+    )
 
 
 def to_arrow(frame: Any) -> Any:

@@ -172,11 +172,17 @@ def delete_feature_group(
     return Response(status_code=204)
 
 
-@router.patch("/projects/{project}/featuregroups/{name}/{version}", summary="Update a version's description")
+@router.patch(
+    "/projects/{project}/featuregroups/{name}/{version}",
+    summary="Update a version's description, or its features' descriptions",
+)
 def update_feature_group(
     project: ProjectName, name: FgName, version: Version, body: FeatureGroupUpdate, db: DB, caller: Caller
 ) -> FeatureGroupOut:
-    return _fg(db, fs.update_feature_group(db, caller, project, name, version, body.description))
+    g = fs.update_feature_group(
+        db, caller, project, name, version, body.description, body.feature_descriptions
+    )
+    return _fg(db, g)
 
 
 @router.put(

@@ -52,6 +52,7 @@ class FeatureGroupCreate(Strict):
 class FeatureSpec(Strict):
     name: FeatureName
     type: str = Text(200, min_length=1)
+    description: str = Text(2000, default="")
 
 
 class Location(BaseModel):
@@ -77,7 +78,12 @@ class FeatureGroupOut(BaseModel):
 
 
 class FeatureGroupUpdate(Strict):
-    description: str = Text(2000)
+    description: str | None = Text(2000, default=None)
+    feature_descriptions: dict[FeatureName, Annotated[str, Text(2000)]] | None = Field(
+        default=None,
+        max_length=2000,
+        description="New descriptions of some features, by name (the group needs its schema: insert first).",
+    )
 
 
 class SchemaSet(Strict):
@@ -218,6 +224,10 @@ class QueryLeft(Strict):
     name: str = Field(pattern=FEATURE_GROUP_NAME_PATTERN, max_length=63)
     version: JsonInt = Field(ge=1, le=1_000_000)
     features: list[FeatureName] = Field(max_length=2000)
+    named: bool = Field(
+        default=False,
+        description="The features were named by select([...]): a joined group's event time among them is returned.",
+    )
 
 
 class QueryJoin(Strict):

@@ -325,14 +325,58 @@ def delete_feature_group(
 
 
 def update_feature_group(
-    db: Session, principal: Principal, project_name: str, name: str, version: int, description: str
+    db: Session,
+    principal: Principal,
+    project_name: str,
+    name: str,
+    version: int,
+    description: str | None,
+    feature_descriptions: dict[str, str] | None = None,
 ) -> FeatureGroup:
-    """Change a version's description (members who may write the feature store)."""
+    """Change a version's description and/or some of its features' descriptions (members who
+    may write the feature store). Feature descriptions live in the recorded schema, beside each
+    feature's name and type.
+
+    Raises:
+        InvalidArgumentError: neither is given; a feature the schema lacks; no schema yet.
+    """
     fg = get_feature_group(db, principal, project_name, name, version)
     _require_member_write(db, principal, fg.project)
-    fg.description = description
+    if description is None and feature_descriptions is None:
+        raise InvalidArgumentError("Nothing to update: give a description or feature_descriptions.")
+    if feature_descriptions:
+        if fg.schema_json is None:
+            raise InvalidArgumentError(
+                f"Feature group '{name}' version {version} has no schema yet (its first insert records it): "
+                f"insert first, then describe the feature(s) {sorted(feature_descriptions)}.",
+                details={"features": sorted(feature_descriptions)},
+            )
+        schema = json.loads(fg.schema_json)
+        known = [f["name"] for f in schema]
+        unknown = sorted(set(feature_descriptions) - set(known))
+        if unknown:
+            raise InvalidArgumentError(
+                f"Feature group '{name}' version {version} has no feature(s) {unknown}; it has {known}.",
+                details={"unknown": unknown, "features": known},
+            )
+        for f in schema:
+            if f["name"] in feature_descriptions:
+                f["description"] = feature_descriptions[f["name"]]
+                if not f["description"]:
+                    del f["description"]
+        fg.schema_json = json.dumps(schema)
+    if description is not None:
+        fg.description = description
     db.commit()
     return fg
+
+
+def _feature_entry(f: dict[str, str]) -> dict[str, str]:
+    """A feature as the schema records it: name and type, and its description when it has one."""
+    entry = {"name": f["name"], "type": f["type"]}
+    if f.get("description"):
+        entry["description"] = f["description"]
+    return entry
 
 
 def set_schema(
@@ -347,9 +391,10 @@ def set_schema(
     fg = get_feature_group(db, principal, project_name, name, version)
     _require_member_write(db, principal, fg.project)
     _check_feature_names("feature", [f["name"] for f in schema])
+    schema = [_feature_entry(f) for f in schema]
     if fg.schema_json is not None:
         current = json.loads(fg.schema_json)
-        if current != schema:
+        if [(f["name"], f["type"]) for f in current] != [(f["name"], f["type"]) for f in schema]:
             raise ConflictError(
                 f"Feature group '{name}' version {version} already has another schema; create a new version to "
                 "change it.",
