@@ -218,7 +218,7 @@ def test_sync_configuration_is_listed_and_only_admins_change_it(env: Sync) -> No
         ns.enable_sync_target(env.a.url + "/api/v1/", "simplex", "shared")
     with pytest.raises(InvalidArgumentError, match="no credential for https://127.0.0.1:1"):
         ns.enable_sync_target("https://127.0.0.1:1/api/v1", "simplex", "shared")
-    with pytest.raises(NotFoundError):  # checked on the target with the kept credential
+    with pytest.raises(NotFoundError, match="has no namespace .no-such-namespace."):  # checked there
         ns.enable_sync_target(env.b.url, "simplex", "no-such-namespace")
     # a second target (this same server, another namespace) is accepted with a warning
     with warnings.catch_warnings(record=True) as caught:

@@ -120,6 +120,30 @@ def routes(v: dict) -> dict[tuple[str, str], dict]:
         ("PUT", "/namespaces/{namespace}/datasets/{dataset}/permissions"): {
             "json": {"user": v["mallory"].name, "access": "rw"}
         },
+        ("PUT", "/namespaces/{namespace}/datasets/{dataset}/sync"): {"json": {"sync_type": "simplex"}},
+        ("DELETE", "/namespaces/{namespace}/datasets/{dataset}/sync"): {},
+        ("GET", "/namespaces/{namespace}/datasets/{dataset}/sync"): {},
+        ("POST", "/namespaces/{namespace}/datasets/{dataset}/sync/reconcile"): {"json": {"checksum": True}},
+        ("POST", "/namespaces/{namespace}/datasets/{dataset}/sync/accept"): {
+            "json": {
+                "origin": "https://evil.example:8181",
+                "origin_namespace": "default",
+                "sync_type": "simplex",
+            }
+        },
+        ("POST", "/namespaces/{namespace}/datasets/{dataset}/sync/release"): {
+            "json": {"origin": "https://evil.example:8181"}
+        },
+        ("POST", "/namespaces/{namespace}/datasets/{dataset}/sync/apply"): {
+            "json": {
+                "op": "delete",
+                "key": "secret.txt",
+                "changed_at": "2099-01-01T00:00:00+00:00",
+                "origin": "https://evil.example:8181",
+                "sender": "https://evil.example:8181",
+                "sender_namespace": "default",
+            }
+        },
         ("GET", "/namespaces/{namespace}/credentials"): {
             "params": {"dataset": [v["ds"], f"{v['a']}_featurestore"]}
         },

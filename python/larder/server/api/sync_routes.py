@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import Field
 
-from larder.errors import InvalidArgumentError
+from larder.errors import InvalidArgumentError, NotFoundError
 from larder.server.api.deps import DB, Caller
 from larder.server.api.params import DatasetName, StorageName
 from larder.server.api.schemas import DatasetOut, Strict
@@ -59,13 +59,19 @@ class ReconcileIn(Strict):
     checksum: bool = False
 
 
+class GrantIn(Strict):
+    user: str | None = Field(default=None, max_length=32)
+    project: str | None = Field(default=None, max_length=63)
+    access: str = Field(max_length=2)
+
+
 class AcceptIn(Strict):
     origin: str = URL
     origin_namespace: str = Field(min_length=2, max_length=63)
     sync_type: str = Field(max_length=8)
     description: str = Field(default="", max_length=2000)
     owner: str = Field(default="", max_length=32)
-    permissions: list[dict[str, Any]] = Field(default_factory=list, max_length=1000)
+    permissions: list[GrantIn] = Field(default_factory=list, max_length=1000)
     auth_service: str = Field(
         default="", max_length=2000, description="The auth service the origin's users come from"
     )
@@ -83,7 +89,7 @@ class ApplyIn(Strict):
     sender: str = URL
     sender_namespace: str = Field(min_length=2, max_length=63)
     staged_key: str = Field(default="", max_length=120)
-    size: int = Field(default=0, ge=0)
+    size: int = Field(default=0, ge=0, le=2**62)
     etag: str = Field(default="", max_length=128)
     sha256: str = Field(default="", max_length=64)
     metadata: dict[str, str] | None = None
@@ -99,6 +105,12 @@ def _check(peer_row: Any, target_namespace: str, box: Any) -> None:
     peer = Peer(peer_row.url, box.decrypt(peer_row.api_key_enc), peer_row.ca_pem)
     try:
         peer.check_namespace(target_namespace)
+    except NotFoundError:
+        raise NotFoundError(
+            f"The sync target {peer_row.url} has no namespace '{target_namespace}' (or this server's credential "
+            "there cannot see it); an admin of that server creates it first.",
+            details={"target_core_service": peer_row.url, "target_namespace": target_namespace},
+        ) from None
     finally:
         peer.close()
 
@@ -238,7 +250,7 @@ def accept(
         {
             "description": body.description,
             "owner": body.owner,
-            "permissions": body.permissions,
+            "permissions": [g.model_dump() for g in body.permissions],
             "auth_service": body.auth_service,
         },
         request.app.state.tokens.linked_issuer,

@@ -635,6 +635,9 @@ def apply(
     _require_admin_for_sync(principal, "Applying a synced change")
     ds, _ = datasets.get_with_access(db, principal, namespace, dataset)
     check_object_key(change.key)
+    from larder.server.services.objects import check_metadata
+
+    check_metadata(change.metadata or {})
     if change.op not in ("put", "delete"):
         raise InvalidArgumentError(f"op must be 'put' or 'delete', got {change.op!r}.")
     backend = storage_backend.dataset_backend(ds.namespace, ds.name, box)
