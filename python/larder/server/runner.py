@@ -144,6 +144,7 @@ def serve(
     try:
         server.run(sockets=[sock])
     finally:
+        app.state.sync_worker.stop(timeout=5)  # sends in flight finish or are retried after a restart
         try:
             if paths.server_url.read_text().strip() == url:
                 paths.server_url.unlink()

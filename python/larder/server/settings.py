@@ -130,7 +130,7 @@ class ServerSettings:
             tokens are still accepted.
         sync_worker (bool): whether the server runs the sync worker in its own process (default
             true). Off, run ``larder sync worker --home DIR`` beside it (one worker per database).
-        sync_threads (int): objects the sync worker sends at the same time (default 4).
+        sync_threads (int): objects the sync worker sends at the same time (default 8).
         sync_retry_max_seconds (float): the longest wait between two attempts to send a change,
             seconds (default 30): backoff doubles from 0.5 s up to this, with jitter.
         sync_reconcile_interval_seconds (float): how often each syncing dataset is compared with its
@@ -158,7 +158,7 @@ class ServerSettings:
     auth_service_trust_store: str = ""
     auth_service: bool = True
     sync_worker: bool = True
-    sync_threads: int = 4
+    sync_threads: int = 8
     sync_retry_max_seconds: float = 30.0
     sync_reconcile_interval_seconds: float = 300.0
     sync_poll_seconds: float = 1.0

@@ -6,7 +6,9 @@ deletes a dataset's objects, and vends short-lived credentials (see ``services/v
 
 from __future__ import annotations
 
+import os
 import shutil
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -121,13 +123,93 @@ def delete_prefix(namespace: Namespace, key_prefix: str, box: SecretBox) -> None
             client.delete_objects(Bucket=namespace.bucket, Delete={"Objects": keys, "Quiet": True})
 
 
-def dataset_backend(namespace: Namespace, dataset_name: str, box: SecretBox) -> Any:
+_clients: dict[tuple[Any, ...], Any] = {}
+_clients_lock = threading.Lock()
+COPY_OBJECT_LIMIT = 5 * 1024**3  # S3's largest single CopyObject
+
+
+def cached_s3_client(store: ObjectStore, box: SecretBox) -> Any:
+    """One boto3 client per store configuration, shared by threads (boto3 clients are thread-safe
+    once made; making one is not, and costs a TLS context and a connection pool)."""
+    key = (store.id, store.endpoint_url, store.region, store.access_key_id, store.secret_access_key_enc)
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = _clients[key] = s3_client(store, box)
+        return client
+
+
+def dataset_backend(namespace: Namespace, dataset_name: str, box: SecretBox, cached: bool = False) -> Any:
     """A :mod:`larder.storage.backends` backend over one dataset with the store's own credentials
-    (keys are ``<dataset>/<key>``): what the sync worker reads, publishes and lists with."""
+    (keys are ``<dataset>/<key>``): what the sync worker reads, publishes and lists with.
+    ``cached``: reuse one S3 client per store (many calls from many threads)."""
     from larder.storage.backends import LocalBackend, S3Backend
 
     store = namespace.object_store
     if store.type == "local":
         return LocalBackend({dataset_name: str(local_root(namespace) / dataset_name)})
-    client = s3_client(store, box)
+    client = cached_s3_client(store, box) if cached else s3_client(store, box)
     return S3Backend(namespace.bucket, lambda: client, store.endpoint_url)
+
+
+def publish(namespace: Namespace, box: SecretBox, staged_key: str, key: str, size: int) -> Any:
+    """Move a staged object (namespace-relative keys) under its key in one step: a rename on a
+    local store, one CopyObject and a delete on S3 (a managed multipart copy above 5 GiB).
+
+    Returns:
+        ObjectInfo: what the key holds now (size, etag, time).
+
+    Raises:
+        NotFoundError: when the staged object is not there (upload it again).
+    """
+    from datetime import datetime, timezone
+
+    from larder.errors import NotFoundError
+    from larder.storage.backends import ObjectInfo
+
+    missing = NotFoundError(
+        f"The staged upload {staged_key.rpartition('/')[2]!r} is not there; upload it again.",
+        details={"staged_key": staged_key.rpartition("/")[2]},
+    )
+    store = namespace.object_store
+    if store.type == "local":
+        root = local_root(namespace)
+        src, dst = root / staged_key, root / key
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(src, dst)
+        except FileNotFoundError:
+            raise missing from None
+        st = dst.stat()
+        return ObjectInfo(
+            key,
+            st.st_size,
+            f"{st.st_size:x}-{st.st_mtime_ns:x}",
+            datetime.fromtimestamp(st.st_mtime, timezone.utc),
+        )
+    client = cached_s3_client(store, box)
+    if size > COPY_OBJECT_LIMIT:
+        backend = S3BackendFor(namespace, client)
+        if backend.head(staged_key) is None:
+            raise missing
+        backend.move(staged_key, key, {})
+        info = backend.head(key)
+        assert info is not None
+        return info
+    try:
+        out = client.copy_object(
+            Bucket=namespace.bucket, Key=key, CopySource={"Bucket": namespace.bucket, "Key": staged_key}
+        )
+    except client.exceptions.ClientError as e:
+        if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+            raise missing from None
+        raise
+    client.delete_object(Bucket=namespace.bucket, Key=staged_key)
+    result = out["CopyObjectResult"]
+    return ObjectInfo(key, size, result["ETag"].strip('"'), result["LastModified"])
+
+
+def S3BackendFor(namespace: Namespace, client: Any) -> Any:  # noqa: N802 - a constructor
+    from larder.storage.backends import S3Backend
+
+    return S3Backend(namespace.bucket, lambda: client, namespace.object_store.endpoint_url)

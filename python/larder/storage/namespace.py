@@ -569,7 +569,8 @@ class Dataset:
         Returns:
             dict: ``state`` (``"disabled"``, ``"idle"``, ``"syncing"`` or ``"error"``), ``pending``
             (changes not yet applied by a target), ``lag_seconds`` (since the oldest of them was
-            recorded), ``conflicts`` (keys written on both sides before either synced) and
+            recorded), ``backfill_pending`` (True until what the dataset held when sync was enabled
+            has been compared and queued), ``conflicts`` (keys written on both sides before either synced) and
             ``recent_conflicts``, ``source`` (where it receives changes from) and ``targets``: per
             target its ``pending``, ``failed``, ``copied``, ``copied_bytes``, ``deleted``,
             ``last_error``, ``last_success_at``, ``last_reconciled_at`` and ``last_reconciliation``
@@ -616,7 +617,8 @@ class Dataset:
         return list(out["reports"])
 
     def wait_for_sync(self, timeout: float = 600.0, poll: float = 0.2) -> dict[str, Any]:
-        """Wait until no change of this dataset is pending on any target.
+        """Wait until no change of this dataset is pending on any target (and the back-fill of a
+        newly enabled sync has been queued and sent).
 
         Args:
             timeout (float): seconds (default 600).
@@ -634,7 +636,7 @@ class Dataset:
         deadline = time.monotonic() + timeout
         while True:
             st = self.sync_status()
-            if st["pending"] == 0:
+            if st["pending"] == 0 and not st.get("backfill_pending"):
                 return st
             if time.monotonic() > deadline:
                 errors = [t["last_error"] for t in st["targets"] if t.get("last_error")]

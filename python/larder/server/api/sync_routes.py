@@ -4,17 +4,17 @@ the server-to-server calls a linked server makes (accept, apply, release)."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
-from larder.errors import InvalidArgumentError, NotFoundError
+from larder.errors import NotFoundError
+from larder.names import OBJECT_KEY_PATTERN, PROJECT_NAME_PATTERN, STORAGE_NAME_PATTERN, USER_NAME_PATTERN
 from larder.server.api.deps import DB, Caller
 from larder.server.api.params import DatasetName, StorageName
-from larder.server.api.schemas import DatasetOut, Strict
+from larder.server.api.schemas import DatasetOut, Metadata, Strict
 from larder.server.api.storage_routes import _ds
 from larder.server.services import datasets
 from larder.server.sync import service
@@ -23,14 +23,21 @@ from larder.server.sync.peers import Peer
 log = logging.getLogger("larder.server.sync")
 router = APIRouter()
 
-URL = Field(min_length=8, max_length=2000)
-NAME = Field(min_length=2, max_length=80)
+URL_PATTERN = r"^https?://[^\s/?#@]+(/api/v1)?/?$"
+URL = Field(
+    min_length=8,
+    max_length=2000,
+    pattern=URL_PATTERN,
+    description="A server's URL: https://host:port[/api/v1]",
+)
+SyncType = Literal["simplex", "duplex"]
+NamespaceName = Annotated[str, Field(pattern=STORAGE_NAME_PATTERN, max_length=63)]
 
 
 class SyncTargetIn(Strict):
     target_core_service: str = URL
-    sync_type: str = Field(max_length=8)
-    target_namespace: str = Field(min_length=2, max_length=63)
+    sync_type: SyncType
+    target_namespace: NamespaceName
     api_key: str | None = Field(
         default=None, max_length=512, description="An admin key of the target (kept encrypted)"
     )
@@ -51,7 +58,7 @@ class SyncTargetsOut(Strict):
 
 
 class SyncEnableIn(Strict):
-    sync_type: str = Field(max_length=8)
+    sync_type: SyncType
     sync_policy: dict[str, Any] | None = None
 
 
@@ -60,17 +67,17 @@ class ReconcileIn(Strict):
 
 
 class GrantIn(Strict):
-    user: str | None = Field(default=None, max_length=32)
-    project: str | None = Field(default=None, max_length=63)
-    access: str = Field(max_length=2)
+    user: str | None = Field(default=None, pattern=USER_NAME_PATTERN, max_length=32)
+    project: str | None = Field(default=None, pattern=PROJECT_NAME_PATTERN, max_length=63)
+    access: Literal["r", "rw"]
 
 
 class AcceptIn(Strict):
     origin: str = URL
-    origin_namespace: str = Field(min_length=2, max_length=63)
-    sync_type: str = Field(max_length=8)
+    origin_namespace: NamespaceName
+    sync_type: SyncType
     description: str = Field(default="", max_length=2000)
-    owner: str = Field(default="", max_length=32)
+    owner: str = Field(default="", pattern=r"^([a-z][a-z0-9_-]{1,31})?$", max_length=32)
     permissions: list[GrantIn] = Field(default_factory=list, max_length=1000)
     auth_service: str = Field(
         default="", max_length=2000, description="The auth service the origin's users come from"
@@ -82,17 +89,17 @@ class ReleaseIn(Strict):
 
 
 class ApplyIn(Strict):
-    op: str = Field(max_length=8)
-    key: str = Field(min_length=1, max_length=1024)
-    changed_at: str = Field(max_length=40)
+    op: Literal["put", "delete"]
+    key: str = Field(min_length=1, max_length=1024, json_schema_extra={"pattern": OBJECT_KEY_PATTERN})
+    changed_at: AwareDatetime
     origin: str = URL
     sender: str = URL
-    sender_namespace: str = Field(min_length=2, max_length=63)
-    staged_key: str = Field(default="", max_length=120)
+    sender_namespace: NamespaceName
+    staged_key: str = Field(default="", max_length=120, pattern=r"^(\.larder-sync-[0-9a-f]{1,64})?$")
     size: int = Field(default=0, ge=0, le=2**62)
     etag: str = Field(default="", max_length=128)
-    sha256: str = Field(default="", max_length=64)
-    metadata: dict[str, str] | None = None
+    sha256: str = Field(default="", max_length=64, pattern=r"^([0-9a-f]{64})?$")
+    metadata: Metadata | None = None
     repair: bool = False
 
 
@@ -145,8 +152,8 @@ def disable_sync_target(
     namespace: StorageName,
     db: DB,
     caller: Caller,
-    target_core_service: Annotated[str, Query(min_length=8, max_length=2000)],
-    target_namespace: Annotated[str, Query(min_length=2, max_length=63)],
+    target_core_service: Annotated[str, Query(min_length=8, max_length=2000, pattern=URL_PATTERN)],
+    target_namespace: Annotated[str, Query(pattern=STORAGE_NAME_PATTERN, max_length=63)],
 ) -> list[SyncTargetOut]:
     return [
         SyncTargetOut(**t)
@@ -277,16 +284,10 @@ def release(
 def apply(
     namespace: StorageName, dataset: DatasetName, body: ApplyIn, request: Request, db: DB, caller: Caller
 ) -> dict[str, Any]:
-    try:
-        changed_at = datetime.fromisoformat(body.changed_at)
-    except ValueError:
-        raise InvalidArgumentError(f"changed_at must be an ISO 8601 time, got {body.changed_at!r}.") from None
-    if changed_at.tzinfo is None:
-        raise InvalidArgumentError(f"changed_at must carry its UTC offset, got {body.changed_at!r}.")
     change = service.Change(
         op=body.op,
         key=body.key,
-        changed_at=changed_at,
+        changed_at=body.changed_at,
         origin=service.service_base(body.origin, "origin"),
         sender=service.service_base(body.sender, "sender"),
         sender_namespace=body.sender_namespace,
@@ -306,7 +307,9 @@ def apply(
     "/metrics",
     tags=["sync"],
     summary="Sync metrics, Prometheus text (admin)",
-    response_class=PlainTextResponse,
+    responses={
+        200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Prometheus text"}
+    },
 )
 def metrics(db: DB, caller: Caller) -> PlainTextResponse:
     return PlainTextResponse(service.metrics(db, caller), media_type="text/plain; version=0.0.4")

@@ -640,7 +640,7 @@ def apply(
     check_metadata(change.metadata or {})
     if change.op not in ("put", "delete"):
         raise InvalidArgumentError(f"op must be 'put' or 'delete', got {change.op!r}.")
-    backend = storage_backend.dataset_backend(ds.namespace, ds.name, box)
+    backend = storage_backend.dataset_backend(ds.namespace, ds.name, box, cached=True)
     staged = f"{ds.name}/{change.staged_key}" if change.staged_key else ""
     if change.op == "put" and (not change.staged_key.startswith(STAGING_PREFIX) or "/" in change.staged_key):
         raise InvalidArgumentError(
@@ -690,19 +690,13 @@ def apply(
     full = f"{ds.name}/{change.key}"
     etag = ""
     if change.op == "put":
-        if backend.head(staged) is None:
-            raise NotFoundError(
-                f"The staged upload {change.staged_key!r} is not in dataset '{dataset}'; upload it again.",
-                details={"staged_key": change.staged_key},
-            )
-        backend.move(staged, full, change.metadata or {})
-        info = backend.head(full)
-        etag = info.etag if info else ""
+        info = storage_backend.publish(ds.namespace, box, staged, full, change.size)
+        etag = info.etag
         if entry is None:
             entry = ObjectEntry(dataset_id=ds.id, key=change.key)
             db.add(entry)
         metadata = change.metadata or {}
-        entry.size = info.size if info else change.size
+        entry.size = info.size
         entry.etag = etag
         entry.last_modified = incoming[0]
         entry.origin = change.origin
@@ -798,10 +792,14 @@ def dataset_status(db: Session, ds: Dataset) -> dict[str, Any]:
         oldest_at = (
             oldest.replace(tzinfo=timezone.utc) if oldest is not None and oldest.tzinfo is None else oldest
         )
+        backfill = st is None or st.last_reconciled_at is None  # enabled, not yet compared and copied
         out_targets.append(
             {
                 **_target_out(t),
-                "state": "error" if (failed or last_error) else ("syncing" if pending else "idle"),
+                "state": "error"
+                if (failed or last_error)
+                else ("syncing" if pending or backfill else "idle"),
+                "backfill_pending": backfill,
                 "pending": int(pending or 0),
                 "failed": int(failed or 0),
                 "lag_seconds": (now - oldest_at).total_seconds() if oldest_at is not None else 0.0,
@@ -842,6 +840,7 @@ def dataset_status(db: Session, ds: Dataset) -> dict[str, Any]:
             )
         ),
         "pending": sum(t["pending"] for t in out_targets),
+        "backfill_pending": any(t["backfill_pending"] for t in out_targets),
         "lag_seconds": max((t["lag_seconds"] for t in out_targets), default=0.0),
         "targets": out_targets,
         "conflicts": int(n_conflicts or 0),

@@ -28,6 +28,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -60,7 +61,7 @@ log = logging.getLogger("larder.server.sync")
 BATCH = 64
 RECONCILE_BATCH = 500
 BACKOFF_BASE_S = 0.5
-PERMANENT_STATUSES = (400, 409, 413, 422)
+PERMANENT_STATUSES = (400, 404, 409, 413, 422)  # parked, shown, retried by reconciliation
 
 
 def is_delta_log_entry(key: str) -> bool:
@@ -70,7 +71,7 @@ def is_delta_log_entry(key: str) -> bool:
 
 @dataclass
 class Settings:
-    threads: int = 4
+    threads: int = 8
     retry_max_s: float = 30.0
     reconcile_interval_s: float = 300.0
     poll_s: float = 1.0
@@ -123,6 +124,7 @@ class SyncWorker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool = ThreadPoolExecutor(max(1, self.settings.threads), thread_name_prefix="larder-sync")
+        self._inflight: dict[futures.Future[None], tuple[int, int, str]] = {}
         self._reconcile_lock = threading.Lock()
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -137,6 +139,7 @@ class SyncWorker:
         if self._thread is not None:
             self._thread.join(timeout)
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self.wait_idle(timeout)
         self._peers.close()
 
     def run(self) -> None:
@@ -159,6 +162,13 @@ class SyncWorker:
     # --- draining ------------------------------------------------------------------------------
 
     def _drain(self) -> bool:
+        """Hand the outbox's next keys to free threads (never a key already in flight); True when
+        it handed out any. A large object occupies one thread; the others go on."""
+        self._inflight = {f: k for f, k in self._inflight.items() if not f.done()}
+        free = self.settings.threads - len(self._inflight)
+        if free <= 0:
+            return False
+        busy = set(self._inflight.values())
         now = datetime.now(timezone.utc)
         with self._sessions() as db:
             heads = db.execute(
@@ -167,12 +177,23 @@ class SyncWorker:
                 .group_by(SyncOutbox.dataset_id, SyncOutbox.target_id, SyncOutbox.key)
                 .having(func.max(SyncOutbox.next_attempt_at) <= now)
                 .order_by(func.min(SyncOutbox.id))
-                .limit(BATCH)
+                .limit(free + len(busy))
             ).all()
-        if not heads:
-            return False
-        list(self._pool.map(lambda h: self._send_one(int(h[3])), heads))
-        return True
+        wake = service.wake_event()
+        handed = 0
+        for ds_id, t_id, key, row_id in heads:
+            if (ds_id, t_id, key) in busy or handed >= free:
+                continue
+            future = self._pool.submit(self._send_one, int(row_id))
+            future.add_done_callback(lambda _: wake.set())  # a free thread: look again
+            self._inflight[future] = (ds_id, t_id, key)
+            busy.add((ds_id, t_id, key))
+            handed += 1
+        return handed > 0
+
+    def wait_idle(self, timeout: float = 30.0) -> None:
+        """Wait until nothing this worker handed out is still being sent (tests, shutdown)."""
+        futures.wait(list(self._inflight), timeout=timeout)
 
     def _send_one(self, row_id: int) -> None:
         with self._sessions() as db:
@@ -280,7 +301,7 @@ class SyncWorker:
             )
             self._note(db, ds, row.key, res, changed_at, origin)
             return "deleted" if res.get("applied") else "skipped"
-        backend = storage_backend.dataset_backend(ds.namespace, ds.name, self._box)
+        backend = storage_backend.dataset_backend(ds.namespace, ds.name, self._box, cached=True)
         full = f"{ds.name}/{row.key}"
         info = backend.head(full)
         if info is None:
@@ -434,7 +455,7 @@ class SyncWorker:
         peer = self._peer(db, target)
         gen = time.time_ns() // 1000
         started_at = datetime.now(timezone.utc)
-        backend = storage_backend.dataset_backend(ds.namespace, ds.name, self._box)
+        backend = storage_backend.dataset_backend(ds.namespace, ds.name, self._box, cached=True)
         pending = set(
             db.scalars(
                 select(SyncOutbox.key).where(

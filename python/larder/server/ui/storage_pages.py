@@ -9,6 +9,7 @@ from fastapi import Path, Query, Response
 
 from larder.errors import InvalidArgumentError
 from larder.server.services import datasets, objects, storage
+from larder.server.sync import service as sync_service
 from larder.server.ui import reads
 from larder.server.ui.web import CurrentUI, router
 
@@ -51,6 +52,7 @@ def dataset(
         folder_crumbs=crumbs,
         limit=limit,
         first_page=after is None,
+        sync=sync_service.dataset_status(ui.db, ds),
     )
 
 
