@@ -7,7 +7,10 @@ is the URL given to ``connect``. This script shows it on one machine:
 
 1. It starts two servers on loopback with the ``larder`` command line, as an admin would on two
    hosts: ``onprem`` runs the auth service, ``cloud`` is linked to it (``larder server link``).
-   Each keeps its data in its own local store (its home's ``default`` namespace).
+   Each keeps its data in its own local store (its home's ``default`` namespace). That works
+   here because both servers run on one host: a local store serves only clients on its host,
+   and a server's sync worker writes into its target's store as a client of the target. On two
+   hosts, give each server whose namespace receives synced data an S3 object store.
 2. The admins link the two ``default`` namespaces both ways (``ns.enable_sync_target``, duplex).
 3. Alice (one API key, made on ``onprem``, valid on both) creates ``my-dataset`` on ``onprem``,
    turns on its 2-way sync and writes a CSV file there.
@@ -16,7 +19,8 @@ is the URL given to ``connect``. This script shows it on one machine:
    on-premise (the other direction of the sync).
 
 Run it with ``.venv/bin/python examples/linked_servers.py`` (``make test`` runs it); it takes
-about 20 s (half of it the servers' graceful stop) and leaves nothing running. ``--keep`` keeps the servers' homes (under /tmp) to look at.
+about 20 s (half of it the servers' graceful stop) and leaves nothing running. ``--keep`` keeps
+the servers' homes (under /tmp) to look at.
 """
 
 from __future__ import annotations
