@@ -17,7 +17,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from larder import __version__
 from larder.errors import INTERNAL_ERROR_MESSAGE, LarderError, PayloadTooLargeError, ServerError
 from larder.server import ui
-from larder.server.api import auth_routes, featurestore_routes, registry_routes, routes, storage_routes
+from larder.server.api import (
+    auth_routes,
+    featurestore_routes,
+    registry_routes,
+    routes,
+    storage_routes,
+    transformation_routes,
+)
 from larder.server.api.asgi import Disconnected, read_body, replay
 from larder.server.api.deps import Caller, challenge
 from larder.server.api.params import PATTERN_HELP
@@ -241,6 +248,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(storage_routes.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(registry_routes.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(featurestore_routes.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    app.include_router(transformation_routes.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.state.online_store = open_store(settings.online_store, str(paths.online_db), settings.redis_url)
     app.state.serving_cache = ServingCache(app.state.session_factory, app.state.tokens)
     app.state.reconciler = Reconciler(

@@ -88,6 +88,7 @@ def _fv(db: DB, v: FeatureView) -> FeatureViewOut:
         description=v.description,
         query=fs.view_query(db, v),
         labels=json.loads(v.labels_json),
+        transformation_functions=json.loads(v.transformations_json or "[]"),
         created_at=v.created_at,
     )
 
@@ -316,6 +317,7 @@ def create_feature_view(
         body.description,
         body.query.model_dump(mode="json", by_alias=True),
         body.labels,
+        body.transformation_functions,
     )
     return _fv(db, v)
 

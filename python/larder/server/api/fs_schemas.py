@@ -260,6 +260,11 @@ class FeatureViewCreate(Strict):
         description=f"At most {MAX_QUERY_DEPTH} joins deep; filters at most {MAX_FILTER_DEPTH} deep."
     )
     labels: list[FeatureName] = Field(default_factory=list, max_length=100)
+    transformation_functions: list[FiniteJsonObject] = Field(
+        default_factory=list,
+        max_length=500,
+        description="The transformation functions the view applies (client definitions: name, features, ...).",
+    )
 
     @field_validator("query")
     @classmethod
@@ -288,6 +293,7 @@ class FeatureViewOut(BaseModel):
     description: str
     query: dict[str, Any]
     labels: list[str]
+    transformation_functions: list[dict[str, Any]] = Field(default_factory=list)
     created_at: datetime
 
 
