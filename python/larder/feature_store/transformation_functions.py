@@ -27,11 +27,13 @@ import contextlib
 import copy
 import inspect
 import math
+import re
 import textwrap
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from larder.errors import InvalidArgumentError
+from larder.names import FEATURE_NAME_PATTERN, check_name
 from larder.transform_plan import TransformPlan, TransformStep, builtin_parameters
 
 if TYPE_CHECKING:
@@ -251,7 +253,14 @@ class HopsworksUdf:
                 "one_hot_encoder's output columns depend on the categories of the training data; they "
                 "cannot be aliased.",
             )
-        if len(names) != len(self.return_types) or not all(isinstance(n, str) and n for n in names):
+        bad = [n for n in names if not isinstance(n, str) or not re.match(FEATURE_NAME_PATTERN, n)]
+        if bad:
+            raise InvalidArgumentError(
+                f"{self.function_name}.alias(): {bad} are not feature names (letters, digits and '_', starting "
+                "with a letter or '_', at most 63).",
+                details={"function": self.function_name},
+            )
+        if len(names) != len(self.return_types):
             raise InvalidArgumentError(
                 f"{self.function_name}.alias() takes one name per output ({len(self.return_types)}), got "
                 f"{list(names)!r}.",
@@ -766,6 +775,7 @@ class TransformationFunction:
             )
         if self._fs is None:
             raise InvalidArgumentError("This transformation function belongs to no feature store.")
+        check_name("transformation function", self.name)
         out = self._fs._rest.post(
             self._path(),
             {"name": self.name, "version": self.version, "definition": self.hopsworks_udf.to_dict()},

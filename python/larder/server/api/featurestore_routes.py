@@ -317,7 +317,7 @@ def create_feature_view(
         body.description,
         body.query.model_dump(mode="json", by_alias=True),
         body.labels,
-        body.transformation_functions,
+        [t.model_dump(mode="json") for t in body.transformation_functions],
     )
     return _fv(db, v)
 

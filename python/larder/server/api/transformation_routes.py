@@ -12,8 +12,9 @@ from pydantic import BaseModel, Field
 
 from larder.names import FEATURE_GROUP_NAME_PATTERN
 from larder.server.api.deps import DB, Caller
+from larder.server.api.fs_schemas import CustomUdfDefinition
 from larder.server.api.params import FgName, ProjectName, Version
-from larder.server.api.schemas import FINITE_JSON_OBJECT, FiniteJsonObject, JsonInt, Strict
+from larder.server.api.schemas import JsonInt, Strict
 from larder.server.db.models import TransformationFunction
 from larder.server.services import transformations as tf
 
@@ -23,7 +24,7 @@ router = APIRouter(tags=["featurestore"])
 class TransformationFunctionCreate(Strict):
     name: str = Field(pattern=FEATURE_GROUP_NAME_PATTERN, max_length=63)
     version: Annotated[JsonInt, Field(ge=1, le=1_000_000)] | None = None
-    definition: FiniteJsonObject = Field(json_schema_extra=FINITE_JSON_OBJECT)
+    definition: CustomUdfDefinition
 
 
 class TransformationFunctionOut(BaseModel):
@@ -50,7 +51,8 @@ def _out(row: TransformationFunction) -> TransformationFunctionOut:
 def create_transformation_function(
     project: ProjectName, body: TransformationFunctionCreate, db: DB, caller: Caller
 ) -> TransformationFunctionOut:
-    return _out(tf.create(db, caller, project, body.name, body.version, body.definition))
+    definition = body.definition.model_dump(mode="json")
+    return _out(tf.create(db, caller, project, body.name, body.version, definition))
 
 
 @router.get("/projects/{project}/transformationfunctions", summary="List transformation functions")

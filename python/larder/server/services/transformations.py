@@ -25,25 +25,24 @@ from larder.server.services.featurestore import (
     _require_member_write,
     project_for,
 )
+from larder.transform_plan import ENCODERS, SCALERS
 
-MAX_SOURCE_CHARS = 100_000
+BUILTINS = (*SCALERS, *ENCODERS)
 
 
 def _check_definition(d: dict[str, Any], where: str) -> dict[str, Any]:
+    """What the schema cannot say: a custom udf has its source, and a built-in is one Larder has."""
     name = d.get("name")
-    if not isinstance(name, str) or not name:
-        raise InvalidArgumentError(f"{where}: a transformation function needs a 'name'.")
-    features = d.get("features", [])
-    if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
+    if d.get("builtin"):
+        if name not in BUILTINS:
+            raise InvalidArgumentError(
+                f"{where}: there is no built-in transformation function {name!r}; the built-ins are "
+                f"{sorted(BUILTINS)}.",
+                details={"function": name},
+            )
+    elif not d.get("source"):
         raise InvalidArgumentError(
-            f"{where}: transformation function {name!r} needs 'features', a list of column names.",
-            details={"function": name},
-        )
-    source = d.get("source")
-    if not d.get("builtin") and (not isinstance(source, str) or len(source) > MAX_SOURCE_CHARS):
-        raise InvalidArgumentError(
-            f"{where}: the custom transformation function {name!r} needs its 'source' (at most "
-            f"{MAX_SOURCE_CHARS} characters).",
+            f"{where}: the custom transformation function {name!r} needs its 'source'.",
             details={"function": name},
         )
     return d
@@ -53,7 +52,7 @@ def check_view_transformations(definitions: list[dict[str, Any]]) -> list[dict[s
     """A feature view's functions, checked for shape (the client checked them against the query).
 
     Raises:
-        InvalidArgumentError: a definition without a name, features, or (custom) source.
+        InvalidArgumentError: a custom udf without source, or an unknown built-in.
     """
     return [_check_definition(d, "Feature view") for d in definitions]
 
@@ -70,17 +69,12 @@ def create(
 
     Raises:
         AlreadyExistsError: the version exists.
-        InvalidArgumentError: a bad name, or a definition without source.
+        InvalidArgumentError: a bad name.
     """
     project = project_for(db, principal, project_name)
     _require_member_write(db, principal, project)
     check_name("transformation function", name)
     definition = _check_definition(definition, f"Transformation function '{name}'")
-    if definition.get("builtin"):
-        raise InvalidArgumentError(
-            f"'{name}' is a built-in transformation function; built-ins are always available and not registered.",
-            details={"name": name},
-        )
 
     def make(v: int) -> TransformationFunction:
         return TransformationFunction(
