@@ -268,7 +268,11 @@ def test_in_memory_training_data_records_its_statistics(fs, group) -> None:
     fv = _view(fs, group, [standard_scaler("amount")])
     with pytest.raises(errors.NotFoundError, match="no training dataset yet"):
         fv.get_batch_data()
+    with pytest.raises(errors.NotFoundError, match="no training dataset yet"):
+        fv.get_feature_vector({"cc_num": 100})
     assert fv.get_batch_data(transformed=False).shape == (40, 4)
+    raw = fv.get_feature_vector({"cc_num": 100}, transformed=False)
+    assert raw == transactions().iloc[0][["category", "amount", "age", "loc_delta"]].tolist()
     x, y = fv.training_data()
     data = transactions()
     np.testing.assert_allclose(

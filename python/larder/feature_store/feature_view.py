@@ -707,7 +707,7 @@ class FeatureView:
         columns = self.query._plan(with_tables=False).columns
         self._serving_features = self._feature_columns(columns, False, False)
         self._serving_plan = None
-        if self._transformations:
+        if self._transformations and training_dataset_version is not None:  # else at the first vector
             self._serving_plan = self._transformations.vector_plan(
                 self._serving_features, training_dataset_version
             )
@@ -720,10 +720,12 @@ class FeatureView:
         transformed: bool = True,
     ) -> tuple[list[str], list[list[Any]]]:
         names, vectors = self._raw_vectors(entries, passed_features, allow_missing)
-        if transformed and self._serving_plan is not None:
-            plan = self._serving_plan
-            return plan.columns, self._fs._engine(None).transform_vectors(plan, names, vectors)
-        return names, vectors
+        if not transformed or not self._transformations:
+            return names, vectors
+        if self._serving_plan is None:  # the statistics of training dataset version 1, as hsfs
+            self._serving_plan = self._transformations.vector_plan(names, self.training_dataset_version)
+        plan = self._serving_plan
+        return plan.columns, self._fs._engine(None).transform_vectors(plan, names, vectors)
 
     def _raw_vectors(
         self, entries: list[dict[str, Any]], passed_features: list[dict[str, Any]] | None, allow_missing: bool

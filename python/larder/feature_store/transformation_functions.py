@@ -289,7 +289,7 @@ class HopsworksUdf:
         """True when the function reads statistics fitted on training data."""
         return bool(self.statistics_features)
 
-    def statistics_needed(self) -> dict[str, tuple[str, ...]]:
+    def _statistics_needed(self) -> dict[str, tuple[str, ...]]:
         """Which statistics of which column this function needs: column -> statistic names
         (``("all",)`` for a custom udf: every statistic that fits the column's type)."""
         if self.builtin:
@@ -297,7 +297,7 @@ class HopsworksUdf:
             return {c: kinds for c in self.transformation_features}
         return {c: ("all",) for c in self.statistics_features}
 
-    def output_column_names_for(self, statistics: dict[str, dict[str, Any]] | None) -> list[str]:
+    def _output_names_for(self, statistics: dict[str, dict[str, Any]] | None) -> list[str]:
         """The output columns given fitted statistics (only ``one_hot_encoder`` depends on them:
         one column per category of the training split)."""
         if self._output_names is not None:
@@ -315,14 +315,14 @@ class HopsworksUdf:
         """The output columns: ``<function>_<features>`` for one output, ``..._<i>`` for several,
         or the names given to :meth:`alias`. (``one_hot_encoder``'s depend on the training data:
         ``one_hot_encoder_<feature>_<i>``, one per category; empty before it is fitted.)"""
-        return self.output_column_names_for(None)
+        return self._output_names_for(None)
 
     def __repr__(self) -> str:
         return f"{self.function_name}({', '.join(repr(f) for f in self.transformation_features)})"
 
     # --- running ----------------------------------------------------------------------------------
 
-    def statistics_object(self, fitted: dict[str, dict[str, Any]]) -> TransformationStatistics | None:
+    def _statistics_object(self, fitted: dict[str, dict[str, Any]]) -> TransformationStatistics | None:
         """The ``statistics`` argument for a custom udf: its arguments' statistics (by argument name)."""
         if not self._statistics_arguments:
             return None
@@ -330,7 +330,7 @@ class HopsworksUdf:
         stats = TransformationStatistics(*self._statistics_arguments)
         return stats._bound({a: fitted.get(by_arg[a]) or {} for a in self._statistics_arguments})
 
-    def run(self, inputs: Sequence[Any], fitted: dict[str, dict[str, Any]]) -> Any:
+    def _run(self, inputs: Sequence[Any], fitted: dict[str, dict[str, Any]]) -> Any:
         """Call the custom udf on its input Series (in :attr:`transformation_features` order).
 
         Raises:
@@ -338,7 +338,7 @@ class HopsworksUdf:
         """
         func = self._function()
         kwargs = {}
-        stats = self.statistics_object(fitted)
+        stats = self._statistics_object(fitted)
         if stats is not None and self._statistics_argument:
             kwargs[self._statistics_argument] = stats
         try:
@@ -358,7 +358,20 @@ class HopsworksUdf:
     # --- storage ----------------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        """The function as the server stores it (a built-in by name; a custom udf with its source)."""
+        """The function as the server stores it (a built-in by name; a custom udf with its source).
+
+        Returns:
+            dict: ``{"name", "builtin", "features", "output_names"}``, and for a custom udf its
+            ``source``, ``return_types``, ``arguments``, ``drop``, ``mode`` and statistics arguments.
+
+        Raises:
+            InvalidArgumentError: a custom udf whose source cannot be read (see :attr:`source`).
+
+        Example:
+            >>> from larder.builtin_transformations import min_max_scaler
+            >>> min_max_scaler("amount").to_dict()
+            {'name': 'min_max_scaler', 'builtin': True, 'features': ['amount'], 'output_names': None}
+        """
         out: dict[str, Any] = {
             "name": self.function_name,
             "builtin": self.builtin,
@@ -381,25 +394,50 @@ class HopsworksUdf:
 
     @property
     def source(self) -> str:
-        """The function's source (what the server stores for a custom udf)."""
+        """The function's source (what the server stores for a custom udf).
+
+        Raises:
+            InvalidArgumentError: when Python cannot find it (a function made by ``exec`` or typed
+                into a REPL without history)."""
         if self._source is None:
             assert self.func is not None
             try:
-                self._source = textwrap.dedent(inspect.getsource(self.func))
-            except (OSError, TypeError) as e:
+                source = textwrap.dedent(inspect.getsource(self.func))
+                defined = [
+                    n.name
+                    for n in ast.parse(source).body
+                    if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+                ]
+            except (OSError, TypeError, SyntaxError) as e:
+                source, defined, reason = "", [], str(e)
+            else:
+                reason = "the source Python found is not the function's"
+            if getattr(self.func, "__name__", None) not in defined:
                 raise InvalidArgumentError(
-                    f"The source of udf {self.function_name!r} cannot be read ({e}); define it in a file or a "
-                    "notebook cell (not with exec or in a REPL without history) so that it can be stored.",
+                    f"The source of udf {self.function_name!r} cannot be read ({reason}); define it in a file or "
+                    "a notebook cell (not with exec or in a REPL without history) so that it can be stored.",
                     details={"function": self.function_name},
-                ) from None
+                )
+            self._source = source
         return self._source
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> HopsworksUdf:
-        """A function as :meth:`to_dict` stored it.
+        """A function as :meth:`to_dict` stored it (a custom udf is rebuilt from its source when
+        it first runs).
+
+        Args:
+            data (dict): what :meth:`to_dict` returned.
+
+        Returns:
+            HopsworksUdf: the function, bound to the stored features.
 
         Raises:
             InvalidArgumentError: an unknown built-in.
+
+        Example:
+            >>> HopsworksUdf.from_dict({"name": "label_encoder", "builtin": True, "features": ["category"]})
+            label_encoder('category')
         """
         name = str(data["name"])
         if data.get("builtin"):
@@ -642,7 +680,7 @@ def statistics_needed(functions: list[HopsworksUdf]) -> dict[str, list[str]]:
     """What to fit on the training split: column -> statistic names (merged over the functions)."""
     out: dict[str, list[str]] = {}
     for fn in functions:
-        for column, kinds in fn.statistics_needed().items():
+        for column, kinds in fn._statistics_needed().items():
             merged = out.setdefault(column, [])
             merged.extend(k for k in kinds if k not in merged)
     return out
@@ -660,7 +698,7 @@ def make_plan(
     dropped = {f for fn in usable for f in fn.dropped_features}
     steps = []
     for fn in usable:
-        outputs = fn.output_column_names_for(stats)
+        outputs = fn._output_names_for(stats)
         types = (
             fn.return_types if len(fn.return_types) == len(outputs) else fn.return_types[:1] * len(outputs)
         )
@@ -687,7 +725,7 @@ def make_plan(
 
 def _caller(fn: HopsworksUdf, stats: dict[str, dict[str, Any]]) -> Callable[[list[Any]], Any]:
     def call(inputs: list[Any]) -> Any:
-        return fn.run(inputs, stats)
+        return fn._run(inputs, stats)
 
     return call
 
@@ -701,12 +739,12 @@ def labels_after(
     for label in labels:
         fns = [fn for fn in functions if label in fn.transformation_features]
         if any(label in fn.dropped_features for fn in fns):
-            out.extend(n for fn in fns for n in fn.output_column_names_for(statistics) if n not in out)
+            out.extend(n for fn in fns for n in fn._output_names_for(statistics) if n not in out)
         elif label not in out:
             out.append(label)
         for fn in fns:
             if label not in fn.dropped_features:
-                out.extend(n for n in fn.output_column_names_for(statistics) if n not in out)
+                out.extend(n for n in fn._output_names_for(statistics) if n not in out)
     return out
 
 
@@ -776,9 +814,10 @@ class TransformationFunction:
         if self._fs is None:
             raise InvalidArgumentError("This transformation function belongs to no feature store.")
         check_name("transformation function", self.name)
+        definition = {k: v for k, v in self.hopsworks_udf.to_dict().items() if k != "builtin"}
         out = self._fs._rest.post(
             self._path(),
-            {"name": self.name, "version": self.version, "definition": self.hopsworks_udf.to_dict()},
+            {"name": self.name, "version": self.version, "definition": definition},
         )
         self.version = int(out["version"])
         return self

@@ -252,15 +252,10 @@ def _filter_depth(f: Any) -> int:
     return 1 + max(_filter_depth(f.left), _filter_depth(getattr(f, "right", None)))
 
 
-class UdfDefinition(Strict):
-    """A transformation function as the client stores it: a built-in by name, or a custom udf with
-    its Python source (the server stores it and never runs it)."""
-
+class _UdfFields(Strict):
     name: FeatureName
-    builtin: StrictBool = False
     features: list[FeatureName] = Field(default_factory=list, max_length=100)
     output_names: list[FeatureName] | None = Field(default=None, max_length=10_000)
-    source: str | None = Text(100_000, default=None)
     return_types: list[
         Literal["int", "float", "str", "bool", "bytes", "datetime", "date", "time", "timestamp"]
     ] = Field(default_factory=list, max_length=100)
@@ -271,11 +266,18 @@ class UdfDefinition(Strict):
     statistics_arguments: list[FeatureName] = Field(default_factory=list, max_length=100)
 
 
-class CustomUdfDefinition(UdfDefinition):
+class UdfDefinition(_UdfFields):
+    """A transformation function of a feature view as the client stores it: a built-in by name, or a
+    custom udf with its Python source (the server stores it and never runs it)."""
+
+    builtin: StrictBool = False
+    source: str | None = Text(100_000, default=None)
+
+
+class CustomUdfDefinition(_UdfFields):
     """A custom udf registered in a project (built-ins are always there): its source is required."""
 
-    builtin: Literal[False] = False
-    source: str = Text(100_000)
+    source: str = Text(100_000, min_length=1)
 
 
 class FeatureViewCreate(Strict):
