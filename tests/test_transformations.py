@@ -43,17 +43,19 @@ def _uid() -> str:
 
 
 @pytest.fixture(scope="module")
-def conn(platform: LarderServer):
-    host, port = platform.url.removeprefix("https://").rsplit(":", 1)
+def conn(any_platform: LarderServer):
+    """A project on the server, on SQLite and on PostgreSQL (the metadata: the views' functions, the
+    registry, the statistics in the training datasets' metadata)."""
+    host, port = any_platform.url.removeprefix("https://").rsplit(":", 1)
     project = f"tf_{_uid()}"
-    r = platform.api("POST", "/projects", platform.admin_key, json={"name": project})
+    r = any_platform.api("POST", "/projects", any_platform.admin_key, json={"name": project})
     assert r.status_code == 201, r.text
     c = hsfs.connection(
         host=host,
         port=int(port),
         project=project,
-        api_key_value=platform.admin_key,
-        trust_store_path=platform.ca,
+        api_key_value=any_platform.admin_key,
+        trust_store_path=any_platform.ca,
     )
     yield c
     c.close()
@@ -385,6 +387,20 @@ def test_hsfs3_dict_form_keeps_the_feature_name(fs, group) -> None:
     assert list(x.columns) == ["age", "loc_delta", "amount", "category"]  # outputs after, sorted
     np.testing.assert_allclose(x["amount"], MinMaxScaler().fit_transform(data[["amount"]])[:, 0])
     assert list(x["category"]) == list(LabelEncoder().fit_transform(data.category))
+
+
+def test_the_module_paths_hsfs_users_import() -> None:
+    import larder
+    import larder.transformation_function as tf_module
+
+    assert larder.udf is udf
+    assert tf_module.TransformationFunction.__name__ == "TransformationFunction"
+    assert [f.function_name for f in (label_encoder, one_hot_encoder, robust_scaler)] == [
+        "label_encoder",
+        "one_hot_encoder",
+        "robust_scaler",
+    ]
+    assert min_max_scaler("amount").alias("scaled").output_column_names == ["scaled"]
 
 
 def test_bad_transformation_functions_are_refused_clearly(fs, group) -> None:
