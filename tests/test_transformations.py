@@ -230,6 +230,18 @@ def test_statistics_stored_with_the_training_dataset_serve_batch_and_online(fs, 
     one = fv.get_feature_vector({"cc_num": 132}, return_type="dict")
     assert one == expected.iloc[1].to_dict() and one["label_encoder_category"] == -1  # crypto: unseen
     assert not any(one[f"one_hot_encoder_category_{i}"] for i in range(4))
+    # hsfs 4's fv.transform: raw vectors (list, dict, several, a DataFrame) transformed by hand
+    raw_vectors = fv.get_feature_vectors(entry=[{"cc_num": k} for k in keys], transformed=False)
+    assert fv.transform(raw_vectors) == vectors.values.tolist()
+    assert fv.transform(raw_vectors[1]) == vectors.iloc[1].tolist()
+    assert (
+        fv.transform(dict(zip(["category", "amount", "age", "loc_delta"], raw_vectors[1], strict=True)))
+        == one
+    )
+    frame = fv.transform(
+        fv.get_feature_vectors(entry=[{"cc_num": k} for k in keys], transformed=False, return_type="pandas")
+    )
+    pd.testing.assert_frame_equal(frame, expected, check_dtype=False)
     raw = fv.get_feature_vector({"cc_num": 132}, transformed=False, return_type="dict")
     assert raw == data.iloc[32][["category", "amount", "age", "loc_delta"]].to_dict()
 

@@ -850,6 +850,85 @@ class FeatureView:
             return dicts[0] if single else dicts
         return vectors[0] if single else vectors
 
+    def transform(self, feature_vector: Any) -> Any:
+        """Apply the view's transformation functions to untransformed features (hsfs 4's
+        ``fv.transform``), with the statistics of the training dataset :meth:`init_serving` picked
+        (default: version 1, as hsfs): what ``get_feature_vector(s)`` returns with
+        ``transformed=True``, from what it returns with ``transformed=False``.
+
+        Args:
+            feature_vector (list | dict | pandas.DataFrame): one raw vector (a list in the order of
+                the untransformed features, or a dict by feature name), a list of such lists, or a
+                DataFrame of raw features.
+
+        Returns:
+            Any: the same shape, transformed (a dict keyed by the transformed names).
+
+        Raises:
+            InvalidArgumentError: a vector of the wrong length, or a dict or DataFrame without a
+                feature a function reads.
+            NotFoundError: functions that need statistics, and no training dataset to take them from.
+
+        Example:
+            >>> fv.init_serving(training_dataset_version=1)  # doctest: +SKIP
+            >>> raw = fv.get_feature_vector({"cc_num": 1}, transformed=False)  # doctest: +SKIP
+            >>> fv.transform(raw) == fv.get_feature_vector({"cc_num": 1})  # doctest: +SKIP
+            True
+        """
+        from larder.feature_store.transformation_functions import make_plan
+
+        if self._serving_features is None:
+            self.init_serving()
+        assert self._serving_features is not None
+        names = self._serving_features
+        if not self._transformations:
+            return feature_vector
+        stats = self._transformations.statistics(self.training_dataset_version)
+        if type(feature_vector).__name__ == "DataFrame" and hasattr(feature_vector, "columns"):
+            import pyarrow as pa
+
+            columns = [str(c) for c in feature_vector.columns]
+            missing = [f for fn in self._transformations.functions for f in fn.transformation_features]
+            missing = [f for f in dict.fromkeys(missing) if f not in columns and f not in self.labels]
+            if missing:
+                raise InvalidArgumentError(
+                    f"transform(): the DataFrame lacks {missing}, which the view's functions read.",
+                    details={"missing": missing},
+                )
+            table = pa.Table.from_pandas(feature_vector, preserve_index=False)
+            plan = make_plan(columns, self._transformations.functions, stats)
+            from larder.engine import get_engine
+
+            # a pandas frame in this process: the python engine's work, whatever the connection's engine
+            return get_engine("python").apply_transformations(table, plan).to_pandas()
+        plan = make_plan(names, self._transformations.functions, stats)
+        single = isinstance(feature_vector, dict) or (
+            isinstance(feature_vector, (list, tuple))
+            and not any(isinstance(v, (list, tuple)) for v in feature_vector)
+        )
+        rows = [feature_vector] if single else list(feature_vector)
+        as_dicts = isinstance(rows[0], dict) if rows else False
+        vectors = []
+        for r in rows:
+            if as_dicts:
+                missing = [n for n in names if n not in r]
+                if missing:
+                    raise InvalidArgumentError(
+                        f"transform(): the vector lacks {missing}.", details={"missing": missing}
+                    )
+                vectors.append([r[n] for n in names])
+            elif len(r) != len(names):
+                raise InvalidArgumentError(
+                    f"transform(): a vector has {len(r)} values; the view's untransformed features are {names}.",
+                    details={"features": names},
+                )
+            else:
+                vectors.append(list(r))
+        out: list[Any] = self._fs._engine(None).transform_vectors(plan, names, vectors)
+        if as_dicts:
+            out = [dict(zip(plan.columns, v, strict=True)) for v in out]
+        return out[0] if single else out
+
     def delete(self) -> None:
         """Delete this feature view version and its training datasets.
 

@@ -29,11 +29,22 @@ def _is_numeric(t: Any) -> bool:
     return bool(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t))
 
 
+def _json_value(v: Any) -> Any:
+    """A distinct value as JSON holds it (the statistics are used as stored, in this process too):
+    text, numbers and booleans as they are; dates and times in ISO 8601, anything else as text."""
+    if v is None or isinstance(v, (str, int, float, bool)):
+        return v
+    isoformat = getattr(v, "isoformat", None)
+    return isoformat() if isoformat is not None else str(v)
+
+
 def _unique(column: Any) -> list[Any]:
     import pyarrow.compute as pc
 
     values = [
-        v for v in pc.unique(column.drop_null()).to_pylist() if not (isinstance(v, float) and math.isnan(v))
+        _json_value(v)
+        for v in pc.unique(column.drop_null()).to_pylist()
+        if not (isinstance(v, float) and math.isnan(v))
     ]
     try:
         return sorted(values)
