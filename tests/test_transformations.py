@@ -302,6 +302,28 @@ def test_in_memory_training_data_records_its_statistics(fs, group) -> None:
         fv.get_training_data(td["version"])
 
 
+def test_a_label_can_be_encoded_and_vectors_leave_it_out(fs, group) -> None:
+    fv = fs.create_feature_view(
+        name=f"cat_{_uid()}",
+        version=1,
+        query=group.select(["cc_num", "datetime", "category", "amount"]),
+        labels=["category"],
+        transformation_functions=[label_encoder("category"), min_max_scaler("amount")],
+    )
+    data = transactions()
+    x_train, x_test, y_train, y_test = fv.train_test_split(train_end=CUTOFF, test_start=CUTOFF)
+    enc = LabelEncoder().fit(data.category[:30])
+    assert list(y_train.columns) == ["label_encoder_category"] and list(x_train.columns) == [
+        "min_max_scaler_amount"
+    ]
+    assert list(y_train.label_encoder_category) == list(enc.transform(data.category[:30]))
+    assert set(y_test.label_encoder_category) == {-1, 3}
+    fv.init_serving(training_dataset_version=1)
+    assert fv.get_feature_vector({"cc_num": 101}, return_type="dict") == {
+        "min_max_scaler_amount": pytest.approx(x_train.min_max_scaler_amount.iloc[1])
+    }
+
+
 # --- custom udfs ------------------------------------------------------------------------------------
 
 amount_statistics = TransformationStatistics("amount")
