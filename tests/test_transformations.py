@@ -11,6 +11,7 @@ and online feature vectors.
 
 from __future__ import annotations
 
+import math
 import uuid
 import warnings
 from datetime import datetime, timedelta, timezone
@@ -342,6 +343,32 @@ def age_parts(age):
 @udf(str)
 def shout(category):
     return category.str.upper()
+
+
+@udf(float, mode="python")
+def log_age(age):
+    return math.log(age) if age > 0 else None
+
+
+def plus_one(value):  # hsfs 3: a plain function of one value
+    return value + 1
+
+
+def test_row_by_row_udfs_and_hsfs3_plain_functions(fs, group) -> None:
+    registered = fs.create_transformation_function(plus_one, int, 1)  # hsfs 3's positional output_type
+    registered.save()
+    fv = _view(
+        fs, group, [log_age, fs.get_transformation_function("plus_one", version=1)("age").alias("age_plus")]
+    )
+    data = transactions()
+    x, _ = fv.training_data()
+    np.testing.assert_allclose(x["log_age_age"], np.log(data.age))
+    assert list(x["age_plus"]) == list(data.age + 1)
+    fv.init_serving()
+    vector = fv.get_feature_vector({"cc_num": 104}, return_type="dict")
+    assert vector["age_plus"] == data.age[4] + 1 and vector["log_age_age"] == pytest.approx(
+        math.log(data.age[4])
+    )
 
 
 def test_custom_udfs_with_and_without_statistics(fs, group) -> None:

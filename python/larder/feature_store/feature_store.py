@@ -455,22 +455,25 @@ class FeatureStore:
     # --- transformation functions ----------------------------------------------------------------
 
     def create_transformation_function(
-        self, transformation_function: Any, version: int | None = None
+        self, transformation_function: Any, version: Any = None, output_type: Any = None
     ) -> TransformationFunction:
         """A transformation function to register in this feature store (hsfs 4): call
         ``.save()`` on the result to store it.
 
         Args:
-            transformation_function (HopsworksUdf): a function decorated with
-                :func:`larder.hopsworks_udf.udf`.
-            version (int | None): its version; default None: the next one when saved.
+            transformation_function (HopsworksUdf | Callable): a function decorated with
+                :func:`larder.hopsworks_udf.udf`; or, as hsfs 3, a plain function of one value per
+                feature with its ``output_type`` (it then runs row by row: ``mode="python"``).
+            version (int | None): its version; default None: the next one when saved. (hsfs 3's
+                positional ``output_type`` in this place is taken as the output type.)
+            output_type (type | None): hsfs 3's output type of a plain function.
 
         Returns:
             TransformationFunction: not saved yet.
 
         Raises:
-            InvalidArgumentError: not a ``@udf`` function (hsfs 3's plain function with
-                ``output_type=`` is refused: decorate it with ``@udf(output_type)``).
+            InvalidArgumentError: neither a ``@udf`` function nor a plain function with an
+                ``output_type``, or a version that is not an int from 1.
 
         Example:
             >>> from larder.hopsworks_udf import udf
@@ -479,12 +482,22 @@ class FeatureStore:
             ...     return value + 1
             >>> fs.create_transformation_function(plus_one, version=1).save()  # doctest: +SKIP
         """
-        from larder.feature_store.transformation_functions import HopsworksUdf, TransformationFunction
+        from larder.feature_store.transformation_functions import HopsworksUdf, TransformationFunction, udf
 
+        if isinstance(version, type):  # hsfs 3's order: (function, output_type, version)
+            version, output_type = output_type, version
+        if output_type is not None and callable(transformation_function):
+            if isinstance(transformation_function, HopsworksUdf):
+                raise InvalidArgumentError(
+                    "create_transformation_function(): a @udf function has its return_type already; drop "
+                    "output_type=."
+                )
+            transformation_function = udf(output_type, mode="python")(transformation_function)
         if not isinstance(transformation_function, HopsworksUdf):
             raise InvalidArgumentError(
                 f"create_transformation_function() takes a function decorated with @udf(return_type), not "
-                f"{type(transformation_function).__name__}: from larder.hopsworks_udf import udf.",
+                f"{type(transformation_function).__name__}: from larder.hopsworks_udf import udf (or, as hsfs "
+                "3, a plain function with output_type=...).",
             )
         if version is not None and (not isinstance(version, int) or version < 1):
             raise InvalidArgumentError(

@@ -331,7 +331,9 @@ class HopsworksUdf:
         return stats._bound({a: fitted.get(by_arg[a]) or {} for a in self._statistics_arguments})
 
     def _run(self, inputs: Sequence[Any], fitted: dict[str, dict[str, Any]]) -> Any:
-        """Call the custom udf on its input Series (in :attr:`transformation_features` order).
+        """Call the custom udf on its input Series (in :attr:`transformation_features` order): the
+        Series themselves, or (``mode="python"``) their values row by row, the outputs then coming
+        back as one list per output column.
 
         Raises:
             InvalidArgumentError: when the function fails (its error and name in the message).
@@ -342,7 +344,16 @@ class HopsworksUdf:
         if stats is not None and self._statistics_argument:
             kwargs[self._statistics_argument] = stats
         try:
-            return func(*inputs, **kwargs)
+            if self.mode != "python":
+                return func(*inputs, **kwargs)
+            rows = [func(*values, **kwargs) for values in zip(*[list(s) for s in inputs], strict=True)]
+            if len(self.return_types) == 1:
+                return [rows]
+            return (
+                [list(column) for column in zip(*rows, strict=True)]
+                if rows
+                else [[]] * len(self.return_types)
+            )
         except Exception as e:
             raise InvalidArgumentError(
                 f"Transformation function {self!r} failed: {type(e).__name__}: {e}. Larder runs a udf from its "
@@ -545,8 +556,10 @@ def udf(
             ``float``, ``str``, ``bool``, ``bytes``, ``datetime``, ``date``.
         drop (str | list[str] | None): arguments whose features are removed from the output
             (default None: the inputs stay beside the outputs).
-        mode (str): hsfs's execution mode (``"default"``, ``"pandas"``, ``"python"``); accepted,
-            and Larder always calls the function with pandas Series.
+        mode (str): hsfs's execution mode: ``"python"`` calls the function row by row with plain
+            values (one tuple per row back for several outputs); ``"default"`` and ``"pandas"``
+            call it with pandas Series (hsfs's ``"default"`` uses plain values for single feature
+            vectors: write such functions to take either).
 
     Returns:
         Callable: the decorator; it returns a :class:`HopsworksUdf`.
