@@ -75,6 +75,19 @@ PAGES: dict[str, tuple[str, str, list[str]]] = {
         "Training data and online serving. Guide: [Feature views](../../feature-store.md#feature-views).",
         ["larder.feature_store.feature_view.FeatureView"],
     ),
+    "api/transformation_functions.md": (
+        "Transformation functions",
+        "Built-in and custom transformation functions, fitted on the training split. Guide: "
+        "[Transformation functions](../../feature-store.md#transformation-functions).",
+        [
+            "larder.feature_store.transformation_functions.udf",
+            "larder.feature_store.transformation_functions.builtin",
+            "larder.feature_store.transformation_functions.HopsworksUdf",
+            "larder.feature_store.transformation_functions.TransformationStatistics",
+            "larder.feature_store.transformation_functions.FeatureTransformationStatistics",
+            "larder.feature_store.transformation_functions.TransformationFunction",
+        ],
+    ),
     "api/model_registry.md": (
         "ModelRegistry",
         "A project's model registry. Guide: [Model registry](../../model-registry.md).",
@@ -143,6 +156,7 @@ USER_CONSTRUCTED = {
     "larder.model_registry.schema.ModelSchema",
     "larder.model_registry.schema.Schema",
     "larder.errors.LarderError",
+    "larder.feature_store.transformation_functions.TransformationStatistics",
 }
 CLI_PAGE = "cli.md"
 BENCH_PAGE = "benchmark-results.md"

@@ -662,7 +662,7 @@ def section_online(cfg: Config, pit: dict) -> dict:
         log(f"  feast online_http: {'ok' if http.ok else http.short_error()}")
     ldir = str(cfg.work / "larder-online")
     lsetup = call(cfg, "larder", "larder_bench", "online_setup", {**files, "work_dir": ldir})
-    lsingle = lbatch = lhttp = lsetup
+    lsingle = lbatch = lhttp = ltf = lsetup
     if lsetup.ok and lsetup.result is not None:
         lsingle = call(
             cfg,
@@ -677,6 +677,13 @@ def section_online(cfg: Config, pit: dict) -> dict:
             "larder_bench",
             "online_batch",
             {"work_dir": ldir, "max_calls": cfg.online_batch_calls, "max_seconds": cfg.online_seconds},
+        )
+        ltf = call(
+            cfg,
+            "larder",
+            "larder_bench",
+            "online_single_transformed",
+            {"work_dir": ldir, "max_calls": cfg.online_calls, "max_seconds": cfg.online_seconds},
         )
         lhttp = call(
             cfg,
@@ -742,6 +749,23 @@ def section_online(cfg: Config, pit: dict) -> dict:
             "driven by the same raw client.",
         ),
         row(
+            "Online lookup, 1 key, 3 transformed features, p50",
+            "ms",
+            get(ltf, "p50_ms"),
+            {},
+            {"the same lookup untransformed (same run, alternating)": get(ltf, "plain", "p50_ms")},
+            targets=[{"kind": "abs_max", "value": 1.0, "text": "p50 < 1 ms"}],
+            note="min_max_scaler, standard_scaler and robust_scaler on 3 of the 10 features, applied in "
+            "the client with the statistics of a training dataset version (init_serving).",
+        ),
+        row(
+            "Online lookup, 1 key, 3 transformed features, p99",
+            "ms",
+            get(ltf, "p99_ms"),
+            {},
+            {"the same lookup untransformed (same run, alternating)": get(ltf, "plain", "p99_ms")},
+        ),
+        row(
             "Online lookup, 100 keys, p50",
             "ms",
             get(lbatch, "p50_ms"),
@@ -788,6 +812,7 @@ def section_online(cfg: Config, pit: dict) -> dict:
         "larder_single": lsingle.result if lsingle.ok else lsingle.short_error(),
         "larder_batch": lbatch.result if lbatch.ok else lbatch.short_error(),
         "larder_http": lhttp.result if lhttp.ok else lhttp.short_error(),
+        "larder_single_transformed": ltf.result if ltf.ok else ltf.short_error(),
     }
     return {"rows": rows, "details": details}
 

@@ -71,12 +71,15 @@ def python_blocks(path: Path) -> list[tuple[int, str, str | None]]:
 GUIDES = sorted(p for p in DOCS.glob("*.md") if any(r is None for _, _, r in python_blocks(p)))
 
 RUNNER = """
-import json, sys, traceback
+import json, linecache, sys, traceback
 guide, blocks = sys.argv[1], json.load(open(sys.argv[2]))
 scope = {"__name__": "__main__"}
 for number, (line, source) in enumerate(blocks, 1):
+    name = f"{guide}:block {number} (line {line})"
+    # as a notebook does: the block's source is findable (inspect.getsource of a udf defined in it)
+    linecache.cache[name] = (len(source), None, source.splitlines(True), name)
     try:
-        exec(compile(source, f"{guide}:block {number} (line {line})", "exec"), scope)
+        exec(compile(source, name, "exec"), scope)
     except BaseException:
         print(f"DOCS-FAILED block {number} (line {line})", file=sys.stderr, flush=True)
         traceback.print_exc()

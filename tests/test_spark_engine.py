@@ -24,7 +24,16 @@ from test_feature_store import random_pit_data, weather_df
 import larder
 from conftest import LARDER
 from larder import errors
+from larder.builtin_transformations import (
+    label_encoder,
+    min_max_scaler,
+    one_hot_encoder,
+    robust_scaler,
+    standard_scaler,
+)
 from larder.engine.spark.session import setup_spark
+from larder.hopsworks_udf import udf
+from larder.transformation_statistics import TransformationStatistics
 
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
 
@@ -361,6 +370,80 @@ def test_training_data_across_engines(spark, fs_py, fs_sp):
     assert type(X).__module__.startswith("pyspark.sql") and X.count() == 40 and y.columns == ["delayed"]
     batch = fv_sp.get_batch_data(start_time=T0, end_time=T0 + timedelta(hours=1))
     assert batch.count() == 4
+
+
+@udf([float, bool])
+def amount_parts(amount, statistics=TransformationStatistics("amount")):
+    return pd.DataFrame({"rel": amount / statistics.amount.max, "big": amount > statistics.amount.mean})
+
+
+def test_transformation_functions_equal_the_python_engines(spark, fs_py, fs_sp):
+    rng = np.random.default_rng(3)
+    fg = fs_py.create_feature_group(f"tx_{_uid()}", primary_key=["id"], event_time="t")
+    fg.insert(
+        pd.DataFrame(
+            {
+                "id": range(40),
+                "t": [T0 + timedelta(hours=i) for i in range(40)],
+                "origin": ["JFK", "LGA", "EWR", "ORD"] * 9 + ["SFO"] * 4,  # SFO only after the cut
+                "amount": rng.uniform(1, 100, 40).round(2),
+                "dist": rng.exponential(3.0, 40).round(3),
+                "fraud": [i % 3 == 0 for i in range(40)],
+            }
+        )
+    )
+    functions = [
+        label_encoder("origin"),
+        one_hot_encoder("origin"),
+        min_max_scaler("amount"),
+        robust_scaler("dist"),
+        standard_scaler("amount").alias("amount_z"),
+        amount_parts,
+    ]
+    fv_py = fs_py.create_feature_view(
+        f"tf_{_uid()}", fg.select_all(), labels=["fraud"], transformation_functions=functions
+    )
+    fv_sp = fs_sp.get_feature_view(fv_py.name, fv_py.version)
+    cut = T0 + timedelta(hours=30)
+    v_sp = fv_sp.create_train_test_split(train_end=cut, test_start=cut)  # fitted by Spark
+    v_py = fv_py.create_train_test_split(train_end=cut, test_start=cut)
+    stats = {
+        td["version"]: td["metadata"]["transformation_statistics"] for td in fv_py.get_training_datasets()
+    }
+    assert stats[v_sp] == stats[v_py] and stats[v_py]["origin"]["unique_values"] == [
+        "EWR",
+        "JFK",
+        "LGA",
+        "ORD",
+    ]
+
+    def same(a, b):
+        for x, y in zip(a, b, strict=True):
+            pd.testing.assert_frame_equal(
+                x.reset_index(drop=True), y.reset_index(drop=True), check_dtype=False
+            )
+
+    in_memory_py = fv_py.train_test_split(train_end=cut, test_start=cut, primary_key=True)
+    in_memory_sp = fv_sp.train_test_split(
+        train_end=cut, test_start=cut, primary_key=True, dataframe_type="pandas"
+    )
+    same(in_memory_py, in_memory_sp)
+    assert list(in_memory_sp[1]["label_encoder_origin"])[-4:] == [-1] * 4  # SFO: not in the train split
+    same(fv_py.get_train_test_split(v_py), fv_sp.get_train_test_split(v_sp, dataframe_type="pandas"))
+    fv_py.init_batch_scoring(v_py)
+    fv_sp.init_batch_scoring(v_sp)
+    batch_sp = fv_sp.get_batch_data()
+    assert type(batch_sp).__module__.startswith("pyspark.sql")
+    same([fv_py.get_batch_data()], [fv_sp.get_batch_data(dataframe_type="pandas")])
+    assert batch_sp.columns == [  # every feature transformed: only the outputs, sorted by name
+        "amount_parts_amount_0",
+        "amount_parts_amount_1",
+        "amount_z",
+        "label_encoder_origin",
+        "min_max_scaler_amount",
+        *[f"one_hot_encoder_origin_{i}" for i in range(4)],
+        "robust_scaler_dist",
+    ]
 
 
 def test_sql_reaches_only_the_projects_groups(spark, fs_sp, tmp_path):

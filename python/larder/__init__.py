@@ -51,4 +51,22 @@ def spark_config(cores: int | None = None) -> dict[str, str]:
     return config(cores)
 
 
-__all__ = ["Connection", "__version__", "connect", "connection", "errors", "setup_spark", "spark_config"]
+def __getattr__(name: str) -> object:
+    # hsfs 4 / hopsworks: ``from hopsworks import udf`` -> ``from larder import udf`` (loaded when asked for)
+    if name == "udf":
+        from larder.hopsworks_udf import udf
+
+        return udf
+    raise AttributeError(f"module 'larder' has no attribute {name!r}")
+
+
+__all__ = [
+    "Connection",
+    "__version__",
+    "connect",
+    "connection",
+    "errors",
+    "setup_spark",
+    "spark_config",
+    "udf",
+]

@@ -58,6 +58,7 @@ _RULES = {
     "namespace": (STORAGE_NAME_PATTERN, _STORAGE_RULE),
     "feature group": (FEATURE_GROUP_NAME_PATTERN, _FG_RULE),
     "feature view": (FEATURE_GROUP_NAME_PATTERN, _FG_RULE),
+    "transformation function": (FEATURE_GROUP_NAME_PATTERN, _FG_RULE),
     "dataset": (
         DATASET_NAME_PATTERN,
         "2-80 characters: lowercase letters, digits, '_' or '-', starting with a letter",

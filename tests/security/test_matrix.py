@@ -85,6 +85,15 @@ def routes(v: dict) -> dict[tuple[str, str], dict]:
         ("POST", "/projects/{project}/featureviews/{name}/{version}/vectors"): {
             "json": {"entries": [{"id": 1}]}
         },
+        ("POST", "/projects/{project}/transformationfunctions"): {
+            "json": {
+                "name": "evil",
+                "definition": {"name": "evil", "features": ["x"], "source": "def evil(x): ..."},
+            }
+        },
+        ("GET", "/projects/{project}/transformationfunctions"): {},
+        ("GET", "/projects/{project}/transformationfunctions/{name}"): {},
+        ("DELETE", "/projects/{project}/transformationfunctions/{name}/{version}"): {},
         ("PUT", "/projects/{project}/members/{username}"): {"json": {"role": "data_owner"}},
         ("DELETE", "/projects/{project}/members/{username}"): {},
         ("GET", "/projects/{project}/models"): {},

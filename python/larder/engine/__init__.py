@@ -245,6 +245,43 @@ class Engine(ABC):
     def read_training_data(self, filesystem: Any, folder: str, splits: list[str]) -> dict[str, Any]:
         """The splits :meth:`write_training_data` wrote."""
 
+    # --- transformation functions -----------------------------------------------------------------
+
+    def fit_transformations(self, frame: Any, needed: dict[str, list[str]]) -> dict[str, dict[str, Any]]:
+        """The statistics transformation functions need (``needed``: column -> statistic names,
+        see ``larder.feature_store.transformation_functions.statistics_needed``), fitted on
+        ``frame`` (a training split): column -> ``{"min", "max", "mean", "stddev",
+        "percentiles", "unique_values", "count"}`` (those asked for), as JSON values.
+
+        Raises:
+            ConfigurationError: on an engine that cannot run transformation functions yet.
+        """
+        raise self._no_transformations()
+
+    def apply_transformations(self, frame: Any, plan: Any) -> Any:
+        """``frame`` transformed by a ``larder.transform_plan.TransformPlan``: the features the
+        functions drop removed, their outputs after the other columns, sorted by name.
+
+        Raises:
+            ConfigurationError: on an engine that cannot run transformation functions yet.
+        """
+        raise self._no_transformations()
+
+    def transform_vectors(self, plan: Any, names: list[str], vectors: list[list[Any]]) -> list[list[Any]]:
+        """Feature vectors (values in ``names`` order) transformed by a plan: built-ins value by
+        value, custom udfs over one pandas Series per input for all the vectors at once. The same on
+        every engine (``larder.engine._vectors``)."""
+        from larder.engine._vectors import transform
+
+        return transform(plan, names, vectors)
+
+    def _no_transformations(self) -> ConfigurationError:
+        return ConfigurationError(
+            f"Transformation functions do not run on the '{self.name}' engine yet; connect with "
+            "engine='python', or read raw values with transformed=False.",
+            details={"engine": self.name, "operation": "transformation functions"},
+        )
+
 
 class _DataEngine(Engine):
     """An engine that does data work; a method it does not have yet says so."""
@@ -287,6 +324,8 @@ _METHODS = [
     "split",
     "write_training_data",
     "read_training_data",
+    "fit_transformations",
+    "apply_transformations",
 ]
 
 

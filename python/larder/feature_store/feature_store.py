@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from larder.feature_store.feature_group import FeatureGroup
     from larder.feature_store.feature_view import FeatureView
     from larder.feature_store.query import Query
+    from larder.feature_store.transformation_functions import TransformationFunction
     from larder.plan import TableRef
     from larder.storage import Dataset
 
@@ -319,6 +320,7 @@ class FeatureStore:
         version: int | None = None,
         labels: list[str] | None = None,
         description: str = "",
+        transformation_functions: list[Any] | dict[str, Any] | None = None,
     ) -> FeatureView:
         """Create a feature view version from a query and its label columns.
 
@@ -328,16 +330,25 @@ class FeatureStore:
             version (int | None): default None: the next version.
             labels (list[str] | None): columns of the query that are labels (``y``).
             description (str): what it is for.
+            transformation_functions (list | dict | None): functions applied to what the view
+                returns (training data, batch data, feature vectors), fitted on the training split:
+                hsfs 4's list of bound functions (``[label_encoder("category"),
+                min_max_scaler("amount"), my_udf]``; an unbound udf reads the features named like its
+                arguments), or hsfs 3's dict ``{"amount": min_max_scaler}`` (the output keeps the
+                feature's name). Default None: none. See :mod:`larder.builtin_transformations`.
 
         Returns:
             FeatureView: the new version.
 
         Raises:
-            InvalidArgumentError: a bad name, or a label that is not a column of the query.
+            InvalidArgumentError: a bad name, a label that is not a column of the query, or a
+                transformation function over a column the query does not select.
             AlreadyExistsError: the given version exists.
 
         Example:
-            >>> fv = fs.create_feature_view("delays", query, labels=["delayed"])  # doctest: +SKIP
+            >>> from larder.builtin_transformations import min_max_scaler
+            >>> fv = fs.create_feature_view("delays", query, labels=["delayed"],
+            ...                             transformation_functions=[min_max_scaler("dep_delay")])  # doctest: +SKIP
         """
         from larder.feature_store.query import Query
 
@@ -352,13 +363,18 @@ class FeatureStore:
                 f"Label(s) {unknown} are not columns of the query (it has {columns}).",
                 details={"labels": unknown},
             )
-        body = {
+        from larder.feature_store.transformation_functions import check_functions
+
+        functions = check_functions(transformation_functions, columns, name)
+        body: dict[str, Any] = {
             "name": name,
             "version": version,
             "description": description,
             "query": query.to_dict(),
             "labels": labels,
         }
+        if functions:
+            body["transformation_functions"] = [f.to_dict() for f in functions]
         return self._feature_view(self._rest.post(f"/projects/{self._project}/featureviews", body))
 
     def get_feature_view(self, name: str, version: int | None = None) -> FeatureView:
@@ -410,6 +426,7 @@ class FeatureStore:
         version: int | None = None,
         labels: list[str] | None = None,
         description: str = "",
+        transformation_functions: list[Any] | dict[str, Any] | None = None,
     ) -> FeatureView:
         """The feature view version if it exists, else a new one.
 
@@ -419,6 +436,8 @@ class FeatureStore:
             version (int | None): the version; default None: version 1 (as hsfs).
             labels (list[str] | None): the label columns (used only when it is created).
             description (str): what it is for (used only when it is created).
+            transformation_functions (list | dict | None): see :meth:`create_feature_view` (used
+                only when it is created).
 
         Returns:
             FeatureView: the existing or new version.
@@ -429,7 +448,124 @@ class FeatureStore:
         try:
             return self.get_feature_view(name, version or 1)
         except NotFoundError:
-            return self.create_feature_view(name, query, version or 1, labels, description)
+            return self.create_feature_view(
+                name, query, version or 1, labels, description, transformation_functions
+            )
+
+    # --- transformation functions ----------------------------------------------------------------
+
+    def create_transformation_function(
+        self, transformation_function: Any, version: Any = None, output_type: Any = None
+    ) -> TransformationFunction:
+        """A transformation function to register in this feature store (hsfs 4): call
+        ``.save()`` on the result to store it.
+
+        Args:
+            transformation_function (HopsworksUdf | Callable): a function decorated with
+                :func:`larder.hopsworks_udf.udf`; or, as hsfs 3, a plain function of one value per
+                feature with its ``output_type`` (it then runs row by row: ``mode="python"``).
+            version (int | None): its version; default None: the next one when saved. (hsfs 3's
+                positional ``output_type`` in this place is taken as the output type.)
+            output_type (type | None): hsfs 3's output type of a plain function.
+
+        Returns:
+            TransformationFunction: not saved yet.
+
+        Raises:
+            InvalidArgumentError: neither a ``@udf`` function nor a plain function with an
+                ``output_type``, or a version that is not an int from 1.
+
+        Example:
+            >>> from larder.hopsworks_udf import udf
+            >>> @udf(float)
+            ... def plus_one(value):
+            ...     return value + 1
+            >>> fs.create_transformation_function(plus_one, version=1).save()  # doctest: +SKIP
+        """
+        from larder.feature_store.transformation_functions import HopsworksUdf, TransformationFunction, udf
+
+        if isinstance(version, type):  # hsfs 3's order: (function, output_type, version)
+            version, output_type = output_type, version
+        if output_type is not None and callable(transformation_function):
+            if isinstance(transformation_function, HopsworksUdf):
+                raise InvalidArgumentError(
+                    "create_transformation_function(): a @udf function has its return_type already; drop "
+                    "output_type=."
+                )
+            transformation_function = udf(output_type, mode="python")(transformation_function)
+        if not isinstance(transformation_function, HopsworksUdf):
+            raise InvalidArgumentError(
+                f"create_transformation_function() takes a function decorated with @udf(return_type), not "
+                f"{type(transformation_function).__name__}: from larder.hopsworks_udf import udf (or, as hsfs "
+                "3, a plain function with output_type=...).",
+            )
+        if version is not None and (not isinstance(version, int) or version < 1):
+            raise InvalidArgumentError(
+                f"A transformation function's version is an int from 1, got {version!r}."
+            )
+        return TransformationFunction(self, transformation_function, version)
+
+    def get_transformation_function(self, name: str, version: int | None = None) -> TransformationFunction:
+        """A transformation function: a built-in (``"min_max_scaler"``, ...) or one saved here.
+
+        Args:
+            name (str): its name.
+            version (int | None): its version; default None: version 1, as hsfs does (built-ins
+                have only version 1).
+
+        Returns:
+            TransformationFunction: callable with feature names, as the udf is.
+
+        Raises:
+            NotFoundError: no function of that name and version.
+
+        Example:
+            >>> min_max_scaler = fs.get_transformation_function("min_max_scaler")  # doctest: +SKIP
+            >>> fs.create_feature_view("v", query, transformation_functions=[min_max_scaler("amount")])  # doctest: +SKIP
+        """
+        from larder.feature_store.transformation_functions import (
+            BUILTINS,
+            HopsworksUdf,
+            TransformationFunction,
+            builtin,
+        )
+
+        if name in BUILTINS:
+            if version not in (None, 1):
+                raise NotFoundError(
+                    f"The built-in transformation function '{name}' has only version 1, not {version}.",
+                    details={"name": name, "version": version},
+                )
+            return TransformationFunction(self, builtin(name), 1)
+        check_name("transformation function", name)
+        out = self._rest.get(
+            f"/projects/{self._project}/transformationfunctions/{name}", params={"version": version or 1}
+        )
+        return TransformationFunction(self, HopsworksUdf.from_dict(out["definition"]), int(out["version"]))
+
+    def get_transformation_functions(self) -> list[TransformationFunction]:
+        """Every transformation function: the built-ins, then those saved here (by name, version).
+
+        Returns:
+            list[TransformationFunction]: the functions.
+
+        Example:
+            >>> [f.name for f in fs.get_transformation_functions()][:2]  # doctest: +SKIP
+            ['label_encoder', 'min_max_scaler']
+        """
+        from larder.feature_store.transformation_functions import (
+            BUILTINS,
+            HopsworksUdf,
+            TransformationFunction,
+            builtin,
+        )
+
+        out = [TransformationFunction(self, builtin(n), 1) for n in sorted(BUILTINS)]
+        for row in self._rest.get(f"/projects/{self._project}/transformationfunctions"):
+            out.append(
+                TransformationFunction(self, HopsworksUdf.from_dict(row["definition"]), int(row["version"]))
+            )
+        return out
 
     # --- SQL ------------------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from larder.errors import InvalidArgumentError, NotFoundError
 from larder.feature_store.feature_group import _aware
+from larder.feature_store.transformation_functions import ViewTransformations
 from larder.plan import Term
 
 if TYPE_CHECKING:
@@ -135,6 +136,9 @@ class FeatureView:
         self.query = query
         self._serving_features: list[str] | None = None
         self.training_dataset_version: int | None = None
+        self._transformations = ViewTransformations(self, info.get("transformation_functions"))
+        self._serving_plan: Any = None
+        self._batch_version: int | None = None
 
     def __repr__(self) -> str:
         return f"FeatureView({self.name!r}, version={self.version}, labels={self.labels})"
@@ -177,17 +181,20 @@ class FeatureView:
 
     # --- columns -----------------------------------------------------------------------------------
 
-    def _feature_columns(self, columns: list[str], primary_key: bool, event_time: bool) -> list[str]:
+    def _feature_columns(
+        self, columns: list[str], primary_key: bool, event_time: bool, labels: list[str] | None = None
+    ) -> list[str]:
         """``X``'s columns: the query's columns less the labels, the left feature group's primary
         key (unless ``primary_key``) and every group's event time column, under whatever name the
         query returns it (a join's prefix included; unless ``event_time``). Join keys that are
         ordinary columns of the left group (``origin`` in flights) stay: they are features."""
+        labels = self.labels if labels is None else labels
         left = self.query.feature_group
         drop = set() if primary_key else set(left.primary_key)
         if not event_time:
             plan = self.query._plan(with_tables=False)
             drop.update(o.name for o in plan.outputs if o.column == plan.sources[o.alias].table.event_time)
-        return [c for c in columns if c not in self.labels and c not in drop]
+        return [c for c in columns if c not in labels and c not in drop]
 
     def _time_where(self, start_time: Any, end_time: Any) -> list[Term]:
         et = self.query.feature_group.event_time
@@ -221,12 +228,28 @@ class FeatureView:
             raise InvalidArgumentError(f"Label column(s) {missing} are not in the feature view's query.")
         return table
 
-    def _xy(self, table: Any, dataframe_type: str, primary_key: bool, event_time: bool) -> tuple[Any, Any]:
+    def _xy(
+        self,
+        table: Any,
+        dataframe_type: str,
+        primary_key: bool,
+        event_time: bool,
+        statistics: dict[str, Any] | None = None,
+    ) -> tuple[Any, Any]:
         engine = self._fs._engine("read")
-        features = self._feature_columns(engine.columns(table), primary_key, event_time)
+        labels = self.labels
+        if statistics is not None and self._transformations:  # transformation functions applied
+            table, labels = self._transformations.apply(engine, table, statistics)
+        features = self._feature_columns(engine.columns(table), primary_key, event_time, labels)
         x = engine.to_dataframe(engine.select(table, features), dataframe_type)
-        y = engine.to_dataframe(engine.select(table, self.labels), dataframe_type) if self.labels else None
+        y = engine.to_dataframe(engine.select(table, labels), dataframe_type) if labels else None
         return x, y
+
+    @property
+    def transformation_functions(self) -> list[Any]:
+        """The transformation functions the view applies (:class:`~larder.feature_store.
+        transformation_functions.HopsworksUdf`, bound to their features); ``[]`` when none."""
+        return list(self._transformations.functions)
 
     # --- in-memory training data ----------------------------------------------------------------------
 
@@ -264,8 +287,10 @@ class FeatureView:
         Example:
             >>> X, y = fv.training_data(start_time=datetime(2013, 1, 1, tzinfo=timezone.utc))  # doctest: +SKIP
         """
-        self._engine("read", dataframe_type)
-        return self._xy(self._table(start_time, end_time), dataframe_type, primary_key, event_time)
+        engine = self._engine("read", dataframe_type)
+        table = self._table(start_time, end_time)
+        stats = self._transformations.fit_in_memory(engine, table, {"splits": ["all"]})
+        return self._xy(table, dataframe_type, primary_key, event_time, stats)
 
     def _split(
         self,
@@ -321,8 +346,11 @@ class FeatureView:
             self._times(train=(train_start, train_end), test=(test_start, test_end)),
             seed,
         )
-        xt, yt = self._xy(parts["train"], dataframe_type, primary_key, event_time)
-        xs, ys = self._xy(parts["test"], dataframe_type, primary_key, event_time)
+        # transformation statistics: fitted on the train split alone, applied to both
+        split = {"splits": list(parts), "test_size": test_size, "seed": seed}
+        stats = self._transformations.fit_in_memory(self._fs._engine("read"), parts["train"], split)
+        xt, yt = self._xy(parts["train"], dataframe_type, primary_key, event_time, stats)
+        xs, ys = self._xy(parts["test"], dataframe_type, primary_key, event_time, stats)
         return xt, xs, yt, ys
 
     def train_validation_test_split(
@@ -378,9 +406,16 @@ class FeatureView:
             ),
             seed,
         )
-        xt, yt = self._xy(parts["train"], dataframe_type, primary_key, event_time)
-        xv, yv = self._xy(parts["validation"], dataframe_type, primary_key, event_time)
-        xs, ys = self._xy(parts["test"], dataframe_type, primary_key, event_time)
+        split = {
+            "splits": list(parts),
+            "validation_size": validation_size,
+            "test_size": test_size,
+            "seed": seed,
+        }
+        stats = self._transformations.fit_in_memory(self._fs._engine("read"), parts["train"], split)
+        xt, yt = self._xy(parts["train"], dataframe_type, primary_key, event_time, stats)
+        xv, yv = self._xy(parts["validation"], dataframe_type, primary_key, event_time, stats)
+        xs, ys = self._xy(parts["test"], dataframe_type, primary_key, event_time, stats)
         return xt, xv, xs, yt, yv, ys
 
     @staticmethod
@@ -470,7 +505,7 @@ class FeatureView:
                 for s, (a, b) in times.items()
             },
         }
-        meta = {
+        meta: dict[str, Any] = {
             "query_sql": self.query.to_string(),
             "start_time": str(_aware(start_time, "start_time")) if start_time else None,
             "end_time": str(_aware(end_time, "end_time")) if end_time else None,
@@ -478,6 +513,15 @@ class FeatureView:
             "columns": engine.columns(table),
             "labels": self.labels,
         }
+        train = parts.get("train", parts.get("all"))
+        if train is None and self._transformations.needs_statistics:
+            raise InvalidArgumentError(
+                f"Feature view '{self.name}' fits its transformation functions on the train split; give it "
+                "one (train_start/train_end, or test_size for a random split).",
+            )
+        stats = self._transformations.fit(engine, train) if train is not None else None
+        if stats is not None:  # fitted on the train split alone; the files keep the raw values
+            meta["transformation_statistics"] = stats
         td = self._fs._rest.post(
             f"{self._path}/trainingdatasets", {"description": description, "metadata": meta}
         )
@@ -508,6 +552,7 @@ class FeatureView:
         dataframe_type: str = "default",
         primary_key: bool = False,
         event_time: bool = False,
+        transformed: bool = True,
     ) -> tuple[Any, ...]:
         """Read a materialized training dataset.
 
@@ -516,24 +561,35 @@ class FeatureView:
             dataframe_type (str): ``"default"`` (the engine's own: pandas on python, a Spark DataFrame on spark), ``"pandas"``, ``"polars"``, ``"pyarrow"``, ``"numpy"``, ``"python"``.
             primary_key (bool): keep the primary key columns in ``X`` (default False).
             event_time (bool): keep the event time columns in ``X`` (default False).
+            transformed (bool): apply the view's transformation functions with the statistics
+                fitted on this version's train split (default True); False: the raw values.
 
         Returns:
             tuple: ``(X, y)`` without splits; ``(X_train, X_test, y_train, y_test)`` with a train/test
             split; ``(X_train, X_val, X_test, y_train, y_val, y_test)`` with three.
 
         Raises:
-            NotFoundError: when the version does not exist (or is still being written).
+            NotFoundError: when the version does not exist (or is still being written), or holds
+                only the transformation statistics of in-memory training data.
 
         Example:
             >>> X_train, X_test, y_train, y_test = fv.get_training_data(1)  # doctest: +SKIP
         """
         engine = self._engine("read", dataframe_type)
         td = self._fs._rest.get(f"{self._path}/trainingdatasets/{training_dataset_version}")
+        if td["metadata"].get("in_memory"):
+            raise NotFoundError(
+                f"Training dataset version {training_dataset_version} of feature view '{self.name}' holds the "
+                "transformation statistics of in-memory training data (training_data/train_test_split), no "
+                "files; materialize training data with fv.create_training_data(...) to read it back.",
+                details={"training_dataset_version": training_dataset_version},
+            )
+        stats = td["metadata"].get("transformation_statistics") if transformed else None
         splits = td["metadata"]["split"]["splits"]
         tables = engine.read_training_data(self._fs._dataset().filesystem(), td["location"]["path"], splits)
         if splits == ["all"]:
-            return self._xy(tables["all"], dataframe_type, primary_key, event_time)
-        pairs = [self._xy(tables[s], dataframe_type, primary_key, event_time) for s in splits]
+            return self._xy(tables["all"], dataframe_type, primary_key, event_time, stats)
+        pairs = [self._xy(tables[s], dataframe_type, primary_key, event_time, stats) for s in splits]
         return tuple(p[0] for p in pairs) + tuple(p[1] for p in pairs)
 
     def get_train_test_split(self, training_dataset_version: int, **kwargs: Any) -> tuple[Any, ...]:
@@ -571,6 +627,7 @@ class FeatureView:
         dataframe_type: str = "default",
         primary_key: bool = False,
         event_time: bool = False,
+        transformed: bool = True,
     ) -> Any:
         """Features without labels, for batch inference.
 
@@ -584,6 +641,9 @@ class FeatureView:
                 as hsfs), e.g. to join the predictions back to their keys.
             event_time (bool): keep the event time columns of the query's groups (default False,
                 as hsfs), e.g. to sort a time series.
+            transformed (bool): apply the view's transformation functions (default True) with the
+                statistics of the training dataset version :meth:`init_batch_scoring` picked
+                (default: version 1, as hsfs); False: the raw values.
 
         Returns:
             Any: ``X`` in the requested type, in the order of the left group's primary key and
@@ -592,13 +652,48 @@ class FeatureView:
         Raises:
             InvalidArgumentError: a time that cannot be read, or times on a view whose left group
                 has no event time.
+            NotFoundError: transformation functions that need statistics, and no training dataset
+                to take them from.
 
         Example:
             >>> X = fv.get_batch_data(start_time="2013-12-01", primary_key=True, event_time=True)  # doctest: +SKIP
         """
         self._engine("read", dataframe_type)
-        x, _ = self._xy(self._table(start_time, end_time), dataframe_type, primary_key, event_time)
+        stats = None
+        if transformed and self._transformations:
+            stats = self._transformations.statistics(self._batch_version)
+        x, _ = self._xy(self._table(start_time, end_time), dataframe_type, primary_key, event_time, stats)
         return x
+
+    def init_batch_scoring(self, training_dataset_version: int | None = None) -> None:
+        """Pick the training dataset whose fitted transformation statistics :meth:`get_batch_data`
+        applies (as hsfs's ``init_batch_scoring``).
+
+        Args:
+            training_dataset_version (int | None): the training dataset the model was trained on;
+                default None: version 1, as hsfs.
+
+        Raises:
+            NotFoundError: when the version is not a training dataset of this view.
+
+        Example:
+            >>> fv.init_batch_scoring(training_dataset_version=2)  # doctest: +SKIP
+            >>> X = fv.get_batch_data()  # doctest: +SKIP
+        """
+        if training_dataset_version is not None:
+            self._check_training_dataset(training_dataset_version)
+        self._batch_version = training_dataset_version
+        if self._transformations:
+            self._transformations.statistics(training_dataset_version)
+
+    def _check_training_dataset(self, training_dataset_version: int) -> None:
+        known = [td["version"] for td in self.get_training_datasets()]
+        if training_dataset_version not in known:
+            raise NotFoundError(
+                f"Feature view '{self.name}' v{self.version} has no training dataset version "
+                f"{training_dataset_version} (it has {known or 'none'}).",
+                details={"training_dataset_version": training_dataset_version, "versions": known},
+            )
 
     # --- serving ---------------------------------------------------------------------------------------
 
@@ -609,8 +704,8 @@ class FeatureView:
 
         Args:
             training_dataset_version (int | None): the training dataset the served model was
-                trained on (as hsfs): it must exist. Vectors do not depend on it yet (Larder has
-                no transformation functions whose statistics it would pick); default None.
+                trained on (as hsfs): it must exist. Its fitted transformation statistics are what
+                the vectors' transformation functions apply; default None: version 1, as hsfs.
             external (bool | None): hsfs's choice of the online store's network path; accepted
                 and ignored (vectors always come from the platform's REST API).
 
@@ -621,18 +716,32 @@ class FeatureView:
             >>> fv.init_serving(training_dataset_version=1)  # doctest: +SKIP
         """
         if training_dataset_version is not None:
-            known = [td["version"] for td in self.get_training_datasets()]
-            if training_dataset_version not in known:
-                raise NotFoundError(
-                    f"Feature view '{self.name}' v{self.version} has no training dataset version "
-                    f"{training_dataset_version} (it has {known or 'none'}).",
-                    details={"training_dataset_version": training_dataset_version, "versions": known},
-                )
+            self._check_training_dataset(training_dataset_version)
         self.training_dataset_version = training_dataset_version
         columns = self.query._plan(with_tables=False).columns
         self._serving_features = self._feature_columns(columns, False, False)
+        self._serving_plan = None
+        if self._transformations and training_dataset_version is not None:  # else at the first vector
+            self._serving_plan = self._transformations.vector_plan(
+                self._serving_features, training_dataset_version
+            )
 
     def _vectors(
+        self,
+        entries: list[dict[str, Any]],
+        passed_features: list[dict[str, Any]] | None,
+        allow_missing: bool,
+        transformed: bool = True,
+    ) -> tuple[list[str], list[list[Any]]]:
+        names, vectors = self._raw_vectors(entries, passed_features, allow_missing)
+        if not transformed or not self._transformations:
+            return names, vectors
+        if self._serving_plan is None:  # the statistics of training dataset version 1, as hsfs
+            self._serving_plan = self._transformations.vector_plan(names, self.training_dataset_version)
+        plan = self._serving_plan
+        return plan.columns, self._fs._engine(None).transform_vectors(plan, names, vectors)
+
+    def _raw_vectors(
         self, entries: list[dict[str, Any]], passed_features: list[dict[str, Any]] | None, allow_missing: bool
     ) -> tuple[list[str], list[list[Any]]]:
         if self._serving_features is None:
@@ -657,6 +766,7 @@ class FeatureView:
         return_type: str = "list",
         passed_features: dict[str, Any] | None = None,
         allow_missing: bool = False,
+        transformed: bool = True,
     ) -> Any:
         """One feature vector from the online store, in the order of ``X``'s columns.
 
@@ -668,6 +778,9 @@ class FeatureView:
             passed_features (dict | None): feature values you provide (e.g. request-time features,
                 or those of a feature group that is not online).
             allow_missing (bool): nulls for keys missing online instead of an error.
+            transformed (bool): apply the view's transformation functions (default True), with the
+                statistics of the training dataset :meth:`init_serving` picked; False: the raw
+                values, in the order of the untransformed features.
 
         Returns:
             Any: a list of values (default), a dict by feature name, a one-row pandas or polars
@@ -684,7 +797,8 @@ class FeatureView:
         """
         if return_type not in RETURN_TYPES:
             raise InvalidArgumentError(f"Unknown return_type {return_type!r}; use one of {RETURN_TYPES}.")
-        names, vectors = self._vectors([entry], [passed_features] if passed_features else None, allow_missing)
+        passed = [passed_features] if passed_features else None
+        names, vectors = self._vectors([entry], passed, allow_missing, transformed)
         return self._shape(names, vectors, return_type, single=True)
 
     def get_feature_vectors(
@@ -694,6 +808,7 @@ class FeatureView:
         passed_features: list[dict[str, Any]] | None = None,
         allow_missing: bool = False,
         entries: list[dict[str, Any]] | None = None,
+        transformed: bool = True,
     ) -> Any:
         """Many feature vectors in one request (see :meth:`get_feature_vector`).
 
@@ -704,6 +819,8 @@ class FeatureView:
                 ``"pandas"`` (a DataFrame, one row per entry).
             passed_features (list[dict] | None): feature values you provide, one dict per entry.
             allow_missing (bool): nulls for keys missing online instead of an error.
+            transformed (bool): apply the view's transformation functions (default True); False:
+                the raw values (see :meth:`get_feature_vector`).
 
         Returns:
             Any: the vectors, in the order of ``entries``.
@@ -722,7 +839,7 @@ class FeatureView:
         entries = entry if entry is not None else entries
         if not entries:
             raise InvalidArgumentError("get_feature_vectors() needs at least one entry.")
-        names, vectors = self._vectors(list(entries), passed_features, allow_missing)
+        names, vectors = self._vectors(list(entries), passed_features, allow_missing, transformed)
         return self._shape(names, vectors, return_type, single=False)
 
     @staticmethod
@@ -746,6 +863,85 @@ class FeatureView:
             dicts = [dict(zip(names, v, strict=True)) for v in vectors]
             return dicts[0] if single else dicts
         return vectors[0] if single else vectors
+
+    def transform(self, feature_vector: Any) -> Any:
+        """Apply the view's transformation functions to untransformed features (hsfs 4's
+        ``fv.transform``), with the statistics of the training dataset :meth:`init_serving` picked
+        (default: version 1, as hsfs): what ``get_feature_vector(s)`` returns with
+        ``transformed=True``, from what it returns with ``transformed=False``.
+
+        Args:
+            feature_vector (list | dict | pandas.DataFrame): one raw vector (a list in the order of
+                the untransformed features, or a dict by feature name), a list of such lists, or a
+                DataFrame of raw features.
+
+        Returns:
+            Any: the same shape, transformed (a dict keyed by the transformed names).
+
+        Raises:
+            InvalidArgumentError: a vector of the wrong length, or a dict or DataFrame without a
+                feature a function reads.
+            NotFoundError: functions that need statistics, and no training dataset to take them from.
+
+        Example:
+            >>> fv.init_serving(training_dataset_version=1)  # doctest: +SKIP
+            >>> raw = fv.get_feature_vector({"cc_num": 1}, transformed=False)  # doctest: +SKIP
+            >>> fv.transform(raw) == fv.get_feature_vector({"cc_num": 1})  # doctest: +SKIP
+            True
+        """
+        from larder.feature_store.transformation_functions import make_plan
+
+        if self._serving_features is None:
+            self.init_serving()
+        assert self._serving_features is not None
+        names = self._serving_features
+        if not self._transformations:
+            return feature_vector
+        stats = self._transformations.statistics(self.training_dataset_version)
+        if type(feature_vector).__name__ == "DataFrame" and hasattr(feature_vector, "columns"):
+            import pyarrow as pa
+
+            columns = [str(c) for c in feature_vector.columns]
+            missing = [f for fn in self._transformations.functions for f in fn.transformation_features]
+            missing = [f for f in dict.fromkeys(missing) if f not in columns and f not in self.labels]
+            if missing:
+                raise InvalidArgumentError(
+                    f"transform(): the DataFrame lacks {missing}, which the view's functions read.",
+                    details={"missing": missing},
+                )
+            table = pa.Table.from_pandas(feature_vector, preserve_index=False)
+            plan = make_plan(columns, self._transformations.functions, stats)
+            from larder.engine import get_engine
+
+            # a pandas frame in this process: the python engine's work, whatever the connection's engine
+            return get_engine("python").apply_transformations(table, plan).to_pandas()
+        plan = make_plan(names, self._transformations.functions, stats)
+        single = isinstance(feature_vector, dict) or (
+            isinstance(feature_vector, (list, tuple))
+            and not any(isinstance(v, (list, tuple)) for v in feature_vector)
+        )
+        rows = [feature_vector] if single else list(feature_vector)
+        as_dicts = isinstance(rows[0], dict) if rows else False
+        vectors = []
+        for r in rows:
+            if as_dicts:
+                missing = [n for n in names if n not in r]
+                if missing:
+                    raise InvalidArgumentError(
+                        f"transform(): the vector lacks {missing}.", details={"missing": missing}
+                    )
+                vectors.append([r[n] for n in names])
+            elif len(r) != len(names):
+                raise InvalidArgumentError(
+                    f"transform(): a vector has {len(r)} values; the view's untransformed features are {names}.",
+                    details={"features": names},
+                )
+            else:
+                vectors.append(list(r))
+        out: list[Any] = self._fs._engine(None).transform_vectors(plan, names, vectors)
+        if as_dicts:
+            out = [dict(zip(plan.columns, v, strict=True)) for v in out]
+        return out[0] if single else out
 
     def delete(self) -> None:
         """Delete this feature view version and its training datasets.

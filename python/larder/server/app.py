@@ -24,6 +24,7 @@ from larder.server.api import (
     routes,
     storage_routes,
     sync_routes,
+    transformation_routes,
 )
 from larder.server.api.asgi import Disconnected, read_body, replay
 from larder.server.api.deps import Caller, challenge
@@ -250,6 +251,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(registry_routes.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(featurestore_routes.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(sync_routes.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    app.include_router(transformation_routes.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.state.online_store = open_store(settings.online_store, str(paths.online_db), settings.redis_url)
     app.state.serving_cache = ServingCache(app.state.session_factory, app.state.tokens)
     app.state.reconciler = Reconciler(

@@ -8,7 +8,8 @@ pyarrow, numpy or Python rows). Modules:
 - ``query``: a query plan run as ``_pit`` matches or as duckdb SQL (``sql``);
 - ``_frames``: frames in and out, and the checks an insert makes before anything is written;
 - ``_sources``: a Delta table version as a duckdb table; ``_pit``: the matcher;
-- ``statistics``: what a commit's statistics hold; ``training``: training data splits and files.
+- ``statistics``: what a commit's statistics hold; ``training``: training data splits and files;
+- ``transform``: transformation functions' statistics fitted on a split, and applied to frames.
 
 Nothing here imports its libraries at import time.
 """
@@ -273,3 +274,15 @@ class PythonEngine(_DataEngine):
         from larder.engine.python import training
 
         return training.read(filesystem, folder, splits)
+
+    # --- transformation functions ---------------------------------------------------------------
+
+    def fit_transformations(self, frame: Any, needed: dict[str, list[str]]) -> dict[str, dict[str, Any]]:
+        from larder.engine.python import transform
+
+        return transform.fit(frame, needed)
+
+    def apply_transformations(self, frame: Any, plan: Any) -> Any:
+        from larder.engine.python import transform
+
+        return transform.apply(frame, plan)

@@ -9,7 +9,8 @@ then handed to Spark). Modules:
 - ``session``: the active session, or a local one; the Spark configuration Larder's tables need;
 - ``delta``: read (time travel), read changes, write (``MERGE``, append, overwrite);
 - ``query``: point-in-time joins as a sorted union per key; ``_frames``: types and insert checks;
-- ``statistics``: a commit's statistics as the python engine computes them.
+- ``statistics``: a commit's statistics as the python engine computes them;
+- ``transform``: transformation functions, fitted and applied with the python engine's code.
 
 Nothing here imports pyspark at import time.
 """
@@ -297,6 +298,22 @@ class SparkEngine(_DataEngine):
 
         tables = training.read(filesystem, folder, splits)
         return {name: self.spark.createDataFrame(table) for name, table in tables.items()}
+
+    # --- transformation functions ---------------------------------------------------------------
+
+    def fit_transformations(self, frame: Any, needed: dict[str, list[str]]) -> dict[str, dict[str, Any]]:
+        """The python engine's statistics of the needed columns of a training split, collected to
+        the driver as Arrow (see ``larder.engine.spark.transform``)."""
+        from larder.engine.spark import transform
+
+        return transform.fit(frame, needed)
+
+    def apply_transformations(self, frame: Any, plan: Any) -> Any:
+        """The python engine's transformations, run on each Arrow batch in the executors
+        (``mapInArrow``)."""
+        from larder.engine.spark import transform
+
+        return transform.apply(frame, plan)
 
 
 def _frames_in_order(prepared: Any) -> Any:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from typing import Any
 
 from larder.errors import ConfigurationError
@@ -141,6 +142,9 @@ def get_session() -> Any:
         cores,
         DELTA_PACKAGE,
     )
+    # the local session's Python workers (transformation functions run there) use this interpreter,
+    # which has pyarrow and pandas, unless PYSPARK_PYTHON says otherwise (Spark's default: "python3")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.master(f"local[{cores}]").appName("larder")
     for k, v in {**spark_config(cores), "spark.ui.enabled": "false"}.items():
         builder = builder.config(k, v)

@@ -88,6 +88,7 @@ def _fv(db: DB, v: FeatureView) -> FeatureViewOut:
         description=v.description,
         query=fs.view_query(db, v),
         labels=json.loads(v.labels_json),
+        transformation_functions=json.loads(v.transformations_json or "[]"),
         created_at=v.created_at,
     )
 
@@ -322,6 +323,7 @@ def create_feature_view(
         body.description,
         body.query.model_dump(mode="json", by_alias=True),
         body.labels,
+        [t.model_dump(mode="json") for t in body.transformation_functions],
     )
     return _fv(db, v)
 

@@ -262,6 +262,34 @@ def _filter_depth(f: Any) -> int:
     return 1 + max(_filter_depth(f.left), _filter_depth(getattr(f, "right", None)))
 
 
+class _UdfFields(Strict):
+    name: FeatureName
+    features: list[FeatureName] = Field(default_factory=list, max_length=100)
+    output_names: list[FeatureName] | None = Field(default=None, max_length=10_000)
+    return_types: list[
+        Literal["int", "float", "str", "bool", "bytes", "datetime", "date", "time", "timestamp"]
+    ] = Field(default_factory=list, max_length=100)
+    arguments: list[FeatureName] = Field(default_factory=list, max_length=100)
+    drop: list[FeatureName] = Field(default_factory=list, max_length=100)
+    mode: Literal["default", "pandas", "python"] = "default"
+    statistics_argument: FeatureName | None = None
+    statistics_arguments: list[FeatureName] = Field(default_factory=list, max_length=100)
+
+
+class UdfDefinition(_UdfFields):
+    """A transformation function of a feature view as the client stores it: a built-in by name, or a
+    custom udf with its Python source (the server stores it and never runs it)."""
+
+    builtin: StrictBool = False
+    source: str | None = Text(100_000, default=None)
+
+
+class CustomUdfDefinition(_UdfFields):
+    """A custom udf registered in a project (built-ins are always there): its source is required."""
+
+    source: str = Text(100_000, min_length=1)
+
+
 class FeatureViewCreate(Strict):
     name: str = Field(pattern=FEATURE_GROUP_NAME_PATTERN, max_length=63)
     version: Annotated[JsonInt, Field(ge=1, le=1_000_000)] | None = None
@@ -270,6 +298,11 @@ class FeatureViewCreate(Strict):
         description=f"At most {MAX_QUERY_DEPTH} joins deep; filters at most {MAX_FILTER_DEPTH} deep."
     )
     labels: list[FeatureName] = Field(default_factory=list, max_length=100)
+    transformation_functions: list[UdfDefinition] = Field(
+        default_factory=list,
+        max_length=500,
+        description="The transformation functions the view applies (a custom udf with its source).",
+    )
 
     @field_validator("query")
     @classmethod
@@ -298,6 +331,7 @@ class FeatureViewOut(BaseModel):
     description: str
     query: dict[str, Any]
     labels: list[str]
+    transformation_functions: list[dict[str, Any]] = Field(default_factory=list)
     created_at: datetime
 
 

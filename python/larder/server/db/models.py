@@ -362,10 +362,28 @@ class FeatureView(Base):
     description: Mapped[str] = mapped_column(Text, nullable=False, default="")
     query_json: Mapped[str] = mapped_column(Text, nullable=False)
     labels_json: Mapped[str] = mapped_column(Text, nullable=False, default="[]")
+    # the transformation functions the view applies (a JSON list of their definitions)
+    transformations_json: Mapped[str] = mapped_column(Text, nullable=False, default="[]", server_default="[]")
     created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
 
     project: Mapped[Project] = relationship(lazy="joined")
+
+
+class TransformationFunction(Base):
+    """A transformation function a project registered by name and version (its definition: the
+    udf's source, types and arguments, as the client's ``HopsworksUdf.to_dict()`` gives it)."""
+
+    __tablename__ = "transformation_functions"
+    __table_args__ = (UniqueConstraint("project_id", "name", "version"), NEVER_REUSE_IDS)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), nullable=False)
+    name: Mapped[str] = mapped_column(String(63), nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    definition_json: Mapped[str] = mapped_column(Text, nullable=False)
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
 
 
 class TrainingDataset(Base):

@@ -535,11 +535,15 @@ def create_feature_view(
     description: str,
     query: dict[str, Any],
     labels: list[str],
+    transformations: list[dict[str, Any]] | None = None,
 ) -> FeatureView:
     project = project_for(db, principal, project_name)
     _require_member_write(db, principal, project)
     check_name("feature view", name)
     query = _resolve_query(db, principal, project, query)
+    from larder.server.services.transformations import check_view_transformations
+
+    transformations = check_view_transformations(transformations or [])
 
     def make(v: int) -> FeatureView:
         return FeatureView(
@@ -549,6 +553,7 @@ def create_feature_view(
             description=description,
             query_json=json.dumps(query),
             labels_json=json.dumps(labels),
+            transformations_json=json.dumps(transformations),
             created_by_id=principal.user_id,
         )
 

@@ -204,7 +204,8 @@ def _td_view(td: Any) -> dict[str, Any]:
         "version": td.version,
         "description": td.description,
         "created_at": td.created_at,
-        "splits": split.get("splits") or list(rows),
+        # in-memory training data records only its transformation statistics: no split files
+        "splits": [] if meta.get("in_memory") else split.get("splits") or list(rows),
         "rows": rows,
         "times": split.get("times") or {},
         "test_size": split.get("test_size"),
