@@ -212,7 +212,7 @@ def test_sync_configuration_is_listed_and_only_admins_change_it(env: Sync) -> No
     with pytest.raises(PermissionDeniedError):
         alice.disable_sync_target(env.b.url, "shared")
     ns = a.get_namespace("shared")
-    with pytest.raises(InvalidArgumentError, match="'simplex' .* or 'duplex'"):
+    with pytest.raises(InvalidArgumentError, match="'simplex' or 'duplex'"):
         ns.enable_sync_target(env.b.url, "both", "shared")
     with pytest.raises(InvalidArgumentError, match="cannot be its own sync target"):
         ns.enable_sync_target(env.a.url + "/api/v1/", "simplex", "shared")

@@ -8,13 +8,13 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from larder.errors import NotFoundError
 from larder.names import OBJECT_KEY_PATTERN, PROJECT_NAME_PATTERN, STORAGE_NAME_PATTERN, USER_NAME_PATTERN
 from larder.server.api.deps import DB, Caller
 from larder.server.api.params import DatasetName, StorageName
-from larder.server.api.schemas import DatasetOut, Metadata, Strict
+from larder.server.api.schemas import DatasetOut, IsoDatetime, Metadata, Strict
 from larder.server.api.storage_routes import _ds
 from larder.server.services import datasets
 from larder.server.sync import service
@@ -91,7 +91,7 @@ class ReleaseIn(Strict):
 class ApplyIn(Strict):
     op: Literal["put", "delete"]
     key: str = Field(min_length=1, max_length=1024, json_schema_extra={"pattern": OBJECT_KEY_PATTERN})
-    changed_at: AwareDatetime
+    changed_at: IsoDatetime
     origin: str = URL
     sender: str = URL
     sender_namespace: NamespaceName
