@@ -8,7 +8,7 @@ Two real servers on loopback, as the sync tests run them: **A** (the auth servic
 local store, **B** linked to A's auth service (``larder server link``) with its namespace on S3
 (``moto_server``, also on loopback). A namespace ``shared`` on each, linked 2-way (duplex): each
 server's admin adds the other as a sync target. Both servers run the default sync settings
-(``sync_threads = 4``, the worker woken by each commit that adds outbox rows).
+(``sync_threads = 8``, the worker woken by each commit that adds outbox rows).
 
 1. **Write -> visible on B**: ``--objects`` objects of 1 KiB written one at a time on A (a synced
    dataset); after each write returns, B's copy is polled every ``--poll-ms`` with B's client
@@ -19,7 +19,7 @@ server's admin adds the other as a sync target. Both servers run the default syn
    a dataset that does not sync yet; then ``enable_sync("duplex")`` (the back-fill), timed until
    B's bucket lists every file (polled every 0.25 s). The raw copy: the same files, read from A's
    store directory, uploaded with boto3 ``upload_file`` into another bucket of the same moto_server
-   by a thread pool as wide as the sync worker (4); run once before and once after the sync, and
+   by a thread pool as wide as the sync worker (8); run once before and once after the sync, and
    the faster of the two is the baseline. Then the same with the sync on while the files are
    written (``--no-live`` skips it): time from the first write until the last file is on B.
    Every copy on B is checked (SHA-256 of its bytes against A's).
@@ -47,7 +47,7 @@ from urllib.parse import unquote, urlsplit
 HERE = Path(__file__).resolve().parent
 TESTS = HERE.parent / "tests"
 NAMESPACE = "shared"
-THREADS = 4  # the sync worker's default sync_threads; the raw copy's pool is as wide
+THREADS = 8  # the sync worker's default sync_threads; the raw copy's pool is as wide
 KIB, MIB = 1024, 1024 * 1024
 
 
@@ -277,21 +277,13 @@ def raw_copy(s3, files: list[tuple[Path, str]], bucket: str) -> float:
 
 def protocol_copy(s3, files: list[tuple[Path, str]], bucket: str) -> float:
     """What the sync does on S3 per object, alone (no REST call, no database): a PUT to a staging
-    key, a HEAD, a copy to the key, a HEAD, a DELETE of the staged object; ``THREADS`` at a time."""
+    key, a copy to the key, a DELETE of the staged object; ``THREADS`` at a time."""
     s3.create_bucket(Bucket=bucket)
 
     def one(f: tuple[Path, str]) -> None:
         staged = f".larder-sync-{f[1].replace('/', '-')}"
         s3.upload_file(str(f[0]), bucket, staged)
-        s3.head_object(Bucket=bucket, Key=staged)
-        s3.copy_object(
-            Bucket=bucket,
-            Key=f[1],
-            CopySource={"Bucket": bucket, "Key": staged},
-            MetadataDirective="REPLACE",
-            Metadata={},
-        )
-        s3.head_object(Bucket=bucket, Key=f[1])
+        s3.copy_object(Bucket=bucket, Key=f[1], CopySource={"Bucket": bucket, "Key": staged})
         s3.delete_object(Bucket=bucket, Key=staged)
 
     t0 = time.perf_counter()
@@ -402,7 +394,7 @@ def report(r: dict) -> str:
         f"Run {r['started']}; load average before: {r['load']}, after: {r.get('load_after', 'not recorded')}. "
         "Two servers on loopback on the same 2 cores: "
         "**A** (the auth service, local store) and **B** (linked to A, its namespace on S3: `moto_server` on "
-        "loopback); their `shared` namespaces linked 2-way, default sync settings (`sync_threads = 4`). "
+        "loopback); their `shared` namespaces linked 2-way, default sync settings (`sync_threads = 8`). "
         "The client, both servers and moto_server share the machine.",
         "",
         f"**Write on A -> visible on B**: {lat['objects']} objects of {lat['object_bytes'] // KIB} KiB written one "
@@ -436,7 +428,7 @@ def report(r: dict) -> str:
     proto = bulk.get("protocol_s3_only")
     if proto:
         lines.append(
-            f"| the sync's S3 operations alone (PUT staged, HEAD, COPY, HEAD, DELETE; no REST, no database) "
+            f"| the sync's S3 operations alone (PUT staged, COPY, DELETE; no REST, no database) "
             f"| {proto['seconds']:.1f} | {mib / proto['seconds']:.1f} | {bulk['files'] / proto['seconds']:.1f} "
             f"| {100 * proto['vs_raw']:.0f}% |"
         )

@@ -568,3 +568,43 @@ def test_a_flipped_byte_that_keeps_size_and_mtime_needs_the_checksum(env: Sync) 
     report = b.reconcile(checksum=True)[0]
     assert report["corrupt"] == 1, report
     assert sha(a_file.read_bytes()) == sha(payload)
+
+
+def test_a_delta_table_written_past_larder_arrives_whole_and_readable(env: Sync) -> None:
+    """A Delta table written with deltalake straight into A's store (two commits), synced by
+    reconciliation to B's bucket: B's copy reads the same rows at every version, and no log entry
+    was published before the data files it adds (the worker sends those first)."""
+    import deltalake
+    import pyarrow as pa
+
+    ds = new_dataset(env, "simple")
+    ds.enable_sync("simplex")
+    ds.wait_for_sync(30)
+    uri = f"{ds.uri}/events"
+    deltalake.write_deltalake(uri, pa.table({"id": [1, 2], "v": ["a", "b"]}))
+    deltalake.write_deltalake(uri, pa.table({"id": [3], "v": ["c"]}), mode="append")
+    report = ds.reconcile()[0]
+    assert report["missing"] >= 4, report  # two log entries and their data files
+    there = on(env, env.b, ds)
+    table = deltalake.DeltaTable(f"{there.uri}/events", storage_options=there.storage_options())
+    assert table.version() == 1
+    assert sorted(table.to_pyarrow_table().to_pydict()["id"]) == [1, 2, 3]
+    table.load_as_version(0)
+    assert sorted(table.to_pyarrow_table().to_pydict()["id"]) == [1, 2]
+    # each log entry was published on B after the files it adds (S3's LastModified: when it landed)
+    bucket = env.admin(env.b).get_namespace("simple").bucket
+    landed = {
+        o["Key"].split("/events/", 1)[1]: o["LastModified"]
+        for o in env.s3().list_objects_v2(Bucket=bucket, Prefix=f"{ds.name}/events/")["Contents"]
+    }
+    assert {f"_delta_log/{n:020d}.json" for n in (0, 1)} <= set(landed), sorted(landed)
+    for n in (0, 1):
+        log = json.loads(
+            "[" + ",".join((ds / "events" / f"_delta_log/{n:020d}.json").read_text().splitlines()) + "]"
+        )
+        for action in log:
+            if "add" in action:
+                assert landed[action["add"]["path"]] <= landed[f"_delta_log/{n:020d}.json"], (
+                    n,
+                    action["add"]["path"],
+                )
