@@ -608,3 +608,29 @@ def test_a_delta_table_written_past_larder_arrives_whole_and_readable(env: Sync)
                     n,
                     action["add"]["path"],
                 )
+
+
+def test_the_back_fill_follows_a_size_and_metadata_policy_and_deletes_always_follow(env: Sync) -> None:
+    ds = new_dataset(env, "simple")
+    (ds / "big.bin").write_bytes(b"x" * 5000)
+    (ds / "small.bin").write_bytes(b"x" * 10)
+    (ds / "tagged.bin").write_bytes(b"x" * 10, metadata={"keep": "yes"})
+    ds.enable_sync(
+        "simplex",
+        {
+            "Version": "1",
+            "Statements": [
+                {"Id": "Big", "Conditions": [{"Left": "object:size", "Operator": ">", "Right": 1000}]},
+                {
+                    "Id": "Tagged",
+                    "Conditions": [{"Left": "object:metadata:keep", "Operator": "==", "Right": "yes"}],
+                },
+            ],
+        },
+    )
+    ds.wait_for_sync(30)
+    there = on(env, env.b, ds)
+    assert set(listing(there)) == {"big.bin", "tagged.bin"}  # the back-fill read sizes and metadata
+    (ds / "tagged.bin").unlink()  # a delete is not filtered by what the policy selects
+    ds.wait_for_sync(30)
+    assert set(listing(there)) == {"big.bin"}

@@ -58,7 +58,9 @@ def test_uniqueness_hash_fast_path_and_exact_fallback(monkeypatch: pytest.Monkey
     assert _frames._unique_by_hash(dup, ["k", "ts"]) is False
     _frames._check_unique(unique, ["k", "ts"])
     with pytest.raises(InvalidArgumentError, match="1 key.*more than once"):
-        _frames._check_unique(dup, ["k", "ts"])
+        _frames._check_unique(dup, ["k", "ts"], duplicates="error")
+    kept = _frames._check_unique(dup, ["k", "ts"])  # the default keeps the last row of each key
+    assert kept.table.num_rows == 2 and kept.table.column("k").to_pylist() == [2, 1]
     assert _frames._sorted_keys(unique, ["k", "ts"])[1] is True
     assert _frames._sorted_keys(dup, ["k", "ts"])[1] is False
     # a hash collision only costs the exact check: unique keys still pass
@@ -66,7 +68,7 @@ def test_uniqueness_hash_fast_path_and_exact_fallback(monkeypatch: pytest.Monkey
     monkeypatch.setattr(_frames, "_unique_by_hash", lambda table, keys: False)
     _frames._check_unique(unique, ["k", "ts"])
     with pytest.raises(InvalidArgumentError, match="more than once"):
-        _frames._check_unique(dup, ["k", "ts"])
+        _frames._check_unique(dup, ["k", "ts"], duplicates="error")
 
 
 def test_uniqueness_by_sort_is_exact_or_abstains() -> None:
@@ -94,7 +96,7 @@ def test_uniqueness_by_sort_is_exact_or_abstains() -> None:
     wide = pa.table({"a": [-(2**62), 2**62], "b": [-(2**62), 2**62]})
     assert _frames._sorted_keys(wide, ["a", "b"])[1] is None
     with pytest.raises(InvalidArgumentError, match="more than once"):
-        _frames._check_unique(dup, ["k", "ts"])
+        _frames._check_unique(dup, ["k", "ts"], duplicates="error")
 
 
 def test_inserts_are_ordered_by_key_then_event_time(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -108,8 +110,9 @@ def test_inserts_are_ordered_by_key_then_event_time(monkeypatch: pytest.MonkeyPa
             "x": np.arange(n, dtype=np.float64),
         }
     )
-    out, order = _frames.check_insert(table, ["k"], "ts", None)
-    assert out is table and order is not None
+    checked = _frames.check_insert(table, ["k"], "ts", None)
+    out, order = checked.table, checked.order
+    assert out is table and order is not None and checked.dropped == 0
     monkeypatch.setattr(_frames, "ORDER_BATCH_ROWS", 777)  # several batches, the last one short
     reader = _frames.in_order(table, order)
     assert isinstance(reader, pa.RecordBatchReader)
@@ -117,13 +120,19 @@ def test_inserts_are_ordered_by_key_then_event_time(monkeypatch: pytest.MonkeyPa
     expected = table.sort_by([("k", "ascending"), ("ts", "ascending")])
     assert stored.equals(expected)  # every row once, x travels with its keys
     # already in order: nothing to reorder, the table is written as it is
-    again, none = _frames.check_insert(expected, ["k"], "ts", None)
+    again_checked = _frames.check_insert(expected, ["k"], "ts", None)
+    again, none = again_checked.table, again_checked.order
     assert none is None and _frames.in_order(again, none) is again
     # keys that cannot be packed (strings) are written in the order given, and still checked
     strings = pa.table({"s": ["b", "a", "c"], "x": [1.0, 2.0, 3.0]})
-    assert _frames.check_insert(strings, ["s"], None, None)[1] is None
+    assert _frames.check_insert(strings, ["s"], None, None).order is None
     with pytest.raises(InvalidArgumentError, match="more than once"):
-        _frames.check_insert(pa.table({"s": ["b", "a", "b"]}), ["s"], None, None)
+        _frames.check_insert(pa.table({"s": ["b", "a", "b"]}), ["s"], None, None, duplicates="error")
+    kept = _frames.check_insert(pa.table({"s": ["b", "a", "b"], "x": [1, 2, 3]}), ["s"], None, None)
+    assert kept.dropped == 1 and sorted(kept.table.to_pylist(), key=lambda r: r["s"]) == [
+        {"s": "a", "x": 2},
+        {"s": "b", "x": 3},
+    ]
 
 
 def test_insert_order_drops_low_time_bits_when_keys_and_rows_need_more_than_64() -> None:

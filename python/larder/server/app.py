@@ -39,6 +39,7 @@ from larder.server.security.tokens import TokenService
 from larder.server.services.featurestore import ServingCache
 from larder.server.services.fg_writes import Reconciler
 from larder.server.settings import ServerSettings
+from larder.server.sync.service import service_base as sync_service_base
 from larder.server.sync.worker import make_sync_worker
 
 log = logging.getLogger("larder.server")
@@ -269,7 +270,10 @@ def create_app(settings: ServerSettings) -> FastAPI:
     )
     app.state.janitor.start()
     app.state.sync_worker = make_sync_worker(
-        settings, app.state.session_factory, app.state.secret_box, lambda: app.state.tokens.public_url
+        settings,
+        app.state.session_factory,
+        app.state.secret_box,
+        lambda: sync_service_base(app.state.tokens.public_url, "public_url"),
     )
     if settings.sync_worker:
         app.state.sync_worker.start()

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import Field
 
-from larder.errors import NotFoundError
+from larder.errors import NotFoundError, PermissionDeniedError
 from larder.names import OBJECT_KEY_PATTERN, PROJECT_NAME_PATTERN, STORAGE_NAME_PATTERN, USER_NAME_PATTERN
 from larder.server.api.deps import DB, Caller
 from larder.server.api.params import DatasetName, StorageName
@@ -104,7 +104,7 @@ class ApplyIn(Strict):
 
 
 def _self_url(request: Request) -> str:
-    return str(request.app.state.tokens.public_url)
+    return service.service_base(str(request.app.state.tokens.public_url), "public_url")
 
 
 def _check(peer_row: Any, target_namespace: str, box: Any) -> None:
@@ -229,6 +229,12 @@ def reconcile(
 ) -> dict[str, Any]:
     ds, access = datasets.get_with_access(db, caller, namespace, dataset)
     datasets.require_write(ds, access, "reconcile")
+    if body.checksum and ds.owner_id != caller.user_id and not caller.is_admin:
+        raise PermissionDeniedError(
+            f"A checksum reconciliation reads every copy of dataset '{dataset}': only its owner or an admin "
+            "may ask for one (without checksum=True any writer may).",
+            details={"dataset": dataset},
+        )
     worker = request.app.state.sync_worker
     reports = (
         [worker.reconcile(ds.id, t.id, body.checksum) for t in service.targets_of(db, ds)]

@@ -10,7 +10,17 @@ import secrets
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy import false as sa_false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -528,7 +538,7 @@ class SyncOutbox(Base):
     removed when the target has applied it. Rows of a (dataset, target) go in id order per key."""
 
     __tablename__ = "sync_outbox"
-    __table_args__ = NEVER_REUSE_IDS
+    __table_args__ = (Index("ix_sync_outbox_stream", "dataset_id", "target_id", "key", "id"), NEVER_REUSE_IDS)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     dataset_id: Mapped[int] = mapped_column(

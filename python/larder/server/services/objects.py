@@ -115,17 +115,25 @@ def forget(
             stmt = stmt.where(ObjectEntry.key.startswith(key.rstrip("/") + "/", autoescape=True))
     else:
         stmt = stmt.where(ObjectEntry.key == key)
-    rows = list(db.scalars(stmt))
-    now = datetime.now(timezone.utc)
-    for row in rows:
-        db.delete(row)
-    if ds.sync_type is not None:  # deletes travel as tombstones, in this transaction
-        keys = {row.key for row in rows} | ({key} if key and not prefix else set())
-        for k in sorted(keys):
-            sync.tombstone(db, ds, k, now, "")
-            sync.enqueue(db, ds, "delete", k, now, "")
-    db.commit()
-    return len(rows)
+    for attempt in (1, 2):  # the sync worker's reconciliation may tombstone the same key meanwhile
+        rows = list(db.scalars(stmt))
+        now = datetime.now(timezone.utc)
+        for row in rows:
+            db.delete(row)
+        if ds.sync_type is not None:  # deletes travel as tombstones, in this transaction
+            keys = {row.key for row in rows} | ({key} if key and not prefix else set())
+            for k in sorted(keys):
+                sync.tombstone(db, ds, k, now, "")
+                sync.enqueue(db, ds, "delete", k, now, "")
+        try:
+            db.commit()
+        except IntegrityError:
+            db.rollback()
+            if attempt == 2:
+                raise
+            continue
+        return len(rows)
+    raise AssertionError("unreachable")
 
 
 def search(

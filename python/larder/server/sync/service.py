@@ -345,11 +345,11 @@ def enable_dataset(
                 "a dataset there can only sync simplex. Use sync_type='simplex', or ask an admin for a duplex target.",
                 details={"namespace": namespace, "sync_type": sync_type},
             )
-    ds.sync_type = sync_type
-    ds.sync_policy = json.dumps(checked, sort_keys=True) if checked else ""
-    if accept is not None:
+    if accept is not None:  # the targets first (HTTP), with nothing of this side's written yet
         for t in targets:
             accept(t, ds)
+    ds.sync_type = sync_type
+    ds.sync_policy = json.dumps(checked, sort_keys=True) if checked else ""
     for t in targets:  # back-fill: the worker reconciles a (dataset, target) with no state first
         db.execute(delete(SyncState).where(SyncState.dataset_id == ds.id, SyncState.target_id == t.id))
     db.commit()
@@ -501,11 +501,15 @@ def enqueue(
     if ds.sync_type is None:
         return 0
     policy = json.loads(ds.sync_policy) if ds.sync_policy else None
-    if not allows(policy, "PUT" if op == "put" else "DELETE", key, size, metadata or {}):
+    # a policy selects the writes that sync; a delete always follows (the target may hold the key
+    # from before a policy change, and deleting a key it never had is a no-op there)
+    if op == "put" and not allows(policy, "PUT", key, size, metadata or {}):
         return 0
     added = 0
     for t in targets if targets is not None else targets_of(db, ds):
         if skip_service is not None and t.target_core_service == skip_service:
+            continue
+        if origin and t.target_core_service == origin:  # never back to the server that wrote it
             continue
         db.add(
             SyncOutbox(
@@ -583,6 +587,8 @@ def _reverse_target(db: Session, ds: Dataset, change: Change) -> SyncTarget | No
 def _record_conflict(
     db: Session, ds: Dataset, key: str, winner: tuple[datetime, str], loser: tuple[datetime, str]
 ) -> None:
+    if conflict_known(db, ds.id, key, winner, loser):
+        return
     db.add(
         SyncConflict(
             dataset_id=ds.id,
@@ -601,6 +607,27 @@ def _record_conflict(
         winner[0].isoformat(),
         loser[1],
         loser[0].isoformat(),
+    )
+
+
+def conflict_known(
+    db: Session, dataset_id: int, key: str, winner: tuple[datetime, str], loser: tuple[datetime, str]
+) -> bool:
+    """Whether this conflict (the same key, winner and loser versions) is recorded already."""
+    return (
+        db.scalar(
+            select(SyncConflict.id)
+            .where(
+                SyncConflict.dataset_id == dataset_id,
+                SyncConflict.key == key,
+                SyncConflict.winner_origin == winner[1],
+                SyncConflict.winner_changed_at == winner[0],
+                SyncConflict.loser_origin == loser[1],
+                SyncConflict.loser_changed_at == loser[0],
+            )
+            .limit(1)
+        )
+        is not None
     )
 
 
@@ -648,6 +675,21 @@ def apply(
         )
     incoming = version_key(change.changed_at, change.origin)
     current, entry, deleted = _current_version(db, ds, change.key, self_url)
+    if current is None:  # written here past Larder and not indexed yet: that is a version too
+        there = backend.head(f"{ds.name}/{change.key}")
+        if there is not None:
+            entry = ObjectEntry(
+                dataset_id=ds.id,
+                key=change.key,
+                size=there.size,
+                etag=there.etag,
+                last_modified=there.last_modified,
+                metadata_json="{}",
+                origin="",
+                tags=[],
+            )
+            db.add(entry)
+            current = version_key(there.last_modified, self_url)
     reverse = _reverse_target(db, ds, change)
     conflict: dict[str, str] | None = None
 
@@ -658,7 +700,8 @@ def apply(
 
     if current is not None and current > incoming:
         drop_staged()
-        _record_conflict(db, ds, change.key, current, incoming)
+        if not change.repair and current[1] != incoming[1]:
+            _record_conflict(db, ds, change.key, current, incoming)
         db.commit()
         return {
             "applied": False,

@@ -51,6 +51,7 @@ from larder.server.db.models import (
     SyncPeer,
     SyncState,
     SyncTarget,
+    SyncTombstone,
 )
 from larder.server.security.secretbox import SecretBox
 from larder.server.sync import service
@@ -132,6 +133,7 @@ class SyncWorker:
     def start(self) -> None:
         self._thread = threading.Thread(target=self.run, name="larder-sync-worker", daemon=True)
         self._thread.start()
+        threading.Thread(target=self._reconcile_loop, name="larder-sync-reconcile", daemon=True).start()
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
@@ -155,9 +157,17 @@ class SyncWorker:
                 wake.wait(self.settings.poll_s)
 
     def run_once(self) -> bool:
-        """One round: due reconciliations, then a batch of the outbox. True when it did work."""
-        did = self._reconcile_due()
-        return self._drain() or did
+        """One round: hand out the outbox's next keys. True when it handed out any."""
+        return self._drain()
+
+    def _reconcile_loop(self) -> None:
+        """Due reconciliations, on their own thread: draining goes on while one runs."""
+        while not self._stop.is_set():
+            try:
+                self._reconcile_due()
+            except Exception:  # never let the loop die
+                log.exception("sync reconciliation round failed")
+            self._stop.wait(min(self.settings.poll_s, 1.0))
 
     # --- draining ------------------------------------------------------------------------------
 
@@ -331,6 +341,14 @@ class SyncWorker:
             service._set_sync_object(
                 db, ds.id, target.id, row.key, size, info.etag, str(res.get("etag", "")), sha
             )
+        else:  # the target keeps a newer version: that is what reconciliation compares with from now on
+            db.execute(
+                delete(SyncObject).where(
+                    SyncObject.target_id == target.id,
+                    SyncObject.dataset_id == ds.id,
+                    SyncObject.key == row.key,
+                )
+            )
         self._note(db, ds, row.key, res, changed_at, origin)
         if res.get("applied"):
             st = _state(db, ds.id, target.id)
@@ -352,6 +370,8 @@ class SyncWorker:
                 (datetime.fromisoformat(lo["changed_at"]), str(lo["origin"])),
             )
         else:
+            return
+        if service.conflict_known(db, ds.id, key, winner, loser):
             return
         db.add(
             SyncConflict(
@@ -394,7 +414,16 @@ class SyncWorker:
                     SyncObject.key == data_key,
                 )
             )
-            if have is not None and have.etag == info.etag:
+            queued = db.scalar(
+                select(SyncOutbox.id)
+                .where(
+                    SyncOutbox.dataset_id == ds.id,
+                    SyncOutbox.target_id == target.id,
+                    SyncOutbox.key == data_key,
+                )
+                .limit(1)
+            )
+            if have is not None and have.etag == info.etag and queued is None:
                 continue
             inline = SyncOutbox(
                 dataset_id=ds.id,
@@ -406,6 +435,7 @@ class SyncWorker:
                 repair=False,
             )
             self._send(db, peer, ds, target, inline)
+            db.commit()  # its state row; no write transaction is held over the next upload
 
     # --- reconciliation -------------------------------------------------------------------------
 
@@ -463,14 +493,27 @@ class SyncWorker:
                 )
             )
         )
-        log_keys: list[tuple[str, datetime]] = []
+        log_keys: list[tuple[str, datetime, int, str]] = []
         prefix = len(ds.name) + 1
 
-        def queue(key: str, when: datetime, repair: bool = False) -> None:
+        def queue(
+            key: str, when: datetime, repair: bool = False, size: int = 0, metadata: str = "{}"
+        ) -> None:
             if key in pending:
                 return
             pending.add(key)
-            service.enqueue(db, ds, "put", key, when, "", targets=[target], repair=repair)
+            service.enqueue(
+                db,
+                ds,
+                "put",
+                key,
+                when,
+                "",
+                size,
+                json.loads(metadata or "{}"),
+                targets=[target],
+                repair=repair,
+            )
 
         # 1. this side: what the target was never sent, or was sent in another version
         batch: list[Any] = []
@@ -508,10 +551,10 @@ class SyncWorker:
                     report.changed += 1
                     row.seen = gen
                 if is_delta_log_entry(key):
-                    log_keys.append((key, entry.last_modified))
+                    log_keys.append((key, entry.last_modified, info.size, entry.metadata_json))
                 else:
-                    queue(key, entry.last_modified)
-            db.flush()
+                    queue(key, entry.last_modified, size=info.size, metadata=entry.metadata_json)
+            db.commit()  # per batch: no write lock held through the listings and downloads
             batch.clear()
 
         for e in backend.list(ds.name, recursive=True):
@@ -522,8 +565,8 @@ class SyncWorker:
                 flush_origin()
         if batch:
             flush_origin()
-        for key, when in sorted(log_keys):  # Delta log entries after the files they name
-            queue(key, when)
+        for key, when, size, md in sorted(log_keys):  # Delta log entries after the files they name
+            queue(key, when, size=size, metadata=md)
 
         # 2. the target's side: lost, changed or (checksum) corrupted copies of what it was sent
         tprefix = len(ds.name) + 1
@@ -549,15 +592,15 @@ class SyncWorker:
                 row.seen = gen + 1
                 if row.target_etag != info.etag or row.size != info.size:
                     report.changed_on_target += 1
-                    queue(key, row.synced_at, repair=True)
+                    queue(key, row.synced_at, repair=True, size=row.size)
                 elif (
                     checksum
                     and row.sha256
                     and peer.sha256(target.target_namespace, ds.name, info.key) != row.sha256
                 ):
                     report.corrupt += 1
-                    queue(key, row.synced_at, repair=True)
-            db.flush()
+                    queue(key, row.synced_at, repair=True, size=row.size)
+            db.commit()
             tbatch.clear()
 
         for info in peer.list(target.target_namespace, ds.name):
@@ -574,13 +617,22 @@ class SyncWorker:
             SyncObject.dataset_id == ds.id,
             SyncObject.synced_at < started_at,
         )
-        for row in list(db.scalars(select(SyncObject).where(*judged, SyncObject.seen == gen))):
-            report.lost_on_target += 1
-            queue(row.key, row.synced_at, repair=True)
+        # on a duplex target a key gone there is that side's delete (its reconciliation sends it
+        # here): repairing it would bring it back. Simplex targets are repaired.
+        if target.sync_type != "duplex" or ds.sync_type != "duplex":
+            for row in list(db.scalars(select(SyncObject).where(*judged, SyncObject.seen == gen))):
+                report.lost_on_target += 1
+                queue(row.key, row.synced_at, repair=True, size=row.size)
         now = datetime.now(timezone.utc)
         for row in list(db.scalars(select(SyncObject).where(*judged, SyncObject.seen < gen))):
             if row.key in pending or backend.head(f"{ds.name}/{row.key}") is not None:
                 continue
+            if db.get(SyncObject, row.id, populate_existing=True) is None or db.scalar(
+                select(SyncTombstone.id).where(
+                    SyncTombstone.dataset_id == ds.id, SyncTombstone.key == row.key
+                )
+            ):
+                continue  # deleted meanwhile by a change that arrived: its tombstone stands
             report.deleted += 1
             pending.add(row.key)
             db.execute(delete(ObjectEntry).where(ObjectEntry.dataset_id == ds.id, ObjectEntry.key == row.key))
@@ -712,10 +764,10 @@ def run_standalone(home: Any) -> None:
 
     def self_url() -> str:
         if settings.public_url:
-            return settings.public_url
+            return service.service_base(settings.public_url, "public_url")
         url_file = settings.paths.server_url
         if url_file.is_file():
-            return url_file.read_text().strip().rstrip("/")
+            return service.service_base(url_file.read_text().strip(), "server.url")
         raise ConfigurationError(
             f"The sync worker of {settings.home} does not know its server's URL: start the server "
             "(it writes server.url) or set public_url in server.toml."

@@ -70,6 +70,7 @@ def upgrade() -> None:
         sqlite_autoincrement=True,
     )
     op.create_index("ix_sync_outbox_dataset_id", "sync_outbox", ["dataset_id"])
+    op.create_index("ix_sync_outbox_stream", "sync_outbox", ["dataset_id", "target_id", "key", "id"])
     op.create_table(
         "sync_objects",
         _id(),
