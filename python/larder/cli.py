@@ -24,7 +24,7 @@ import sys
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -34,7 +34,7 @@ from larder.errors import LarderError
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     click.echo(f"Error: {message}", err=True)
     sys.exit(1)
 
@@ -70,16 +70,21 @@ def remote_options(f: F) -> F:
     return f
 
 
+def _read_key_file(path: Path) -> str:
+    """The API key a file holds (stripped); a clear failure when it cannot be read."""
+    try:
+        return path.read_text().strip()
+    except OSError as e:
+        _fail(f"Cannot read the API key file {path}: {e.strerror}.")
+
+
 def _client(url: str | None, api_key_file: Path | None, trust_store: Path | None) -> Any:
     from larder.client.rest import RestClient
 
     if not url:
         _fail("No platform URL: pass --url https://HOST:PORT or set LARDER_URL.")
     if api_key_file is not None:
-        try:
-            key = api_key_file.read_text().strip()
-        except OSError as e:
-            _fail(f"Cannot read the API key file {api_key_file}: {e.strerror}.")
+        key = _read_key_file(api_key_file)
     else:
         key = os.environ.get("LARDER_API_KEY", "").strip()
     if not key:
@@ -595,6 +600,9 @@ def objectstore_list(url: str, api_key_file: Path, trust_store: Path, as_json: b
 # --- namespaces, datasets and their sync ------------------------------------------------------
 
 
+SYNC_TARGET_COLUMNS = ["target_core_service", "target_namespace", "sync_type"]
+
+
 @main.group()
 def namespace() -> None:
     """Namespaces (buckets) and their sync targets."""
@@ -616,7 +624,7 @@ def namespace_sync_targets(name: str, url: str, api_key_file: Path, trust_store:
     """Show namespace NAME's sync targets."""
     client = _client(url, api_key_file, trust_store)
     data = _run(lambda: client.get(f"/namespaces/{name}/sync-targets"))
-    _emit(as_json, data, lambda d: _table(d, ["target_core_service", "target_namespace", "sync_type"]))
+    _emit(as_json, data, lambda d: _table(d, SYNC_TARGET_COLUMNS))
 
 
 @namespace.command("enable-sync-target")
@@ -657,10 +665,7 @@ def namespace_enable_sync_target(
         "target_namespace": target_namespace,
     }
     if target_api_key_file is not None:
-        try:
-            body["api_key"] = target_api_key_file.read_text().strip()
-        except OSError as e:
-            _fail(f"Cannot read the API key file {target_api_key_file}: {e.strerror}.")
+        body["api_key"] = _read_key_file(target_api_key_file)
     if target_trust_store is not None:
         if not target_trust_store.is_file():
             _fail(
@@ -673,7 +678,7 @@ def namespace_enable_sync_target(
     _emit(
         as_json,
         data["targets"],
-        lambda d: _table(d, ["target_core_service", "target_namespace", "sync_type"]),
+        lambda d: _table(d, SYNC_TARGET_COLUMNS),
     )
 
 
@@ -695,7 +700,7 @@ def namespace_disable_sync_target(
     client = _client(url, api_key_file, trust_store)
     params = {"target_core_service": target, "target_namespace": target_namespace}
     data = _run(lambda: client.delete(f"/namespaces/{name}/sync-targets", params=params))
-    _emit(as_json, data, lambda d: _table(d, ["target_core_service", "target_namespace", "sync_type"]))
+    _emit(as_json, data, lambda d: _table(d, SYNC_TARGET_COLUMNS))
 
 
 @main.group()
@@ -943,10 +948,7 @@ def login(url: str, api_key_file: Path | None, trust_store: Path | None, no_chec
         _fail(f"Invalid --url {url!r}: use https://HOST[:PORT].")
     host, port = str(parts.hostname), int(parts.port or 443)
     if api_key_file is not None:
-        try:
-            key = api_key_file.read_text().strip()
-        except OSError as e:
-            _fail(f"Cannot read the API key file {api_key_file}: {e.strerror}.")
+        key = _read_key_file(api_key_file)
     else:
         key = click.prompt("API key", hide_input=True).strip()
     if not key:

@@ -189,7 +189,7 @@ def publish(namespace: Namespace, box: SecretBox, staged_key: str, key: str, siz
         )
     client = cached_s3_client(store, box)
     if size > COPY_OBJECT_LIMIT:
-        backend = S3BackendFor(namespace, client)
+        backend = dataset_backend(namespace, key.partition("/")[0], box, cached=True)
         if backend.head(staged_key) is None:
             raise missing
         backend.move(staged_key, key, {})
@@ -207,9 +207,3 @@ def publish(namespace: Namespace, box: SecretBox, staged_key: str, key: str, siz
     client.delete_object(Bucket=namespace.bucket, Key=staged_key)
     result = out["CopyObjectResult"]
     return ObjectInfo(key, size, result["ETag"].strip('"'), result["LastModified"])
-
-
-def S3BackendFor(namespace: Namespace, client: Any) -> Any:  # noqa: N802 - a constructor
-    from larder.storage.backends import S3Backend
-
-    return S3Backend(namespace.bucket, lambda: client, namespace.object_store.endpoint_url)

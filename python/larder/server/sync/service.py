@@ -205,13 +205,7 @@ def enable_target(
     if check is not None:
         db.flush()
         check(peer, target_namespace, box)
-    existing = db.scalar(
-        select(SyncTarget).where(
-            SyncTarget.namespace_id == ns.id,
-            SyncTarget.target_core_service == base,
-            SyncTarget.target_namespace == target_namespace,
-        )
-    )
+    existing = find_target(db, ns.id, base, target_namespace)
     if existing is None:
         db.add(
             SyncTarget(
@@ -243,13 +237,7 @@ def disable_target(
     _require_admin_for_sync(principal, "Changing a namespace's sync targets")
     ns = storage.get_namespace(db, namespace)
     base = service_base(target_core_service)
-    target = db.scalar(
-        select(SyncTarget).where(
-            SyncTarget.namespace_id == ns.id,
-            SyncTarget.target_core_service == base,
-            SyncTarget.target_namespace == target_namespace,
-        )
-    )
+    target = find_target(db, ns.id, base, target_namespace)
     if target is None:
         raise NotFoundError(
             f"Namespace '{namespace}' has no sync target {base}{API_SUFFIX} namespace '{target_namespace}'.",
@@ -268,6 +256,17 @@ def disable_target(
             ds.sync_type = None
     db.commit()
     return list_targets(db, principal, namespace)
+
+
+def find_target(db: Session, namespace_id: int, service: str, namespace: str) -> SyncTarget | None:
+    """A namespace's sync target on ``service`` (a base URL) and its ``namespace``, or None."""
+    return db.scalar(
+        select(SyncTarget).where(
+            SyncTarget.namespace_id == namespace_id,
+            SyncTarget.target_core_service == service,
+            SyncTarget.target_namespace == namespace,
+        )
+    )
 
 
 def targets_of(db: Session, ds: Dataset) -> list[SyncTarget]:
@@ -397,13 +396,7 @@ def accept_dataset(
     check_name("dataset", dataset)
     origin = service_base(origin, "origin")
     ns = storage.get_namespace(db, namespace)
-    back = db.scalar(
-        select(SyncTarget).where(
-            SyncTarget.namespace_id == ns.id,
-            SyncTarget.target_core_service == origin,
-            SyncTarget.target_namespace == origin_namespace,
-        )
-    )
+    back = find_target(db, ns.id, origin, origin_namespace)
     if sync_type == "duplex" and (back is None or back.sync_type != "duplex"):
         raise ConflictError(
             f"Dataset '{dataset}' syncs 2-way (duplex), but namespace '{namespace}' on this server has no duplex "
@@ -575,18 +568,13 @@ def _current_version(
 
 
 def _reverse_target(db: Session, ds: Dataset, change: Change) -> SyncTarget | None:
-    return db.scalar(
-        select(SyncTarget).where(
-            SyncTarget.namespace_id == ds.namespace_id,
-            SyncTarget.target_core_service == change.sender,
-            SyncTarget.target_namespace == change.sender_namespace,
-        )
-    )
+    return find_target(db, ds.namespace_id, change.sender, change.sender_namespace)
 
 
-def _record_conflict(
+def record_conflict(
     db: Session, ds: Dataset, key: str, winner: tuple[datetime, str], loser: tuple[datetime, str]
 ) -> None:
+    """Record (once) that ``key`` was written on both sides: the winner's and the loser's versions."""
     if conflict_known(db, ds.id, key, winner, loser):
         return
     db.add(
@@ -701,7 +689,7 @@ def apply(
     if current is not None and current > incoming:
         drop_staged()
         if not change.repair and current[1] != incoming[1]:
-            _record_conflict(db, ds, change.key, current, incoming)
+            record_conflict(db, ds, change.key, current, incoming)
         db.commit()
         return {
             "applied": False,
@@ -721,7 +709,7 @@ def apply(
     ):
         # written here too and not yet sent there: both sides wrote before either synced; the
         # sender records it too (from the answer), this side's version is not sent any more
-        _record_conflict(db, ds, change.key, incoming, current)
+        record_conflict(db, ds, change.key, incoming, current)
         conflict = {"origin": current[1], "changed_at": current[0].isoformat()}
         db.execute(
             delete(SyncOutbox).where(
@@ -758,13 +746,7 @@ def apply(
                 db.delete(entry)
         tombstone(db, ds, change.key, incoming[0], change.origin)
         if reverse is not None:
-            db.execute(
-                delete(SyncObject).where(
-                    SyncObject.target_id == reverse.id,
-                    SyncObject.dataset_id == ds.id,
-                    SyncObject.key == change.key,
-                )
-            )
+            forget_sent(db, reverse.id, ds.id, change.key)
     enqueue(
         db,
         ds,
@@ -783,6 +765,16 @@ def apply(
     return out
 
 
+def sent(target_id: int, dataset_id: int) -> tuple[Any, Any]:
+    """The where-clause of what one target was sent of one dataset (``sync_objects`` rows)."""
+    return SyncObject.target_id == target_id, SyncObject.dataset_id == dataset_id
+
+
+def forget_sent(db: Session, target_id: int, dataset_id: int, key: str) -> None:
+    """The target no longer holds ``key`` as this server sent it."""
+    db.execute(delete(SyncObject).where(*sent(target_id, dataset_id), SyncObject.key == key))
+
+
 def _set_sync_object(
     db: Session,
     dataset_id: int,
@@ -793,11 +785,7 @@ def _set_sync_object(
     target_etag: str,
     sha256: str,
 ) -> None:
-    row = db.scalar(
-        select(SyncObject).where(
-            SyncObject.target_id == target_id, SyncObject.dataset_id == dataset_id, SyncObject.key == key
-        )
-    )
+    row = db.scalar(select(SyncObject).where(*sent(target_id, dataset_id), SyncObject.key == key))
     if row is None:
         row = SyncObject(dataset_id=dataset_id, target_id=target_id, key=key, seen=0)
         db.add(row)

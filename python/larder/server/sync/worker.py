@@ -27,7 +27,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -45,7 +45,6 @@ from larder.server import storage_backend
 from larder.server.db.models import (
     Dataset,
     ObjectEntry,
-    SyncConflict,
     SyncObject,
     SyncOutbox,
     SyncPeer,
@@ -302,13 +301,7 @@ class SyncWorker:
         tns = target.target_namespace
         if row.op == "delete":
             res = peer.apply(tns, ds.name, body)
-            db.execute(
-                delete(SyncObject).where(
-                    SyncObject.target_id == target.id,
-                    SyncObject.dataset_id == ds.id,
-                    SyncObject.key == row.key,
-                )
-            )
+            service.forget_sent(db, target.id, ds.id, row.key)
             self._note(db, ds, row.key, res, changed_at, origin)
             return "deleted" if res.get("applied") else "skipped"
         backend = storage_backend.dataset_backend(ds.namespace, ds.name, self._box, cached=True)
@@ -342,13 +335,7 @@ class SyncWorker:
                 db, ds.id, target.id, row.key, size, info.etag, str(res.get("etag", "")), sha
             )
         else:  # the target keeps a newer version: that is what reconciliation compares with from now on
-            db.execute(
-                delete(SyncObject).where(
-                    SyncObject.target_id == target.id,
-                    SyncObject.dataset_id == ds.id,
-                    SyncObject.key == row.key,
-                )
-            )
+            service.forget_sent(db, target.id, ds.id, row.key)
         self._note(db, ds, row.key, res, changed_at, origin)
         if res.get("applied"):
             st = _state(db, ds.id, target.id)
@@ -371,18 +358,7 @@ class SyncWorker:
             )
         else:
             return
-        if service.conflict_known(db, ds.id, key, winner, loser):
-            return
-        db.add(
-            SyncConflict(
-                dataset_id=ds.id,
-                key=key,
-                winner_changed_at=winner[0],
-                winner_origin=winner[1],
-                loser_changed_at=loser[0],
-                loser_origin=loser[1],
-            )
-        )
+        service.record_conflict(db, ds, key, winner, loser)
 
     def _send_delta_files(
         self, db: Session, peer: Peer, ds: Dataset, target: SyncTarget, backend: Any, key: str
@@ -409,8 +385,7 @@ class SyncWorker:
                 continue
             have = db.scalar(
                 select(SyncObject).where(
-                    SyncObject.target_id == target.id,
-                    SyncObject.dataset_id == ds.id,
+                    *service.sent(target.id, ds.id),
                     SyncObject.key == data_key,
                 )
             )
@@ -515,21 +490,15 @@ class SyncWorker:
                 repair=repair,
             )
 
-        # 1. this side: what the target was never sent, or was sent in another version
-        batch: list[Any] = []
+        def sent_rows(keys: list[str]) -> dict[str, SyncObject]:
+            query = select(SyncObject).where(*service.sent(target.id, ds.id), SyncObject.key.in_(keys))
+            return {r.key: r for r in db.scalars(query)}
 
-        def flush_origin() -> None:
+        # 1. this side: what the target was never sent, or was sent in another version
+        here = (e.info for e in backend.list(ds.name, recursive=True) if not e.is_dir and e.info is not None)
+        for batch in _batched(here, RECONCILE_BATCH):
             keys = [i.key[prefix:] for i in batch]
-            rows = {
-                r.key: r
-                for r in db.scalars(
-                    select(SyncObject).where(
-                        SyncObject.target_id == target.id,
-                        SyncObject.dataset_id == ds.id,
-                        SyncObject.key.in_(keys),
-                    )
-                )
-            }
+            rows = sent_rows(keys)
             entries = {
                 e.key: e
                 for e in db.scalars(
@@ -555,36 +524,14 @@ class SyncWorker:
                 else:
                     queue(key, entry.last_modified, size=info.size, metadata=entry.metadata_json)
             db.commit()  # per batch: no write lock held through the listings and downloads
-            batch.clear()
-
-        for e in backend.list(ds.name, recursive=True):
-            if e.is_dir or e.info is None:
-                continue
-            batch.append(e.info)
-            if len(batch) >= RECONCILE_BATCH:
-                flush_origin()
-        if batch:
-            flush_origin()
         for key, when, size, md in sorted(log_keys):  # Delta log entries after the files they name
             queue(key, when, size=size, metadata=md)
 
         # 2. the target's side: lost, changed or (checksum) corrupted copies of what it was sent
-        tprefix = len(ds.name) + 1
-        tbatch: list[Any] = []
-
-        def flush_target() -> None:
-            keys = [i.key[tprefix:] for i in tbatch]
-            rows = {
-                r.key: r
-                for r in db.scalars(
-                    select(SyncObject).where(
-                        SyncObject.target_id == target.id,
-                        SyncObject.dataset_id == ds.id,
-                        SyncObject.key.in_(keys),
-                    )
-                )
-            }
-            for info, key in zip(tbatch, keys, strict=True):
+        for batch in _batched(peer.list(target.target_namespace, ds.name), RECONCILE_BATCH):
+            keys = [i.key[prefix:] for i in batch]
+            rows = sent_rows(keys)
+            for info, key in zip(batch, keys, strict=True):
                 report.target_checked += 1
                 row = rows.get(key)
                 if row is None or row.seen != gen:
@@ -601,22 +548,10 @@ class SyncWorker:
                     report.corrupt += 1
                     queue(key, row.synced_at, repair=True, size=row.size)
             db.commit()
-            tbatch.clear()
-
-        for info in peer.list(target.target_namespace, ds.name):
-            tbatch.append(info)
-            if len(tbatch) >= RECONCILE_BATCH:
-                flush_target()
-        if tbatch:
-            flush_target()
 
         # 3. sent and seen here but not there: lost on the target; sent but gone here: deleted past
         # Larder. Rows written since this pass began (a change applied meanwhile) are not judged.
-        judged = (
-            SyncObject.target_id == target.id,
-            SyncObject.dataset_id == ds.id,
-            SyncObject.synced_at < started_at,
-        )
+        judged = (*service.sent(target.id, ds.id), SyncObject.synced_at < started_at)
         # on a duplex target a key gone there is that side's delete (its reconciliation sends it
         # here): repairing it would bring it back. Simplex targets are repaired.
         if target.sync_type != "duplex" or ds.sync_type != "duplex":
@@ -676,6 +611,18 @@ class SyncWorker:
                 report.repaired,
             )
         return report
+
+
+def _batched(items: Iterable[Any], n: int) -> Iterator[list[Any]]:
+    """``items`` in lists of ``n`` (the last one shorter), read as they come: listings of any size."""
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= n:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _index(db: Session, dataset_id: int, key: str, entry: ObjectEntry | None, info: Any) -> ObjectEntry:
