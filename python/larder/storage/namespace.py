@@ -592,7 +592,8 @@ class Dataset:
 
         Args:
             checksum (bool): also compare the SHA-256 of every copy's bytes with what was sent
-                (reads every object on the target; default False: sizes and etags).
+                (reads every object on the target; the dataset's owner or an admin only; default
+                False: sizes and etags, for anyone with ``rw``).
             wait (bool): wait until the repairs are applied (default True).
             timeout (float): how long to wait, seconds (default 600).
 
@@ -603,7 +604,8 @@ class Dataset:
 
         Raises:
             TimeoutError: when ``wait`` and the repairs are not applied within ``timeout``.
-            PermissionDeniedError: with read-only access.
+            PermissionDeniedError: with read-only access, or ``checksum=True`` from neither the
+                owner nor an admin.
 
         Example:
             >>> ds.reconcile(checksum=True)[0]["repaired"]  # doctest: +SKIP
